@@ -1,0 +1,171 @@
+"""The device core: boot self-test, the request/response protocol, status.
+
+Frames come from link.Deframer; each request is answered by exactly one
+response or error frame with the same request id. The last few answers are
+kept, so a retried request (same id, same bytes) gets the same answer again
+and is never applied twice.
+"""
+
+import json
+import link
+import errors
+import fsm_table
+import ident
+from errors import CommandError
+from fsm import Fsm
+from alarms import Alarms
+from hal import RESET_POWER, RESET_WATCHDOG
+from version import FIRMWARE_VERSION, PROTOCOL_VERSION
+
+_RECENT = 8  # answers kept for idempotent retries
+_FRAME_ERRORS = {
+    link.BAD_COBS: (errors.BAD_FRAME, "frame is not valid COBS"),
+    link.BAD_CRC: (errors.BAD_CRC, "frame CRC-16 does not match"),
+    link.TOO_LONG: (errors.TOO_LONG, "frame longer than %d bytes" % link.MAX_PAYLOAD),
+    link.TOO_SHORT: (errors.BAD_FRAME, "frame shorter than header + CRC (6 bytes)"),
+}
+
+
+class Device:
+    def __init__(self, hal):
+        self.hal = hal
+        self.fsm = Fsm(fsm_table.TRANSITIONS, fsm_table.INITIAL)
+        self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
+        self.deframer = link.Deframer()
+        self._rx = bytearray(64)
+        self._recent = [None] * _RECENT  # (req_id, request crc, answer frame)
+        self._recent_next = 0
+        self.ident = None
+        self.commands = {
+            "hello": self.cmd_hello,
+            "status": self.cmd_status,
+        }
+
+    # -- boot ----------------------------------------------------------------
+    def boot(self):
+        """Self-test, then leave 'boot' for the state the pump was in."""
+        ok = link.crc16(b"123456789", 9) == 0x29B1
+        try:
+            self.ident, first = ident.load_or_provision(self.hal)
+        except OSError:
+            ok = False
+            first = False
+        if not ok:
+            self.fsm.fire("self_test_failed")
+            self.alarms.raise_alarm("memory_critical")
+            return
+        self.fsm.fire("self_test_ok")
+        if not first and self.hal.reset_cause() in (RESET_POWER, RESET_WATCHDOG):
+            # an implanted pump never shuts down on purpose: any later boot is a reset
+            self.alarms.raise_alarm("reset_recovered")
+
+    def next_deadline(self):
+        """Ticks of the next timed event, or None (only link input wakes us)."""
+        return None
+
+    def service(self):
+        """Run whatever is due (delivery, alarm tones, checkpoints)."""
+
+    # -- link ----------------------------------------------------------------
+    def poll_link(self):
+        rx = self._rx
+        feed = self.deframer.feed
+        while True:
+            n = self.hal.link_read(rx)
+            for i in range(n):
+                r = feed(rx[i])
+                if r == link.FRAME:
+                    self._handle_frame()
+                elif r < 0:
+                    code, text = _FRAME_ERRORS[r]
+                    self._send(link.KIND_ERROR, 0, self._error_body(code, text))
+            if n < len(rx):
+                return
+
+    def _handle_frame(self):
+        p = self.deframer.payload
+        n = self.deframer.length
+        req_id = (p[2] << 8) | p[3]
+        if p[0] != PROTOCOL_VERSION:
+            self._send(link.KIND_ERROR, req_id, self._error_body(
+                errors.UNSUPPORTED_VERSION,
+                "protocol version %d not supported; this device speaks version %d" % (p[0], PROTOCOL_VERSION)))
+            return
+        if p[1] != link.KIND_REQUEST:
+            self._send(link.KIND_ERROR, req_id, self._error_body(
+                errors.BAD_KIND, "frame kind 0x%02X is not a request (0x51)" % p[1]))
+            return
+        crc = link.crc16(p, n)
+        for entry in self._recent:
+            if entry is not None and entry[0] == req_id and entry[1] == crc:
+                self.hal.link_write(entry[2])  # a retry: same answer, not applied again
+                return
+        kind, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+        frame = link.encode(link.header(kind, req_id) + body)
+        self._recent[self._recent_next] = (req_id, crc, frame)
+        self._recent_next = (self._recent_next + 1) % _RECENT
+        self.hal.link_write(frame)
+
+    def _execute(self, body):
+        try:
+            req = json.loads(body)
+        except ValueError:
+            return link.KIND_ERROR, self._error_body(errors.BAD_REQUEST, "request body is not JSON")
+        if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+            return link.KIND_ERROR, self._error_body(
+                errors.BAD_REQUEST, "request must be a JSON object with a string 'cmd'")
+        cmd = req["cmd"]
+        args = req.get("args", {})
+        if not isinstance(args, dict):
+            return link.KIND_ERROR, self._error_body(errors.BAD_REQUEST, "'args' must be a JSON object")
+        handler = self.commands.get(cmd)
+        if handler is None:
+            return link.KIND_ERROR, self._error_body(
+                errors.UNKNOWN_COMMAND,
+                "unknown command '%s' (known: %s)" % (cmd, ", ".join(sorted(self.commands))))
+        try:
+            result = handler(args)
+        except CommandError as e:
+            return link.KIND_ERROR, self._error_body(e.code, e.text)
+        except Exception as e:  # a firmware bug must not take the link down
+            return link.KIND_ERROR, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
+        return link.KIND_RESPONSE, json.dumps(result).encode()
+
+    @staticmethod
+    def _error_body(code, text):
+        return json.dumps({"code": code, "error": errors.NAMES[code], "text": text}).encode()
+
+    def _send(self, kind, req_id, body):
+        self.hal.link_write(link.encode(link.header(kind, req_id) + body))
+
+    def _alarm_frame(self, event, code, priority, since):
+        body = {"event": event, "code": code, "priority": priority, "since": since}
+        self._send(link.KIND_ALARM, 0, json.dumps(body).encode())
+
+    # -- commands --------------------------------------------------------------
+    def cmd_hello(self, args):
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "firmware_version": FIRMWARE_VERSION,
+            "serial": self.ident["serial"] if self.ident else None,
+            "board": self.hal.board,
+            "medical_device": False,
+        }
+
+    def cmd_status(self, args):
+        return {
+            "state": self.fsm.state,
+            "mode": "stopped",
+            "daily_dose_mcg": 0,
+            "rate_nl_per_day": 0,
+            "concentration_mcg_per_ml": None,
+            "reservoir_nl": 0,
+            "reservoir_capacity_nl": self.hal.capacity_ml * 1000000,
+            "alarms": self.alarms.as_list(),
+            "alarm_date": None,
+            "refill_date": None,
+            "clock": self.hal.rtc_seconds(),
+            "utc_offset_min": 0,
+            "firmware_version": FIRMWARE_VERSION,
+            "serial": self.ident["serial"] if self.ident else None,
+        }

@@ -1,0 +1,152 @@
+"""Start, stop and drive a virtual Pico: the rig's side of the supervisor's control socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hil.vpico import layout
+
+
+class SimError(Exception):
+    """A one-line reason the virtual Pico could not do what was asked."""
+
+
+class SimControl:
+    def __init__(self, state_dir: Path | str | None = None):
+        self.paths = layout.Paths(Path(state_dir) if state_dir else layout.default_state_dir())
+
+    # -- lifecycle ------------------------------------------------------------
+    def info(self) -> dict | None:
+        """The running supervisor's description, or None when this board is not running."""
+        run = layout.read_json(self.paths.run)
+        if not run or not _alive(run.get("pid")):
+            return None
+        try:
+            reply = self._call({"op": "status"}, timeout=5)
+        except SimError:
+            return None
+        reply["ctl"] = run["ctl"]
+        return reply
+
+    def ensure_running(self) -> dict:
+        """The running board, or one started with the defaults (the CLI's on-demand path)."""
+        return self.info() or self.start()
+
+    def start(self, clock: str = "realtime", reservoir: int = 20, fresh: bool = False,
+              heap: str = layout.DEFAULT_HEAP, timeout: float = 15.0) -> dict:
+        running = self.info()
+        if running and not fresh:
+            if running["clock"] != clock or running["reservoir_ml"] != reservoir:
+                raise SimError(
+                    f"the virtual Pico in {self.paths.root} is already running with the {running['clock']} clock "
+                    f"and a {running['reservoir_ml']} mL reservoir; stop it first ('itbpump sim stop')")
+            return running
+        if running:
+            self.stop()
+        if fresh and self.paths.root.exists():
+            for name in ("flash", "hw"):
+                shutil.rmtree(self.paths.root / name, ignore_errors=True)
+            for name in ("board.json", "supervisor.log", "vm.log"):
+                (self.paths.root / name).unlink(missing_ok=True)
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.run.unlink(missing_ok=True)
+        with open(self.paths.supervisor_log, "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "hil.vpico.supervisor", "--state-dir", str(self.paths.root),
+                 "--clock", clock, "--reservoir", str(reservoir), "--heap", heap],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                cwd=str(layout.FIRMWARE_DIR.parent),
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.info()
+            if info:
+                return info
+            time.sleep(0.05)
+        raise SimError(f"the virtual Pico did not start within {timeout:.0f} s; see {self.paths.supervisor_log}")
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the board; False when it was not running."""
+        run = layout.read_json(self.paths.run)
+        if not run or not _alive(run.get("pid")):
+            return False
+        try:
+            self._call({"op": "stop"}, timeout=5)
+        except SimError:
+            os.kill(run["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(run["pid"]):
+            time.sleep(0.02)
+        if _alive(run["pid"]):
+            os.kill(run["pid"], signal.SIGKILL)
+        return True
+
+    # -- rig operations ---------------------------------------------------------
+    def advance(self, ms: int, timeout: float = 600.0) -> int:
+        """Move the manual clock by ms; returns the virtual time reached (ms)."""
+        return int(self._call({"op": "advance", "ms": int(ms)}, timeout=timeout)["vnow_ms"])
+
+    def power_cut(self, off_ms: int = 0) -> dict:
+        return self._call({"op": "power_cut", "off_ms": int(off_ms)}, timeout=15)
+
+    def rig(self, line: str) -> str:
+        """Send one line to the board's rig channel; returns its one-line answer."""
+        return str(self._call({"op": "rig", "line": line}, timeout=15)["line"])
+
+    def hardware(self) -> dict:
+        """What the fixture sees: virtual time, STEP count, rotor pulses, battery, buzzer, motor."""
+        words = self.rig("get").split()
+        keys = ("vnow_ms", "strokes", "rotor", "battery_mv", "buzzer_hz", "motor_on")
+        return dict(zip(keys, (int(w) for w in words[1:])))
+
+    # -- plumbing ---------------------------------------------------------------
+    def _call(self, req: dict, timeout: float) -> dict:
+        run = layout.read_json(self.paths.run)
+        if not run:
+            raise SimError(f"no virtual Pico is running in {self.paths.root} (start it with 'itbpump sim start')")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(run["ctl"])
+            s.sendall(json.dumps(req).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise SimError("the virtual Pico supervisor closed the connection")
+                buf += chunk
+        except socket.timeout:
+            raise SimError(f"the virtual Pico did not answer '{req['op']}' within {timeout:.0f} s") from None
+        except OSError as e:
+            raise SimError(f"cannot reach the virtual Pico supervisor: {e.strerror or e}") from None
+        finally:
+            s.close()
+        reply = json.loads(buf)
+        if not reply.get("ok"):
+            raise SimError(reply.get("error", "the virtual Pico refused the request"))
+        return reply
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this process is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return True

