@@ -6,6 +6,7 @@ kept, so a retried request (same id, same bytes) gets the same answer again
 and is never applied twice.
 """
 
+import gc
 import json
 import link
 import errors
@@ -33,12 +34,13 @@ class Device:
         self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
         self.deframer = link.Deframer()
         self._rx = bytearray(64)
-        self._recent = [None] * _RECENT  # (req_id, request crc, answer frame)
+        self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self.ident = None
         self.commands = {
             "hello": self.cmd_hello,
             "status": self.cmd_status,
+            "diag": self.cmd_diag,
         }
 
     # -- boot ----------------------------------------------------------------
@@ -97,7 +99,7 @@ class Device:
             return
         crc = link.crc16(p, n)
         for entry in self._recent:
-            if entry is not None and entry[0] == req_id and entry[1] == crc:
+            if entry[0] == req_id and entry[1] == crc:
                 self.hal.link_write(entry[2])  # a retry: same answer, not applied again
                 return
         kind, body = self._execute(bytes(p[link.HEADER_LEN:n]))
@@ -169,3 +171,8 @@ class Device:
             "firmware_version": FIRMWARE_VERSION,
             "serial": self.ident["serial"] if self.ident else None,
         }
+
+    def cmd_diag(self, args):
+        """Heap and tick counter, for firmware engineers and bench/ (MicroPython only)."""
+        gc.collect()
+        return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": self.hal.ticks_ms()}

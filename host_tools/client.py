@@ -72,6 +72,10 @@ class PumpClient:
     def status(self) -> dict:
         return self.request("status")
 
+    def diag(self) -> dict:
+        """Firmware heap use and tick counter."""
+        return self.request("diag")
+
     # -- protocol ---------------------------------------------------------------
     def request(self, cmd: str, **args: Any) -> dict:
         """Send one request and return the device's answer; resends on loss, never applies twice."""

@@ -28,6 +28,13 @@ TICKS_START = const(0x40000000 - 60000)
 _POLLIN = const(1)
 
 
+def _ready(poller, timeout):
+    """True when poller has an fd ready within timeout ms; ipoll allocates nothing, poll() does."""
+    for _ in poller.ipoll(timeout):
+        return True
+    return False
+
+
 def _ticks_add(t, delta):
     return (t + delta) & _MASK
 
@@ -134,7 +141,7 @@ class Hal:
         n = 0
         size = len(buf)
         one = self._one
-        while n < size and self._link_poll.poll(0):
+        while n < size and _ready(self._link_poll, 0):
             if self._link_in.readinto(one) != 1:
                 sys.exit(0)  # link closed: the rig removed power
             buf[n] = one[0]
@@ -147,9 +154,9 @@ class Hal:
     def wait(self, deadline):
         """Sleep until link input or the deadline; serve rig commands meanwhile."""
         while True:
-            while self._rig_poll.poll(0):
+            while _ready(self._rig_poll, 0):
                 self._rig_command()
-            if self._link_poll.poll(0):
+            if _ready(self._link_poll, 0):
                 return
             if self._manual:
                 if deadline is not None:
@@ -161,7 +168,7 @@ class Hal:
                 if self._advancing:
                     self._advancing = False
                     self._rig_say("at " + str(self._vnow))
-                self._all_poll.poll(-1)
+                _ready(self._all_poll, -1)
             else:
                 if deadline is None:
                     timeout = 1000
@@ -170,7 +177,7 @@ class Hal:
                     if timeout <= 0:
                         return
                     timeout = min(timeout, 1000)
-                if not self._all_poll.poll(timeout):
+                if not _ready(self._all_poll, timeout):
                     return
 
     # -- rig channel (the fixture board's side) ----------------------------

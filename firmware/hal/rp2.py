@@ -1,0 +1,230 @@
+"""Real Pico (RP2040) HAL for MicroPython 1.29: see hal/__init__.py for the contract.
+
+Simulator/testbed hardware, not a medical device. Wiring: docs/hardware.md.
+
+Everything is allocated in __init__; the hot methods (stroke, rotor_count,
+ticks_*, link_read) allocate nothing, so they never trigger a GC pause.
+"""
+
+import sys
+import time
+import select
+import machine
+import micropython
+from micropython import const
+from machine import Pin, PWM, ADC
+from hal import RESET_POWER, RESET_WATCHDOG, RESET_SOFT
+
+# -- pin map (GPIO numbers; docs/hardware.md has the wiring) -----------------
+PIN_STEP = const(2)     # out: driver STEP, one pulse = one (micro)step
+PIN_DIR = const(3)      # out: driver DIR, fixed forward (never reversed)
+PIN_EN = const(4)       # out: driver /EN, active low (external pull-up keeps it off at reset)
+PIN_ROTOR = const(5)    # in, pull-up: rotor feedback, one falling edge per stroke
+PIN_BUZZER = const(15)  # out, PWM slice 7B: piezo buzzer through a transistor
+PIN_LED = const(25)     # out: on-board status LED (Pico, not Pico W)
+PIN_VSYS = const(29)    # ADC3: VSYS/3 through the Pico's on-board divider
+
+# -- pump drive ----------------------------------------------------------------
+STEPS_PER_STROKE = const(8)  # STEP pulses per pump stroke
+STEP_HIGH_US = const(5)      # >= 1.9 us (DRV8825) / 1 us (A4988)
+STEP_LOW_US = const(995)     # sets the step rate (~1 kHz): keep below the motor's pull-in rate
+DIR_FORWARD = const(1)
+
+# -- buzzer ----------------------------------------------------------------------
+_BUZZER_MIN_HZ = const(20)     # rp2 PWM rejects very low frequencies; out of range is clamped
+_BUZZER_MAX_HZ = const(20000)
+_DUTY_HALF = const(32768)
+
+# -- watchdog / reset cause --------------------------------------------------------
+WDT_MAX_MS = const(8300)  # RP2040 hardware limit is ~8388 ms; keep a margin
+# machine.reset_cause() on rp2 only knows PWRON_RESET and WDT_RESET, and
+# machine.reset() reboots through the watchdog, so it also reads WDT_RESET.
+# The watchdog REASON register tells the two apart: TIMER = the watchdog
+# expired, FORCE = a deliberate reboot (machine.reset(), bootrom reboot).
+# A RUN-pin or power-on reset clears both bits (reads as power).
+_WDT_REASON = const(0x40058008)  # RP2040 WATCHDOG_BASE + REASON
+_REASON_TIMER = const(1)
+_REASON_FORCE = const(2)
+
+_LINK_WAKE_MS = const(1000)  # wait() wakes at least this often to feed the watchdog
+_POLLIN = const(1)           # select.POLLIN
+
+
+class Hal:
+    board = "rp2"
+    # Not in the hal/__init__.py contract but read by device.py (the sim HAL
+    # takes it from its config); a real board has a fixed reservoir.
+    capacity_ml = 20
+
+    def __init__(self) -> None:
+        # The link is USB CDC = the REPL's stdin. By default a 0x03 byte
+        # (Ctrl-C) raises KeyboardInterrupt wherever the firmware is and
+        # drops it into the REPL; 0x03 is an ordinary byte in binary
+        # frames (CRCs, counters), so line noise or a frame could stop
+        # therapy. -1 turns that off: every byte reaches link_read().
+        micropython.kbd_intr(-1)
+
+        # stepper driver: disabled and idle before anything else
+        self._en = Pin(PIN_EN, Pin.OUT, value=1)
+        self._step = Pin(PIN_STEP, Pin.OUT, value=0)
+        self._dir = Pin(PIN_DIR, Pin.OUT, value=DIR_FORWARD)
+
+        # rotor feedback: a hard IRQ that only bumps a small int (no allocation)
+        self._rotor = 0
+        self._rotor_pin = Pin(PIN_ROTOR, Pin.IN, Pin.PULL_UP)
+        self._rotor_cb = self._on_rotor  # bound method made once, here
+        self._rotor_pin.irq(handler=self._rotor_cb, trigger=Pin.IRQ_FALLING, hard=True)
+
+        self._buzzer = PWM(Pin(PIN_BUZZER))
+        self._buzzer.freq(1000)
+        self._buzzer.duty_u16(0)
+        self._led = Pin(PIN_LED, Pin.OUT, value=0)
+        self._vsys = ADC(PIN_VSYS)
+
+        self._rtc = machine.RTC()
+        # Seconds from the port's time epoch to 2000-01-01: 0 on a 2000-epoch
+        # port, 946684800 on a 1970-epoch one (rp2 in 1.29 uses 1970).
+        self._epoch2000 = time.mktime((2000, 1, 1, 0, 0, 0, 0, 0))
+        self._wdt = None  # type: machine.WDT | None
+        self._uid = machine.unique_id()
+        self._reset = self._read_reset_cause()
+
+        # programmer link: USB CDC stdin/stdout, raw bytes
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, _POLLIN)
+        self._one = bytearray(1)
+        self._poll.ipoll(0)  # makes ipoll's reused result tuple now, not in link_read
+
+    def _on_rotor(self, pin: Pin) -> None:
+        self._rotor += 1
+
+    @staticmethod
+    def _read_reset_cause() -> int:
+        if machine.reset_cause() != machine.WDT_RESET:
+            return RESET_POWER
+        reason = machine.mem32[_WDT_REASON]
+        if reason & _REASON_TIMER:
+            return RESET_WATCHDOG
+        if reason & _REASON_FORCE:
+            return RESET_SOFT
+        return RESET_WATCHDOG
+
+    # -- time ------------------------------------------------------------------
+    # The stubs type ticks as opaque classes; on the board they are small ints
+    # (period 2**30), which is what the HAL contract promises.
+    def ticks_ms(self) -> int:
+        return time.ticks_ms()  # type: ignore[return-value]
+
+    def ticks_add(self, t: int, delta: int) -> int:
+        return time.ticks_add(t, delta)  # type: ignore[type-var]
+
+    def ticks_diff(self, a: int, b: int) -> int:
+        return time.ticks_diff(a, b)
+
+    def rtc_seconds(self) -> int:
+        # RTC tuple: (year, month, mday, weekday, hour, minute, second, subsec)
+        d = self._rtc.datetime()
+        return time.mktime((d[0], d[1], d[2], d[4], d[5], d[6], 0, 0)) - self._epoch2000
+
+    def rtc_set(self, seconds: int) -> None:
+        # gmtime tuple: (year, month, mday, hour, minute, second, weekday, yearday)
+        t = time.gmtime(seconds + self._epoch2000)
+        self._rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+    # -- identity ----------------------------------------------------------------
+    def unique_id(self) -> bytes:
+        return self._uid
+
+    def reset_cause(self) -> int:
+        return self._reset
+
+    # -- programmer link -----------------------------------------------------------
+    def _readable(self, timeout_ms: int) -> bool:
+        # ipoll, not poll: poll() returns a new list of new tuples on every
+        # call, ipoll() returns the poll object itself with a reused tuple.
+        for _ in self._poll.ipoll(timeout_ms):
+            return True
+        return False
+
+    def link_read(self, buf: bytearray) -> int:
+        # One byte per readiness check: readinto() blocks until the buffer
+        # it is given is full, so asking for more than one byte could hang.
+        n = 0
+        size = len(buf)
+        one = self._one
+        while n < size and self._readable(0):
+            self._in.readinto(one)
+            buf[n] = one[0]
+            n += 1
+        return n
+
+    def link_write(self, data) -> None:
+        # Raw bytes (no \n -> \r\n). If the host has the port open but does
+        # not read, this stalls up to ~0.5 s (MicroPython's CDC TX timeout)
+        # and then drops bytes silently; with the port closed, bytes pile up in
+        # the CDC FIFO and stale ones reach the host when it opens the port.
+        self._out.write(data)
+
+    def wait(self, deadline) -> None:
+        if deadline is None:
+            timeout = _LINK_WAKE_MS
+        else:
+            timeout = time.ticks_diff(deadline, time.ticks_ms())
+            if timeout < 0:
+                timeout = 0
+            elif timeout > _LINK_WAKE_MS:
+                timeout = _LINK_WAKE_MS
+        self._poll.ipoll(timeout)  # sleeps (WFE) until stdin is readable or timeout
+
+    # -- watchdog -------------------------------------------------------------------
+    def wdt_start(self, timeout_ms: int) -> None:
+        if timeout_ms > WDT_MAX_MS:
+            timeout_ms = WDT_MAX_MS
+        elif timeout_ms < 1:
+            timeout_ms = 1
+        # Cannot be stopped once started (it keeps running in the REPL too).
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def wdt_feed(self) -> None:
+        wdt = self._wdt
+        if wdt is not None:
+            wdt.feed()
+
+    # -- pump and peripherals ----------------------------------------------------------
+    def motor_enable(self, on: bool) -> None:
+        self._en.value(0 if on else 1)  # /EN is active low
+
+    def stroke(self) -> None:
+        # Pulses go out even with the driver disabled: the rotor then does
+        # not turn, and the missing feedback pulse shows as a stall.
+        step = self._step
+        n = STEPS_PER_STROKE
+        while n:
+            step.value(1)
+            time.sleep_us(STEP_HIGH_US)
+            step.value(0)
+            time.sleep_us(STEP_LOW_US)
+            n -= 1
+
+    def rotor_count(self) -> int:
+        return self._rotor
+
+    def battery_mv(self) -> int:
+        # VSYS/3 on ADC3, 3.3 V reference; max 65535 * 9900 still a small int
+        return self._vsys.read_u16() * 3 * 3300 // 65535
+
+    def buzzer(self, freq_hz: int) -> None:
+        if freq_hz <= 0:
+            self._buzzer.duty_u16(0)
+            return
+        if freq_hz < _BUZZER_MIN_HZ:
+            freq_hz = _BUZZER_MIN_HZ
+        elif freq_hz > _BUZZER_MAX_HZ:
+            freq_hz = _BUZZER_MAX_HZ
+        self._buzzer.freq(freq_hz)
+        self._buzzer.duty_u16(_DUTY_HALF)
+
+    def led(self, on: bool) -> None:
+        self._led.value(1 if on else 0)

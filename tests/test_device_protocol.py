@@ -1,0 +1,125 @@
+"""The device core's protocol handling under CPython: answers, errors, retries, identity."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import errors
+import pytest
+from device import Device
+from memhal import MemHal
+
+from host_tools import framing
+
+
+@pytest.fixture
+def dev(tmp_path):
+    cwd = os.getcwd()
+    d = Device(MemHal(str(tmp_path / "flash")))
+    d.boot()
+    yield d
+    os.chdir(cwd)
+
+
+def exchange(dev: Device, wire: bytes) -> list[framing.Frame]:
+    dev.hal.rx += wire
+    dev.poll_link()
+    out = bytes(dev.hal.tx)
+    dev.hal.tx.clear()
+    return [framing.decode(f) for f in out.split(b"\x00") if f]
+
+
+def ask(dev: Device, cmd: str, req_id: int = 7, **args) -> framing.Frame:
+    body = json.dumps({"cmd": cmd, "args": args}).encode()
+    (frame,) = exchange(dev, framing.encode(framing.REQUEST, req_id, body))
+    return frame
+
+
+def test_first_boot_provisions_identity_without_reset_alarm(dev):
+    hello = json.loads(ask(dev, "hello").body)
+    assert hello["serial"] == "ITB-DEADBEEF" and hello["protocol"] == 1
+    assert hello["medical_device"] is False
+    assert dev.fsm.state == "stopped"
+    assert dev.alarms.as_list() == []
+
+
+def test_later_boot_raises_reset_recovered_and_keeps_serial(tmp_path):
+    cwd = os.getcwd()
+    try:
+        Device(MemHal(str(tmp_path / "f"))).boot()
+        d2 = Device(MemHal(str(tmp_path / "f")))
+        d2.boot()
+        d2.hal.tx.clear()
+        assert [a["code"] for a in d2.alarms.as_list()] == ["reset_recovered"]
+        assert json.loads(ask(d2, "hello").body)["serial"] == "ITB-DEADBEEF"
+    finally:
+        os.chdir(cwd)
+
+
+def test_status_fields(dev):
+    s = json.loads(ask(dev, "status").body)
+    assert s["state"] == "stopped" and s["mode"] == "stopped"
+    assert s["reservoir_capacity_nl"] == 20_000_000
+    for key in ("daily_dose_mcg", "rate_nl_per_day", "concentration_mcg_per_ml", "reservoir_nl", "alarms",
+                "alarm_date", "refill_date", "clock", "firmware_version"):
+        assert key in s
+
+
+@pytest.mark.parametrize("body,code,words", [
+    (b"not json", errors.BAD_REQUEST, "not JSON"),
+    (b"[1,2]", errors.BAD_REQUEST, "'cmd'"),
+    (b'{"cmd":"status","args":[1]}', errors.BAD_REQUEST, "'args'"),
+    (b'{"cmd":"launch"}', errors.UNKNOWN_COMMAND, "unknown command 'launch'"),
+])
+def test_bad_requests_get_error_frames_naming_the_problem(dev, body, code, words):
+    (f,) = exchange(dev, framing.encode(framing.REQUEST, 11, body))
+    err = json.loads(f.body)
+    assert f.kind == framing.ERROR and f.req_id == 11
+    assert err["code"] == code and err["error"] == errors.NAMES[code] and words in err["text"]
+
+
+def test_other_protocol_version_is_refused_in_version_1(dev):
+    (f,) = exchange(dev, framing.encode(framing.REQUEST, 3, b'{"cmd":"status"}', version=2))
+    assert f.version == 1 and f.kind == framing.ERROR
+    err = json.loads(f.body)
+    assert err["error"] == "unsupported_version" and "version 2" in err["text"]
+
+
+def test_non_request_kind_is_refused(dev):
+    (f,) = exchange(dev, framing.encode(framing.RESPONSE, 3, b"{}"))
+    assert json.loads(f.body)["error"] == "bad_kind"
+
+
+def test_damaged_frame_gets_link_error_with_id_zero(dev):
+    wire = bytearray(framing.encode(framing.REQUEST, 12, b'{"cmd":"status"}'))
+    wire[5] ^= 0x40
+    (f,) = exchange(dev, bytes(wire))
+    assert f.req_id == 0 and json.loads(f.body)["error"] in ("bad_crc", "bad_frame")
+
+
+def test_retry_with_same_id_and_bytes_gets_the_cached_answer(dev):
+    calls = []
+    dev.commands["count"] = lambda args: calls.append(1) or {"n": len(calls)}
+    wire = framing.encode(framing.REQUEST, 42, b'{"cmd":"count"}')
+    first = exchange(dev, wire)
+    again = exchange(dev, wire)
+    assert first == again and len(calls) == 1
+    # same id, different request: a new request, executed
+    exchange(dev, framing.encode(framing.REQUEST, 42, b'{"cmd":"count","args":{}}'))
+    assert len(calls) == 2
+
+
+def test_a_crashing_command_is_an_internal_error_not_a_crash(dev):
+    dev.commands["boom"] = lambda args: 1 // 0
+    err = json.loads(ask(dev, "boom").body)
+    assert err["error"] == "internal" and "ZeroDivisionError" in err["text"]
+    assert json.loads(ask(dev, "status", req_id=8).body)["state"] == "stopped"
+
+
+def test_alarm_raise_sends_unsolicited_frame(dev):
+    dev.alarms.raise_alarm("low_reservoir")
+    (f,) = exchange(dev, b"")
+    assert f.kind == framing.ALARM and f.req_id == 0
+    body = json.loads(f.body)
+    assert body == {"event": "raised", "code": "low_reservoir", "priority": "non_critical", "since": dev.hal.rtc}
