@@ -135,6 +135,8 @@ class Supervisor:
         self.vm_in = self.proc.stdin.fileno()
         self.vm_out = self.proc.stdout.fileno()
         self.rig_w, self.rig_r = rig_in_w, rig_out_r
+        for fd in (self.vm_out, self.rig_r):
+            os.set_blocking(fd, False)
         self.rig_buf = b""
         self.boots += 1
         self.booted_at = time.monotonic()
@@ -200,6 +202,8 @@ class Supervisor:
     def _from_vm(self) -> None:
         try:
             data = os.read(self.vm_out, 4096)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
@@ -213,6 +217,8 @@ class Supervisor:
     def _from_rig(self) -> None:
         try:
             data = os.read(self.rig_r, 4096)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
@@ -360,7 +366,10 @@ class Supervisor:
             if self.power_back_at is not None and time.monotonic() >= self.power_back_at:
                 self.power_back_at = None
                 self.start_vm(layout.RESET_POWER)
+            boots = self.boots
             for fd in ready:
+                if self.boots != boots:
+                    break  # the VM restarted: fd numbers may now name its new pipes
                 if fd == self.master:
                     self._from_programmer()
                 elif fd == self.ctl.fileno():

@@ -1,0 +1,124 @@
+"""The itbpump command as a user runs it: output, --json, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+import tty
+from pathlib import Path
+
+import pytest
+
+from host_tools import framing
+
+ITBPUMP = str(Path(sys.executable).parent / "itbpump")
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([ITBPUMP, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_help_says_not_a_medical_device():
+    r = run("--help")
+    assert r.returncode == 0 and "not a medical device" in r.stdout
+
+
+def test_status_human_and_json(vpico_port):
+    r = run("--port", vpico_port, "status")
+    assert r.returncode == 0, r.stderr
+    assert "state          stopped" in r.stdout and "alarms         none" in r.stdout
+    r = run("--port", vpico_port, "--json", "status")
+    s = json.loads(r.stdout)
+    for key in ("state", "mode", "daily_dose_mcg", "rate_ml_per_day", "concentration_mcg_per_ml",
+                "reservoir_ml", "alarms", "alarm_date", "refill_date", "clock", "firmware_version"):
+        assert key in s
+    assert s["clock"].endswith("Z") and s["reservoir_capacity_ml"] == 20.0
+
+
+def test_port_sim_and_env_resolution(vpico):
+    env = {"ITBPUMP_SIM_DIR": str(vpico.paths.root), "ITBPUMP_PORT": "sim"}
+    r = run("--json", "status", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["port"] == vpico.info()["port"]
+
+
+def test_sim_commands(tmp_path):
+    d = str(tmp_path / "b")
+    r = run("sim", "--state-dir", d, "start", "--clock", "manual", "--fresh", "--reservoir", "40")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert "manual clock" in r.stdout and "40 mL" in r.stdout
+        r = run("sim", "--state-dir", d, "advance", "6")
+        assert r.returncode == 1 and "has no unit" in r.stderr
+        r = run("--json", "sim", "--state-dir", d, "advance", "1d")
+        assert json.loads(r.stdout) == {"vnow_ms": 86_400_000}
+        r = run("sim", "--state-dir", d, "fault", "lightning")
+        assert r.returncode == 1 and "unknown fault 'lightning'" in r.stderr
+        r = run("--json", "sim", "--state-dir", d, "fault", "power-cut")
+        assert json.loads(r.stdout)["boots"] == 2
+        r = run("--json", "sim", "--state-dir", d, "status")
+        assert json.loads(r.stdout)["running"] is True
+    finally:
+        r = run("sim", "--state-dir", d, "stop")
+    assert r.returncode == 0 and "stopped" in r.stdout
+    r = run("--json", "sim", "--state-dir", d, "status")
+    assert json.loads(r.stdout) == {"running": False}
+
+
+def test_wrong_port_is_one_line():
+    r = run("--port", "/dev/does-not-exist", "status")
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0
+    assert "cannot open serial port /dev/does-not-exist" in r.stderr
+    r = run("--json", "--port", "/dev/does-not-exist", "status")
+    assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False
+
+
+class ScriptedPeer:
+    """A pty whose far end answers every request with `answer(frame)`: for client error paths only."""
+
+    def __init__(self, answer):
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        self._slave = slave
+        self._answer = answer
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        buf = b""
+        while True:
+            try:
+                buf += os.read(self.master, 4096)
+            except OSError:
+                return
+            while b"\x00" in buf:
+                raw, buf = buf.split(b"\x00", 1)
+                if raw:
+                    reply = self._answer(framing.decode(raw))
+                    if reply:
+                        os.write(self.master, reply)
+
+    def close(self):
+        os.close(self.master)
+        os.close(self._slave)
+
+
+@pytest.mark.parametrize("answer,words", [
+    (lambda f: None, "no answer from"),
+    (lambda f: framing.encode(framing.RESPONSE, f.req_id, b'{"protocol": 2}'), "speaks protocol 2"),
+    (lambda f: framing.encode(framing.RESPONSE, f.req_id, b"{}")[:-4] + b"\x07\x00", "CRC check failed"),
+])
+def test_link_failures_are_one_line_reasons(answer, words):
+    peer = ScriptedPeer(answer)
+    try:
+        r = run("--port", peer.port, "--timeout", "0.3", "status")
+    finally:
+        peer.close()
+    assert r.returncode == 1
+    assert words in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
