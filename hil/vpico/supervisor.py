@@ -199,13 +199,20 @@ class Supervisor:
             except OSError:
                 pass  # the VM is going down; the bytes are lost as on a real cut
 
-    def _from_vm(self) -> None:
+    @staticmethod
+    def _read(fd: int) -> bytes | None:
+        """Bytes waiting on a VM pipe: None if none yet, b"" once the VM has gone."""
         try:
-            data = os.read(self.vm_out, 4096)
+            return os.read(fd, 4096)
         except BlockingIOError:
-            return
+            return None
         except OSError:
-            data = b""
+            return b""
+
+    def _from_vm(self) -> None:
+        data = self._read(self.vm_out)
+        if data is None:
+            return
         if not data:
             self._vm_died()
             return
@@ -215,12 +222,7 @@ class Supervisor:
             pass  # nobody reads the port: dropped, as USB CDC drops with no host
 
     def _from_rig(self) -> None:
-        try:
-            data = os.read(self.rig_r, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
+        data = self._read(self.rig_r)
         if not data:
             return  # the VM's stdout EOF handles the death
         self.rig_buf += data
