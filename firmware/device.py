@@ -97,12 +97,19 @@ class Device:
             self._send(link.KIND_ERROR, req_id, self._error_body(
                 errors.BAD_KIND, "frame kind 0x%02X is not a request (0x51)" % p[1]))
             return
+        if req_id == 0:
+            self._send(link.KIND_ERROR, 0, self._error_body(
+                errors.BAD_REQUEST, "request id 0 is reserved for unsolicited frames; use 1..65535"))
+            return
         crc = link.crc16(p, n)
         for entry in self._recent:
             if entry[0] == req_id and entry[1] == crc:
                 self.hal.link_write(entry[2])  # a retry: same answer, not applied again
                 return
         kind, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+        if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
+            kind, body = link.KIND_ERROR, self._error_body(
+                errors.INTERNAL, "answer of %d bytes exceeds the %d-byte frame limit" % (len(body), link.MAX_PAYLOAD))
         frame = link.encode(link.header(kind, req_id) + body)
         self._recent[self._recent_next] = (req_id, crc, frame)
         self._recent_next = (self._recent_next + 1) % _RECENT
@@ -124,7 +131,7 @@ class Device:
         if handler is None:
             return link.KIND_ERROR, self._error_body(
                 errors.UNKNOWN_COMMAND,
-                "unknown command '%s' (known: %s)" % (cmd, ", ".join(sorted(self.commands))))
+                "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
         try:
             result = handler(args)
         except CommandError as e:
@@ -146,6 +153,9 @@ class Device:
 
     # -- commands --------------------------------------------------------------
     def cmd_hello(self, args):
+        # a new session: answers kept for another session's retries must not be replayed to it
+        for i in range(_RECENT):
+            self._recent[i] = (0, -1, b"")
         return {
             "protocol": PROTOCOL_VERSION,
             "firmware_version": FIRMWARE_VERSION,

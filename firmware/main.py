@@ -1,4 +1,8 @@
-"""Entry point, the same file on a Pico and on the virtual Pico: pick the HAL, run."""
+"""Entry point, the same file on a Pico and on the virtual Pico: pick the HAL, run.
+
+An uncaught exception must never print onto the link (it is stdout) nor leave
+the board in the REPL: it is written to crash.log in flash, then the board resets.
+"""
 
 import sys
 
@@ -9,4 +13,12 @@ else:
 
 import app
 
-app.run(Hal())
+hal = Hal()
+try:
+    app.run(hal)
+except Exception as e:  # noqa: BLE001 - last line of defence
+    try:
+        with open("crash.log", "a") as f:
+            sys.print_exception(e, f)
+    finally:
+        hal.reset()

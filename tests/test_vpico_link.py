@@ -96,5 +96,5 @@ def test_client_recovers_from_noise_by_resending(vpico_port):
 def test_firmware_heap_after_boot_is_small(vpico_port):
     with PumpClient(vpico_port) as c:
         d = c.diag()
-    # the whole firmware must fit comfortably in a 64 KB heap (DEVELOPERS.md)
+    # the whole firmware must fit comfortably in a 64 KB heap (developers' guide)
     assert d["mem_alloc"] < 48 * 1024, d

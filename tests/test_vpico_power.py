@@ -90,3 +90,33 @@ def test_stop_and_start_keeps_the_board(vpico, vpico_port):
     assert info["vnow_ms"] == 60_000
     with PumpClient(info["port"]) as c:
         assert c.identity["serial"] == serial_no
+
+
+def test_motor_stall_outlasts_a_power_cut(vpico):
+    vpico.rig("battery 2400")
+    vpico.rig("stall 1")
+    assert vpico.hardware()["stalled"] == 1
+    vpico.power_cut()
+    hw = vpico.hardware()
+    assert hw["stalled"] == 1 and hw["battery_mv"] == 2400
+    vpico.rig("stall 0")
+    vpico.power_cut()
+    assert vpico.hardware()["stalled"] == 0
+
+
+def test_bad_rig_lines_are_answered_not_fatal(vpico):
+    from hil.vpico.control import SimError
+    import pytest
+    for line in ("battery x", "stall", "adv 5", "warp 9"):
+        with pytest.raises(SimError):
+            vpico.rig(line)
+    assert vpico.info()["boots"] == 1  # the VM never crashed
+
+
+def test_reservoir_size_is_a_property_of_the_board(vpico):
+    from hil.vpico.control import SimError
+    import pytest
+    vpico.stop()
+    with pytest.raises(SimError, match="has a 20 mL reservoir"):
+        vpico.start(clock="manual", reservoir=40)
+    assert vpico.start(clock="manual")["reservoir_ml"] == 20

@@ -15,6 +15,7 @@ Identity and reset
   board: str                      "rp2" or "virtual-pico"
   unique_id() -> bytes            stable per board (flash id / provisioned id)
   reset_cause() -> int            one of RESET_* below
+  reset() -> None                 reboot the board now (after a firmware crash)
   capacity_ml: int                reservoir size of this pump model (20 or 40), factory-set
 
 Programmer link (USB CDC on a Pico; a pipe to the pty relay on the virtual Pico)

@@ -140,6 +140,9 @@ class Hal:
     def reset_cause(self) -> int:
         return self._reset
 
+    def reset(self) -> None:
+        machine.reset()  # reboots through the watchdog: reads back as RESET_SOFT
+
     # -- programmer link -----------------------------------------------------------
     def _readable(self, timeout_ms: int) -> bool:
         # ipoll, not poll: poll() returns a new list of new tuples on every

@@ -86,8 +86,8 @@ class Hal:
         self.motor_on = False
         self.strokes = 0
         self._rotor = 0
-        self.stalled = False
-        self.battery = cfg.get("battery_mv", 3000)
+        self.stalled = cfg.get("stall", 0) == 1
+        self.battery = cfg.get("battery", 3000)
         self.tone = 0
         self.led_on = False
         self._wdt_ms = 0
@@ -135,6 +135,9 @@ class Hal:
 
     def reset_cause(self):
         return self._reset
+
+    def reset(self):
+        sys.exit(3)  # the supervisor restarts the VM, as a watchdog reset
 
     # -- programmer link ---------------------------------------------------
     def link_read(self, buf):
@@ -191,6 +194,12 @@ class Hal:
         words = line.decode().split()
         if not words:
             return
+        try:
+            self._rig_do(words)
+        except (ValueError, IndexError):
+            self._rig_say("err bad rig line: " + " ".join(words)[:60])
+
+    def _rig_do(self, words):
         op = words[0]
         if op == "adv":
             if not self._manual:
@@ -199,8 +208,9 @@ class Hal:
             self._grant += int(words[1])
             self._advancing = True
         elif op == "get":
-            self._rig_say("hw %d %d %d %d %d %d" % (
-                self._now(), self.strokes, self._rotor, self.battery, self.tone, int(self.motor_on)))
+            self._rig_say("hw %d %d %d %d %d %d %d" % (
+                self._now(), self.strokes, self._rotor, self.battery, self.tone, int(self.motor_on),
+                int(self.stalled)))
         elif op == "stall":
             self.stalled = words[1] == "1"
             self._rig_say("ok")

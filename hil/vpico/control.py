@@ -40,11 +40,12 @@ class SimControl:
         """The running board, or one started with the defaults (the CLI's on-demand path)."""
         return self.info() or self.start()
 
-    def start(self, clock: str = "realtime", reservoir: int = 20, fresh: bool = False,
+    def start(self, clock: str = "realtime", reservoir: int | None = None, fresh: bool = False,
               heap: str = layout.DEFAULT_HEAP, timeout: float = 15.0) -> dict:
+        """Boot this board (reservoir None: the size it already has, 20 mL for a new one)."""
         running = self.info()
         if running and not fresh:
-            if running["clock"] != clock or running["reservoir_ml"] != reservoir:
+            if running["clock"] != clock or (reservoir and running["reservoir_ml"] != reservoir):
                 raise SimError(
                     f"the virtual Pico in {self.paths.root} is already running with the {running['clock']} clock "
                     f"and a {running['reservoir_ml']} mL reservoir; stop it first ('itbpump sim stop')")
@@ -56,12 +57,16 @@ class SimControl:
                 shutil.rmtree(self.paths.root / name, ignore_errors=True)
             for name in ("board.json", "supervisor.log", "vm.log"):
                 (self.paths.root / name).unlink(missing_ok=True)
+        board = layout.read_json(self.paths.board)
+        if board and reservoir and board["reservoir_ml"] != reservoir:
+            raise SimError(f"the virtual Pico in {self.paths.root} has a {board['reservoir_ml']} mL reservoir; "
+                           f"add --fresh for a new {reservoir} mL pump")
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.run.unlink(missing_ok=True)
         with open(self.paths.supervisor_log, "ab") as log:
             subprocess.Popen(
                 [sys.executable, "-m", "hil.vpico.supervisor", "--state-dir", str(self.paths.root),
-                 "--clock", clock, "--reservoir", str(reservoir), "--heap", heap],
+                 "--clock", clock, "--heap", heap, *(["--reservoir", str(reservoir)] if reservoir else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 cwd=str(layout.FIRMWARE_DIR.parent),
             )
@@ -102,9 +107,9 @@ class SimControl:
         return str(self._call({"op": "rig", "line": line}, timeout=15)["line"])
 
     def hardware(self) -> dict:
-        """What the fixture sees: virtual time, STEP count, rotor pulses, battery, buzzer, motor."""
+        """What the fixture sees: virtual time, STEP count, rotor pulses, battery, buzzer, motor, stall."""
         words = self.rig("get").split()
-        keys = ("vnow_ms", "strokes", "rotor", "battery_mv", "buzzer_hz", "motor_on")
+        keys = ("vnow_ms", "strokes", "rotor", "battery_mv", "buzzer_hz", "motor_on", "stalled")
         return dict(zip(keys, (int(w) for w in words[1:])))
 
     # -- plumbing ---------------------------------------------------------------

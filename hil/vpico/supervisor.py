@@ -46,7 +46,7 @@ def micropython_executable() -> str:
 
 
 class Supervisor:
-    def __init__(self, state_dir: Path, clock: str, reservoir_ml: int, heap: str):
+    def __init__(self, state_dir: Path, clock: str, reservoir_ml: int | None, heap: str):
         self.paths = layout.Paths(state_dir)
         self.paths.flash.mkdir(parents=True, exist_ok=True)
         self.paths.hw.mkdir(parents=True, exist_ok=True)
@@ -82,14 +82,17 @@ class Supervisor:
         self.log = open(self.paths.supervisor_log, "a", buffering=1)
 
     # -- the board's persistent description ---------------------------------
-    def _load_board(self, clock: str, reservoir_ml: int) -> dict:
+    def _load_board(self, clock: str, reservoir_ml: int | None) -> dict:
+        """The board as kept in its state folder; the reservoir size is fixed once it exists."""
         board = layout.read_json(self.paths.board) or {
             "vnow_ms": 0,
             "rtc_default": layout.device_seconds_now(),
-            "reservoir_ml": reservoir_ml,
+            "reservoir_ml": reservoir_ml or 20,
         }
+        if reservoir_ml and reservoir_ml != board["reservoir_ml"]:
+            raise SystemExit(f"this virtual Pico has a {board['reservoir_ml']} mL reservoir; "
+                             f"use --fresh for a {reservoir_ml} mL pump")
         board["clock"] = clock
-        board["reservoir_ml"] = reservoir_ml
         layout.write_json(self.paths.board, board)
         return board
 
@@ -115,6 +118,7 @@ class Supervisor:
             "rtc_default": self.board["rtc_default"],
             "rig_in_fd": rig_in_r,
             "rig_out_fd": rig_out_w,
+            **self.board.get("plant", {}),
         }
         layout.write_json(self.paths.hw / "boot.json", boot)
         env = dict(os.environ, ITBPUMP_SIM_HW=str(self.paths.hw))
@@ -309,7 +313,11 @@ class Supervisor:
             else:
                 self.pending_advance = conn
         elif op == "rig":
-            if self._rig_send(str(req["line"])):
+            line = str(req["line"])
+            if line.split()[:1] == ["adv"]:
+                self._reply(conn, {"ok": False, "error": "time moves with the 'advance' op, not a raw rig line"})
+            elif self._rig_send(line):
+                self._remember_plant(line)
                 self.pending_rig.append(conn)
             else:
                 self._reply(conn, {"ok": False, "error": "the virtual Pico is off"})
@@ -331,6 +339,13 @@ class Supervisor:
             self.running = False
         else:
             self._reply(conn, {"ok": False, "error": f"unknown control op {op!r}"})
+
+    def _remember_plant(self, line: str) -> None:
+        """Faults of the plant (motor, battery) are physical: they outlast a power cut."""
+        words = line.split()
+        if len(words) == 2 and words[0] in ("stall", "battery") and words[1].isdigit():
+            self.board.setdefault("plant", {})[words[0]] = int(words[1])
+            layout.write_json(self.paths.board, self.board)
 
     def describe(self) -> dict:
         return {
@@ -407,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="virtual Pico supervisor (started by 'itbpump sim start')")
     ap.add_argument("--state-dir", required=True, type=Path)
     ap.add_argument("--clock", choices=("manual", "realtime"), default="realtime")
-    ap.add_argument("--reservoir", type=int, choices=(20, 40), default=20)
+    ap.add_argument("--reservoir", type=int, choices=(20, 40))
     ap.add_argument("--heap", default=layout.DEFAULT_HEAP)
     a = ap.parse_args(argv)
     Supervisor(a.state_dir.resolve(), a.clock, a.reservoir, a.heap).serve()
