@@ -7,21 +7,11 @@ import fsm_table
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from transitions import Machine, MachineError
+from transitions import MachineError
+
+from host_tools.state_model import build_machine as reference_machine
 
 TRIGGERS = sorted({t for t, _, _ in fsm_table.TRANSITIONS})
-
-
-class Reference:
-    pass
-
-
-def reference_machine() -> Reference:
-    model = Reference()
-    Machine(model=model, states=list(fsm_table.STATES), initial=fsm_table.INITIAL,
-            transitions=[{"trigger": t, "source": s, "dest": d} for t, s, d in fsm_table.TRANSITIONS],
-            auto_transitions=False)
-    return model
 
 
 def test_table_is_well_formed():
