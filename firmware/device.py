@@ -8,6 +8,7 @@ and is never applied twice.
 
 import gc
 import json
+import sys
 import link
 import errors
 import fsm_table
@@ -15,8 +16,9 @@ import ident
 from errors import CommandError
 from fsm import Fsm
 from alarms import Alarms
+from therapy import Therapy, EV_PRIMED
 from hal import RESET_POWER, RESET_WATCHDOG
-from version import FIRMWARE_VERSION, PROTOCOL_VERSION
+from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
 _FRAME_ERRORS = {
@@ -31,16 +33,25 @@ class Device:
     def __init__(self, hal):
         self.hal = hal
         self.fsm = Fsm(fsm_table.TRANSITIONS, fsm_table.INITIAL)
+        sys.modules.pop("fsm_table", None)  # the engine holds what it needs
         self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
         self.deframer = link.Deframer()
         self._rx = bytearray(64)
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self.ident = None
+        self.therapy = Therapy(hal.rtc_seconds())
+        self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.commands = {
-            "hello": self.cmd_hello,
-            "status": self.cmd_status,
-            "diag": self.cmd_diag,
+            # each request loads its module, and unloads it after (see _on_demand)
+            "hello": "cmd_info",
+            "status": "cmd_info",
+            "diag": "cmd_info",
+            "program": "therapy_cmds",
+            "bolus": "therapy_cmds",
+            "prime": "therapy_cmds",
+            "refill": "therapy_cmds",
+            "clock": "therapy_cmds",
         }
 
     # -- boot ----------------------------------------------------------------
@@ -62,11 +73,59 @@ class Device:
             self.alarms.raise_alarm("reset_recovered")
 
     def next_deadline(self):
-        """Ticks of the next timed event, or None (only link input wakes us)."""
-        return None
+        """Ticks of the next stroke or rate change, or None (only link input wakes us)."""
+        dt = self.therapy.next_event()
+        if dt < 0:
+            return None
+        return self.hal.ticks_add(self.t_tick, dt * 100)
 
     def service(self):
-        """Run whatever is due (delivery, alarm tones, checkpoints)."""
+        """Run every therapy event that is due: the steady-state stroke step allocates nothing."""
+        th = self.therapy
+        hal = self.hal
+        while True:
+            dt = th.next_event()
+            if dt < 0:
+                return
+            ms = dt * 100
+            if hal.ticks_diff(hal.ticks_ms(), self.t_tick) < ms:
+                return
+            self.t_tick = hal.ticks_add(self.t_tick, ms)
+            if th.step():
+                hal.stroke()
+            if th.events:
+                self._therapy_events()
+
+    def _therapy_events(self):
+        ev = self.therapy.events
+        self.therapy.events = 0
+        if ev & EV_PRIMED and self.fsm.state == "priming":
+            self.fsm.fire("primed_stopped" if self.therapy.mode == "stopped" else "primed_resume")
+
+    def sync(self):
+        """Bring engine time up to now (events first), before a request reads or changes therapy."""
+        self.service()
+        hal = self.hal
+        ds = hal.ticks_diff(hal.ticks_ms(), self.t_tick) // 100
+        if ds > 0:
+            self.therapy.idle(ds)
+            self.t_tick = hal.ticks_add(self.t_tick, ds * 100)
+
+    def _on_demand(self, module, cmd, args):
+        """Run module.cmd(self, args), loading the module for this request only.
+
+        Only the delivery core stays in the heap; a request's code is loaded
+        for it and dropped after, so the peak is the core plus one module.
+        """
+        self.sync()
+        loaded = list(sys.modules)
+        try:
+            return getattr(__import__(module), cmd)(self, args)
+        finally:
+            for name in list(sys.modules):
+                if name not in loaded:
+                    sys.modules.pop(name)
+            gc.collect()
 
     # -- link ----------------------------------------------------------------
     def poll_link(self):
@@ -133,7 +192,7 @@ class Device:
                 errors.UNKNOWN_COMMAND,
                 "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
         try:
-            result = handler(args)
+            result = self._on_demand(handler, cmd, args)
         except CommandError as e:
             return link.KIND_ERROR, self._error_body(e.code, e.text)
         except Exception as e:  # a firmware bug must not take the link down
@@ -151,38 +210,11 @@ class Device:
         body = {"event": event, "code": code, "priority": priority, "since": since}
         self._send(link.KIND_ALARM, 0, json.dumps(body).encode())
 
-    # -- commands --------------------------------------------------------------
-    def cmd_hello(self, args):
-        # a new session: answers kept for another session's retries must not be replayed to it
+    # -- what stays resident for every request --------------------------------
+    def identity(self):
+        return self.ident["serial"] if self.ident else None
+
+    def new_session(self):
+        """Forget answers kept for retries: they belong to another session."""
         for i in range(_RECENT):
             self._recent[i] = (0, -1, b"")
-        return {
-            "protocol": PROTOCOL_VERSION,
-            "firmware_version": FIRMWARE_VERSION,
-            "serial": self.ident["serial"] if self.ident else None,
-            "board": self.hal.board,
-            "medical_device": False,
-        }
-
-    def cmd_status(self, args):
-        return {
-            "state": self.fsm.state,
-            "mode": "stopped",
-            "daily_dose_mcg": 0,
-            "rate_nl_per_day": 0,
-            "concentration_mcg_per_ml": None,
-            "reservoir_nl": 0,
-            "reservoir_capacity_nl": self.hal.capacity_ml * 1000000,
-            "alarms": self.alarms.as_list(),
-            "alarm_date": None,
-            "refill_date": None,
-            "clock": self.hal.rtc_seconds(),
-            "utc_offset_min": 0,
-            "firmware_version": FIRMWARE_VERSION,
-            "serial": self.ident["serial"] if self.ident else None,
-        }
-
-    def cmd_diag(self, args):
-        """Heap and tick counter, for firmware engineers and bench/ (MicroPython only)."""
-        gc.collect()
-        return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": self.hal.ticks_ms()}

@@ -39,21 +39,3 @@ def bolus_rate(volume_nl, over_ds):
     total = volume_nl * DS_PER_DAY
     rate = total // over_ds
     return rate, total - rate * over_ds
-
-
-def flex_daily_x1440(days):
-    """Largest day's time-weighted dose of a flex schedule, in mcg/day * 1440 (exact).
-
-    Before a day's first step, the previous day's last step goes on.
-    """
-    best = 0
-    for i in range(7):
-        steps = days[i]
-        prev = days[(i + 6) % 7]
-        total = prev[-1][1] * steps[0][0]
-        for j in range(len(steps)):
-            end = steps[j + 1][0] if j + 1 < len(steps) else MIN_PER_DAY
-            total += steps[j][1] * (end - steps[j][0])
-        if total > best:
-            best = total
-    return best

@@ -7,19 +7,23 @@ class IllegalTransition(Exception):
 
 class Fsm:
     def __init__(self, transitions, initial, on_change=None):
-        # (trigger, source) -> destination, built once
+        # source -> {trigger: destination}, built once; the table itself can then be dropped
         self._next = {}
         for trigger, source, dest in transitions:
-            self._next[(trigger, source)] = dest
+            if source not in self._next:
+                self._next[source] = {}
+            self._next[source][trigger] = dest
         self.state = initial
         self._on_change = on_change
 
     def can(self, trigger):
-        return (trigger, self.state) in self._next
+        edges = self._next.get(self.state)
+        return edges is not None and trigger in edges
 
     def fire(self, trigger):
         """Apply trigger; raise IllegalTransition if the table has no such edge."""
-        dest = self._next.get((trigger, self.state))
+        edges = self._next.get(self.state)
+        dest = edges.get(trigger) if edges else None
         if dest is None:
             raise IllegalTransition(trigger + " from " + self.state)
         source = self.state

@@ -29,6 +29,7 @@ TRANSITIONS = (
     ("program", "running", "running"),
     ("stop", "running", "stopped"),
     ("stop", "minimum_rate", "stopped"),
+    ("stop", "priming", "stopped"),
     ("prime", "stopped", "priming"),
     ("prime", "running", "priming"),
     ("primed_resume", "priming", "running"),

@@ -9,7 +9,7 @@ payload = version (u8) | kind (u8) | request id (u16, big-endian) | body
 
 from micropython import const
 
-MAX_PAYLOAD = const(1024)
+MAX_PAYLOAD = const(2048)  # a 7-day flex schedule of 13 steps a day fits
 HEADER_LEN = const(4)
 
 KIND_REQUEST = const(0x51)  # 'Q' host -> device
@@ -27,13 +27,14 @@ TOO_SHORT = const(-4)
 
 
 def _crc_table():
-    t = []
+    t = bytearray(512)  # 256 big-endian u16: a quarter of a tuple of ints' heap
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t.append(c & 0xFFFF)
-    return tuple(t)
+        t[2 * i] = (c >> 8) & 0xFF
+        t[2 * i + 1] = c & 0xFF
+    return bytes(t)
 
 
 _TABLE = _crc_table()
@@ -44,7 +45,8 @@ def crc16(data, n):
     c = 0xFFFF
     t = _TABLE
     for i in range(n):
-        c = ((c << 8) & 0xFFFF) ^ t[((c >> 8) ^ data[i]) & 0xFF]
+        j = (((c >> 8) ^ data[i]) & 0xFF) << 1
+        c = ((c << 8) & 0xFFFF) ^ ((t[j] << 8) | t[j + 1])
     return c
 
 
@@ -90,11 +92,12 @@ class Deframer:
     """
 
     def __init__(self):
-        # worst-case COBS overhead is one byte in 254
+        # worst-case COBS overhead is one byte in 254; decoding happens in place
+        # (output never overtakes input), so one buffer serves both
         self._raw = bytearray(MAX_PAYLOAD + 2 + MAX_PAYLOAD // 254 + 2)
         self._n = 0
         self._overflow = False
-        self.payload = bytearray(len(self._raw))
+        self.payload = self._raw
         self.length = 0
 
     def feed(self, b):

@@ -207,18 +207,6 @@ class Therapy:
             until = 86400 - sec + self.flex[(day + 1) % 7][0][0] * 60
         return mcg, until * 10 - self.t % 10
 
-    def flex_step_index(self):
-        """(weekday, index of the step in effect in that day's list) for status."""
-        local = self.now_s() + self.offset_min * 60
-        day = (local // 86400 + _EPOCH_WEEKDAY) % 7
-        sec = local % 86400
-        steps = self.flex[day]
-        found = (day + 6) % 7, len(self.flex[(day + 6) % 7]) - 1
-        for i in range(len(steps)):
-            if steps[i][0] * 60 <= sec:
-                found = day, i
-        return found
-
     # -- prescription ------------------------------------------------------------------
     def _end_periodic(self):
         self.p_next = -1
@@ -249,6 +237,9 @@ class Therapy:
     def stop(self):
         self._end_periodic()
         self.b_end = -1
+        if self.priming:
+            self.priming = 0
+            self.d.acc = self.saved_acc
         self.mode = STOPPED
         self.dose = 0
         self._recompute()
@@ -284,6 +275,11 @@ class Therapy:
         self.reservoir_nl = added_nl
         self._recompute()
 
+    def set_clock(self, now_s):
+        """The wall clock was set: engine time goes on, local time of day moves."""
+        self.base_s += now_s - self.now_s()
+        self._recompute()
+
     def set_offset(self, minutes):
         self.offset_min = minutes
         self._recompute()
@@ -299,15 +295,3 @@ class Therapy:
             self._cancel_boluses()
         self.halted = on
         self._recompute()
-
-    # -- what it amounts to --------------------------------------------------------------
-    def daily_dose_x1440(self):
-        """The prescription's daily dose in mcg/day * 1440 (exact for flex and periodic)."""
-        if self.mode == CONTINUOUS:
-            return self.dose * 1440
-        if self.mode == FLEX:
-            return dose.flex_daily_x1440(self.flex)
-        if self.mode == PERIODIC:
-            # boluses per day = 864000 / every_ds; in mcg*1440: bolus * 1440 * 864000 / every
-            return self.dose * 1440 + self.p_dose * 1244160000 // self.p_every
-        return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import errors
 import pytest
@@ -13,12 +14,29 @@ from memhal import MemHal
 from host_tools import framing
 
 
+TEST_COMMANDS = """
+def count(dev, args):
+    with open("count.log", "a") as f:  # survives the module being unloaded
+        f.write("x")
+    with open("count.log") as f:
+        return {"n": len(f.read())}
+def boom(dev, args):
+    return 1 // 0
+"""
+
+
 @pytest.fixture
 def dev(tmp_path):
     cwd = os.getcwd()
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "testcmds.py").write_text(TEST_COMMANDS)
+    sys.path.insert(0, str(mods))
     d = Device(MemHal(str(tmp_path / "flash")))
     d.boot()
+    d.commands["count"] = d.commands["boom"] = "testcmds"
     yield d
+    sys.path.remove(str(mods))
     os.chdir(cwd)
 
 
@@ -99,19 +117,24 @@ def test_damaged_frame_gets_link_error_with_id_zero(dev):
 
 
 def test_retry_with_same_id_and_bytes_gets_the_cached_answer(dev):
-    calls = []
-    dev.commands["count"] = lambda args: calls.append(1) or {"n": len(calls)}
     wire = framing.encode(framing.REQUEST, 42, b'{"cmd":"count"}')
     first = exchange(dev, wire)
     again = exchange(dev, wire)
-    assert first == again and len(calls) == 1
+    assert first == again and json.loads(first[0].body) == {"n": 1}
     # same id, different request: a new request, executed
-    exchange(dev, framing.encode(framing.REQUEST, 42, b'{"cmd":"count","args":{}}'))
-    assert len(calls) == 2
+    (third,) = exchange(dev, framing.encode(framing.REQUEST, 42, b'{"cmd":"count","args":{}}'))
+    assert json.loads(third.body) == {"n": 2}
+
+
+def test_request_modules_are_unloaded_after_the_request(dev):
+    sys.modules.pop("cmd_info", None)
+    ask(dev, "status")
+    assert "cmd_info" not in sys.modules and "testcmds" not in sys.modules
+    ask(dev, "count")
+    assert "testcmds" not in sys.modules
 
 
 def test_a_crashing_command_is_an_internal_error_not_a_crash(dev):
-    dev.commands["boom"] = lambda args: 1 // 0
     err = json.loads(ask(dev, "boom").body)
     assert err["error"] == "internal" and "ZeroDivisionError" in err["text"]
     assert json.loads(ask(dev, "status", req_id=8).body)["state"] == "stopped"

@@ -83,7 +83,7 @@ def test_invalid_cobs_is_refused():
 
 def test_oversized_frame_is_refused_and_the_next_one_received():
     d = link.Deframer()
-    big = b"\x01" * 2000 + b"\x00"
+    big = b"\x01" * 5000 + b"\x00"
     good = framing.encode(framing.REQUEST, 9, b"{}")
     results = feed_all(d, big + good)
     assert results[0] == (link.TOO_LONG, b"")

@@ -105,13 +105,13 @@ class Hal:
             return uid
 
     # -- time --------------------------------------------------------------
-    def _now(self):
+    def now(self):
         if not self._manual:
             self._vnow = self._boot_v + time.ticks_diff(time.ticks_ms(), self._real0)
         return self._vnow
 
     def ticks_ms(self):
-        return (TICKS_START + self._now() - self._boot_v) & _MASK
+        return (TICKS_START + self.now() - self._boot_v) & _MASK
 
     def ticks_add(self, t, delta):
         return _ticks_add(t, delta)
@@ -120,10 +120,10 @@ class Hal:
         return _ticks_diff(a, b)
 
     def rtc_seconds(self):
-        return self._rtc_at + (self._now() - self._rtc_v) // 1000
+        return self._rtc_at + (self.now() - self._rtc_v) // 1000
 
     def rtc_set(self, seconds):
-        self._rtc_at, self._rtc_v = seconds, self._now()
+        self._rtc_at, self._rtc_v = seconds, self.now()
         tmp = self._rtc_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump({"rtc": self._rtc_at, "at_v": self._rtc_v}, f)
@@ -170,7 +170,7 @@ class Hal:
                 self._vnow = self._grant
                 if self._advancing:
                     self._advancing = False
-                    self._rig_say("at " + str(self._vnow))
+                    self.rig_say("at " + str(self._vnow))
                 _ready(self._all_poll, -1)
             else:
                 if deadline is None:
@@ -184,7 +184,7 @@ class Hal:
                     return
 
     # -- rig channel (the fixture board's side) ----------------------------
-    def _rig_say(self, line):
+    def rig_say(self, line):
         self._rig_out.write(line.encode() + b"\n")
 
     def _rig_command(self):
@@ -197,33 +197,27 @@ class Hal:
         try:
             self._rig_do(words)
         except (ValueError, IndexError):
-            self._rig_say("err bad rig line: " + " ".join(words)[:60])
+            self.rig_say("err bad rig line: " + " ".join(words)[:60])
 
     def _rig_do(self, words):
-        op = words[0]
-        if op == "adv":
+        if words[0] == "adv":  # the frequent one stays resident
             if not self._manual:
-                self._rig_say("err realtime clock cannot be advanced")
+                self.rig_say("err realtime clock cannot be advanced")
                 return
             self._grant += int(words[1])
             self._advancing = True
-        elif op == "get":
-            self._rig_say("hw %d %d %d %d %d %d %d" % (
-                self._now(), self.strokes, self._rotor, self.battery, self.tone, int(self.motor_on),
-                int(self.stalled)))
-        elif op == "stall":
-            self.stalled = words[1] == "1"
-            self._rig_say("ok")
-        elif op == "battery":
-            self.battery = int(words[1])
-            self._rig_say("ok")
-        else:
-            self._rig_say("err unknown rig command " + op)
+            return
+        import hal.sim_rig  # the fixture's other lines are rare: loaded for the line only
+
+        try:
+            hal.sim_rig.do(self, words)
+        finally:
+            sys.modules.pop("hal.sim_rig", None)
 
     # -- watchdog ----------------------------------------------------------
     def wdt_start(self, timeout_ms):
         self._wdt_ms = timeout_ms
-        self._wdt_fed = self._now()
+        self._wdt_fed = self.now()
 
     def wdt_feed(self):
         self._wdt_fed = self._vnow

@@ -4,6 +4,7 @@
   run.json        the running supervisor: pids, port, control socket (removed at stop)
   flash/          the Pico's flash file system (the firmware's files)
   hw/             what the hardware itself keeps: chip id, RTC, boot parameters
+  build/          the firmware as flashed: modules compiled by mpy-cross
   ttyITB          symlink to the programmer port (/dev/pts/N)
   supervisor.log, vm.log
 """
@@ -44,6 +45,7 @@ class Paths:
         self.run = self.root / "run.json"
         self.flash = self.root / "flash"
         self.hw = self.root / "hw"
+        self.build = self.root / "build"
         self.supervisor_log = self.root / "supervisor.log"
         self.vm_log = self.root / "vm.log"
 

@@ -25,7 +25,7 @@ import time
 import tty
 from pathlib import Path
 
-from hil.vpico import layout
+from hil.vpico import build, layout
 
 CRASH_WINDOW_S = 2.0  # a VM that dies this soon after boot ...
 CRASH_LIMIT = 5  # ... this many times in a row is left off (a boot loop)
@@ -124,7 +124,7 @@ class Supervisor:
         env = dict(os.environ, ITBPUMP_SIM_HW=str(self.paths.hw))
         vm_log = open(self.paths.vm_log, "ab")
         self.proc = subprocess.Popen(
-            [micropython_executable(), "-X", f"heapsize={self.heap}", str(layout.FIRMWARE_DIR / "main.py")],
+            [micropython_executable(), "-X", f"heapsize={self.heap}", str(self.paths.build / "main.py")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=vm_log,
@@ -362,6 +362,8 @@ class Supervisor:
 
     # -- main loop --------------------------------------------------------------
     def serve(self) -> None:
+        if not build.build(self.paths.build):
+            self._note("mpy-cross not found: running the firmware from source (needs a larger heap)")
         self.start_vm(layout.RESET_POWER)
         layout.write_json(self.paths.run, {**self.describe(), "ctl": str(self.ctl_path)})
         link = self.paths.root / "ttyITB"

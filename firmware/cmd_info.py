@@ -1,0 +1,120 @@
+"""Requests that read the pump: hello, status, diag. Loaded per request (device._on_demand)."""
+
+import gc
+from dose import TUBING_NL, STROKE_NL, MIN_PER_DAY
+from version import FIRMWARE_VERSION, PROTOCOL_VERSION
+
+_EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
+
+
+def hello(dev, args):
+    dev.new_session()
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "firmware_version": FIRMWARE_VERSION,
+        "serial": dev.identity(),
+        "board": dev.hal.board,
+        "medical_device": False,
+    }
+
+
+def diag(dev, args):
+    """Heap and tick counter, for firmware engineers and bench/ (MicroPython only)."""
+    gc.collect()
+    return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms()}
+
+
+def flex_daily_x1440(days):
+    """Largest day's time-weighted dose of a flex schedule, in mcg/day * 1440 (exact).
+
+    Before a day's first step, the previous day's last step goes on.
+    """
+    best = 0
+    for i in range(7):
+        steps = days[i]
+        total = days[(i + 6) % 7][-1][1] * steps[0][0]
+        for j in range(len(steps)):
+            end = steps[j + 1][0] if j + 1 < len(steps) else MIN_PER_DAY
+            total += steps[j][1] * (end - steps[j][0])
+        if total > best:
+            best = total
+    return best
+
+
+def daily_dose_x1440(th):
+    """The prescription's daily dose in mcg/day * 1440 (exact for flex and periodic)."""
+    if th.mode == "continuous":
+        return th.dose * 1440
+    if th.mode == "flex":
+        return flex_daily_x1440(th.flex)
+    if th.mode == "periodic":
+        # boluses per day = 864000 / every_ds; in mcg*1440: bolus * 1440 * 864000 / every
+        return th.dose * 1440 + th.p_dose * 1244160000 // th.p_every
+    return 0
+
+
+def summary(dev):
+    """What the prescription amounts to: the answer to every programming request."""
+    th = dev.therapy
+    return {
+        "state": dev.fsm.state,
+        "mode": th.mode,
+        "daily_dose_mcg": (daily_dose_x1440(th) + 720) // 1440,
+        "rate_nl_per_day": th.d.rate,
+        "concentration_mcg_per_ml": th.conc or None,
+    }
+
+
+def status(dev, args):
+    th = dev.therapy
+    out = summary(dev)
+    out["reservoir_nl"] = th.reservoir_nl
+    out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
+    out["alarms"] = dev.alarms.as_list()
+    out["alarm_date"] = None
+    out["refill_date"] = None
+    out["clock"] = th.now_s()
+    out["utc_offset_min"] = th.offset_min
+    out["firmware_version"] = FIRMWARE_VERSION
+    out["serial"] = dev.identity()
+    out["therapy"] = _detail(th)
+    return out
+
+
+def flex_step_index(th):
+    """(weekday, index of the step in effect in that day's list) for status."""
+    local = th.now_s() + th.offset_min * 60
+    day = (local // 86400 + _EPOCH_WEEKDAY) % 7
+    sec = local % 86400
+    steps = th.flex[day]
+    found = (day + 6) % 7, len(th.flex[(day + 6) % 7]) - 1
+    for i in range(len(steps)):
+        if steps[i][0] * 60 <= sec:
+            found = day, i
+    return found
+
+
+def _detail(th):
+    t = th.t
+    detail = {"strokes": th.d.strokes, "delivered_nl": (th.d.strokes - th.prime_strokes) * STROKE_NL,
+              "primed_nl": th.prime_strokes * STROKE_NL}
+    if th.mode == "flex":
+        day, i = flex_step_index(th)
+        start, mcg = th.flex[day][i]
+        _, until = th.flex_now()
+        detail["flex_step"] = {"start_min": start, "dose_mcg": mcg,
+                               "next_start_s": th.now_s() + (until + t % 10) // 10}
+    if th.mode == "periodic" and th.p_next >= 0:
+        detail["next_bolus_s"] = th.base_s + th.p_next // 10
+    if th.b_end >= 0:
+        detail["bolus"] = {"dose_mcg": th.b_dose, "volume_nl": th.b_volume,
+                           "delivered_nl": (th.d.strokes - th.b_strokes0) * STROKE_NL,
+                           "ends_s": th.base_s + th.b_end // 10}
+    if th.bridge_left:
+        dead = TUBING_NL + th.catheter_nl
+        detail["bridge"] = {"dead_volume_nl": dead, "pushed_nl": dead - th.bridge_left,
+                            "old_concentration": th.bridge_conc}
+    if th.priming:
+        total = (th.prime_volume + STROKE_NL - 1) // STROKE_NL
+        detail["priming"] = {"volume_nl": th.prime_volume, "pushed_nl": (total - th.priming) * STROKE_NL}
+    return detail
