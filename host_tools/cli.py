@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from host_tools import NOT_A_MEDICAL_DEVICE, ports, render
+from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
 from host_tools.client import PumpClient
 from host_tools.durations import format_duration, parse_duration
 from host_tools.errors import PumpError, UsageError
@@ -39,30 +40,145 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="therapy, state, reservoir, alarms, dates, clock")
 
     sim = sub.add_parser("sim", help="start, stop and drive the virtual Pico")
-    sim.add_argument("--state-dir", type=Path, help="the virtual Pico's flash and state "
-                     "(default $ITBPUMP_SIM_DIR, else ~/.local/state/itbpump/sim)")
+    state_dir = argparse.ArgumentParser(add_help=False)
+    state_dir.add_argument("--state-dir", type=Path, help="the virtual Pico's flash and state "
+                           "(default $ITBPUMP_SIM_DIR, else ~/.local/state/itbpump/sim)")
     simsub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
-    start = simsub.add_parser("start", help="boot the virtual Pico (returns once it answers)")
+    start = simsub.add_parser("start", parents=[state_dir], help="boot the virtual Pico (returns once it answers)")
     start.add_argument("--clock", choices=("manual", "realtime"), default="realtime",
                        help="manual: time moves only with 'sim advance' (deterministic)")
-    start.add_argument("--reservoir", type=int, choices=(20, 40), default=20, help="reservoir size in mL")
+    start.add_argument("--reservoir", type=int, choices=(20, 40),
+                       help="reservoir size in mL for a new pump (default 20; a pump keeps its size)")
     start.add_argument("--fresh", action="store_true", help="erase its flash first: a new pump")
-    simsub.add_parser("stop", help="power the virtual Pico off")
-    simsub.add_parser("status", help="is it running, on which port, at what virtual time")
-    adv = simsub.add_parser("advance", help="move the manual clock, e.g. 'sim advance 6h'")
+    simsub.add_parser("stop", parents=[state_dir], help="power the virtual Pico off")
+    simsub.add_parser("status", parents=[state_dir], help="is it running, on which port, at what virtual time")
+    adv = simsub.add_parser("advance", parents=[state_dir], help="move the manual clock, e.g. 'sim advance 6h'")
     adv.add_argument("duration")
-    fault = simsub.add_parser("fault", help=f"inject a fault: {', '.join(SIM_FAULTS)}")
+    fault = simsub.add_parser("fault", parents=[state_dir], help=f"inject a fault: {', '.join(SIM_FAULTS)}")
     fault.add_argument("name")
     fault.add_argument("--off", action="store_true", help="clear a lasting fault")
     fault.add_argument("--off-for", help="power-cut: how long power stays off (e.g. 30s)")
+
+    _therapy_parsers(sub)
     return ap
 
 
+CONFIRM_NOTE = """\
+--yes / --dry-run: programming will be two-phase (the pump reviews the request, then a
+commit applies it). Until the firmware has it, a request is sent and applied at once,
+with or without --yes; --dry-run prints the request that would be sent and sends nothing."""
+
+
+def _therapy_parsers(sub: Any) -> None:
+    """program, bolus, prime, refill, clock (spec §9); calc runs on the host only."""
+    confirm = argparse.ArgumentParser(add_help=False)
+    g = confirm.add_argument_group("confirmation")
+    g.add_argument("--yes", action="store_true",
+                   help="confirm without asking (for scripts); see the note below")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print the request that would be sent and send nothing (no port is opened)")
+
+    def leaf(parent: Any, name: str, help: str, description: str, confirmed: bool = True) -> argparse.ArgumentParser:
+        epilog = f"{CONFIRM_NOTE}\n\n{NOT_A_MEDICAL_DEVICE}" if confirmed else NOT_A_MEDICAL_DEVICE
+        return parent.add_parser(name, help=help, description=description, epilog=epilog,
+                                 parents=[confirm] if confirmed else [],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    prog = sub.add_parser("program", help="program the therapy: continuous, flex, periodic or stop",
+                          description="Program the therapy. Doses are in mcg/day (boluses in mcg).",
+                          epilog=NOT_A_MEDICAL_DEVICE)
+    modes = prog.add_subparsers(dest="program_mode", required=True, metavar="MODE")
+
+    p = leaf(modes, "continuous", "one daily dose, delivered evenly",
+             "One daily dose, delivered evenly over the day.")
+    p.add_argument("--dose", required=True, metavar="MCG_PER_DAY", help="daily dose, whole mcg/day")
+
+    p = leaf(modes, "flex", "a time-of-day schedule: up to 13 steps per day",
+             "A time-of-day schedule of up to 13 steps per day. Each step runs from its start\n"
+             "(local time HH:MM, 00:00-23:59) until the next step; before a day's first step the\n"
+             "previous day's last step continues. Without --day the schedule is the same every day.\n"
+             "With --day, the steps after a --day belong to those days, and every day needs steps:\n\n"
+             "  itbpump program flex --step 07:00=300 --step 22:00=600\n"
+             "  itbpump program flex --day weekdays --step 07:00=300 --step 22:00=600 \\\n"
+             "                       --day weekend --step 09:00=300 --step 23:00=600")
+    p.usage = ("itbpump program flex [--day DAYS] --step HH:MM=MCG_PER_DAY [--step ...] "
+               "[--day DAYS --step ...] [--yes] [--dry-run]")
+    p.add_argument("--step", action=requests.FlexPlanAction, dest="flex_plan", required=True,
+                   metavar="HH:MM=MCG_PER_DAY", help="a step: local start time = daily dose (repeat the flag)")
+    p.add_argument("--day", action=requests.FlexPlanAction, dest="flex_plan", metavar="DAYS",
+                   help="the days the following steps are for: mon..sun, weekdays, weekend or all, "
+                        "comma-separated (e.g. mon,wed,fri)")
+
+    p = leaf(modes, "periodic", "a background rate plus a bolus every interval",
+             "A background daily dose plus a bolus of --bolus mcg every --every, each delivered\n"
+             "over --over (shorter than --every). Durations carry their unit: 90s, 15m, 6h, 2d.")
+    p.add_argument("--basal", required=True, metavar="MCG_PER_DAY", help="background dose, whole mcg/day")
+    p.add_argument("--bolus", required=True, metavar="MCG", help="each bolus, whole mcg")
+    p.add_argument("--every", required=True, metavar="DURATION", help="bolus interval, e.g. 6h")
+    p.add_argument("--over", required=True, metavar="DURATION", help="each bolus delivered over, e.g. 15m")
+    p.add_argument("--start", metavar="HH:MM", help="local time of the first bolus (default: now)")
+
+    p = leaf(modes, "stop", "stop delivery (withdrawal risk: needs a reason)",
+             "Stop delivery. Stopping baclofen abruptly risks withdrawal: the reason is required\n"
+             "and logged.")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why therapy stops (logged)")
+
+    p = leaf(sub, "bolus", "a clinician single bolus on top of the running therapy",
+             "A single bolus of --dose mcg over --over, on top of the running therapy, which goes\n"
+             "on unchanged during and after it.")
+    p.add_argument("--dose", required=True, metavar="MCG", help="bolus dose, whole mcg")
+    p.add_argument("--over", required=True, metavar="DURATION", help="delivered over, e.g. 15m")
+
+    p = leaf(sub, "prime", "priming bolus after a catheter change",
+             "Fill the catheter and the pump tubing at the maximum rate after a catheter change;\n"
+             "therapy pauses meanwhile, then resumes.")
+    p.add_argument("--catheter-volume", required=True, metavar="ML",
+                   help="catheter volume in mL (to the nL: at most 6 decimals)")
+
+    p = leaf(sub, "refill", "record a refill: removed, added, concentration",
+             "Record a refill: the volume removed (the pump compares it with its own estimate),\n"
+             "the volume added and its concentration. Volumes in mL, at most 6 decimals.")
+    p.add_argument("--removed", required=True, metavar="ML", help="volume withdrawn from the reservoir, mL")
+    p.add_argument("--added", required=True, metavar="ML", help="volume put in, mL")
+    p.add_argument("--concentration", required=True, metavar="MCG_PER_ML", help="of the drug added, mcg/mL")
+
+    p = leaf(sub, "clock", "read or set the pump clock and its UTC offset",
+             "Without options, read the clock. Local time = UTC + the offset; changing the offset\n"
+             "(daylight saving) moves flex schedules in UTC, and the answer says how.", confirmed=False)
+    p.add_argument("--set", metavar="ISO8601", help="set the clock, with a zone: 2024-03-10T14:30:00Z or "
+                   "2024-03-10T15:30:00+01:00")
+    p.add_argument("--utc-offset", metavar="+HH:MM", help="local-time offset, -12:00..+14:00 (e.g. +01:00, -05:00)")
+
+    c = sub.add_parser("calc", help="clinical arithmetic on the host (no pump needed)", epilog=NOT_A_MEDICAL_DEVICE)
+    csub = c.add_subparsers(dest="calc_command", required=True, metavar="CALC")
+    p = leaf(csub, "start-dose", "starting daily dose from the screening bolus",
+             "Starting daily dose after an effective screening bolus (label): 2 x the screening\n"
+             "bolus over 24 h, or the screening dose itself if its effect lasted more than 8 h.\n"
+             "No response to 100 mcg means the patient is not a candidate. Opens no port.", confirmed=False)
+    p.add_argument("--screening", required=True, metavar="MCG", help="the effective screening bolus: 50, 75 or 100")
+    p.add_argument("--effect-hours", required=True, metavar="H", help="how long its effect lasted, hours")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """'--utc-offset -05:00' -> '--utc-offset=-05:00': argparse would take -05:00 for an option."""
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1] == "--utc-offset" and re.fullmatch(r"-\d.*", tok):
+            out[-1] = f"--utc-offset={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         if args.command == "sim":
             return _sim(args)
+        if args.command == "calc":
+            return _calc(args)
+        if args.command in requests.COMMANDS:
+            return _therapy(args)
         return _device_command(args)
     except PumpError as e:
         return _fail(args, str(e))
@@ -109,6 +225,33 @@ def _status(client: PumpClient, args: argparse.Namespace) -> int:
 
 
 COMMANDS["status"] = _status
+
+
+def _therapy(args: argparse.Namespace) -> int:
+    """program, bolus, prime, refill, clock: validate and convert first, then send (unless --dry-run)."""
+    cmd, req = requests.build(args)
+    what = requests.describe(cmd, req)
+    if getattr(args, "dry_run", False):
+        wire = json.dumps(req, separators=(",", ":"))
+        return _emit(args, {"dry_run": True, "sent": False, "cmd": cmd, "args": req},
+                     f"dry run, nothing sent; would send: {cmd} {wire}\n{what}")
+    with _open_client(args) as client:
+        answer = client.request(cmd, **req)
+    if cmd == "clock":
+        return _emit(args, render.clock_json(answer),
+                     render.clock_answer_text(answer, "Pump clock" if not req else what))
+    return _emit(args, render.answer_json(answer), render.answer_text(f"{what}\npump answered:", answer))
+
+
+def _calc(args: argparse.Namespace) -> int:
+    r = calc.start_dose_text(args.screening, args.effect_hours)
+    text = "\n".join([
+        f"Starting daily dose: {r.start_dose_mcg_per_day} mcg/day",
+        f"  rule: {r.rule}",
+        f"  note: {calc.NOT_A_CANDIDATE}",
+        NOT_A_MEDICAL_DEVICE,
+    ])
+    return _emit(args, r._asdict(), text)
 
 
 def _sim(args: argparse.Namespace) -> int:

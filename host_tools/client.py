@@ -20,6 +20,7 @@ from host_tools.errors import (
     LinkTimeout,
     PortError,
     ProtocolMismatch,
+    PumpError,
 )
 
 # error codes meaning "the device did not receive our frame intact": safe to resend
@@ -76,11 +77,38 @@ class PumpClient:
         """Firmware heap use and tick counter."""
         return self.request("diag")
 
+    # therapy programming (spec §3, §9): arguments in device units (mcg, nL, seconds, minutes of day);
+    # host_tools.requests.build turns what a user types into these
+    def program(self, **args: Any) -> dict:
+        """mode="continuous", dose_mcg | mode="flex", days | mode="periodic", basal_mcg, bolus_mcg,
+        every_s, over_s, start_min | mode="stop", reason."""
+        return self.request("program", **args)
+
+    def bolus(self, dose_mcg: int, over_s: int) -> dict:
+        """A clinician single bolus on top of the running therapy."""
+        return self.request("bolus", dose_mcg=dose_mcg, over_s=over_s)
+
+    def prime(self, catheter_nl: int) -> dict:
+        """Priming bolus after a catheter change: catheter volume (the pump adds its tubing)."""
+        return self.request("prime", catheter_nl=catheter_nl)
+
+    def refill(self, removed_nl: int, added_nl: int, concentration: int) -> dict:
+        """Record a refill: volume removed, volume added, concentration in mcg/mL."""
+        return self.request("refill", removed_nl=removed_nl, added_nl=added_nl, concentration=concentration)
+
+    def clock(self, set_s: int | None = None, utc_offset_min: int | None = None) -> dict:
+        """Read the clock, or set it (device seconds) and/or the local-time offset (minutes)."""
+        args = {k: v for k, v in (("set_s", set_s), ("utc_offset_min", utc_offset_min)) if v is not None}
+        return self.request("clock", **args)
+
     # -- protocol ---------------------------------------------------------------
     def request(self, cmd: str, **args: Any) -> dict:
         """Send one request and return the device's answer; resends on loss, never applies twice."""
         req_id = self._take_id()
         body = json.dumps({"cmd": cmd, "args": args}, separators=(",", ":")).encode()
+        if len(body) + 4 > framing.MAX_PAYLOAD:  # the device would answer too_long to every resend
+            raise PumpError(f"request '{cmd}' is {len(body) + 4} bytes, over the link's "
+                            f"{framing.MAX_PAYLOAD}-byte frame limit")
         wire = framing.encode(framing.REQUEST, req_id, body)
         last_crc = False
         for _ in range(self.retries + 1):

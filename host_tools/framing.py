@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 VERSION = 1
 REQUEST, RESPONSE, ERROR, ALARM = 0x51, 0x52, 0x45, 0x41
-MAX_PAYLOAD = 1024
+MAX_PAYLOAD = 2048
 
 
 class BadFrame(ValueError):

@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 DEVICE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+NL_PER_ML = 1_000_000
+MINUTES_PER_DAY = 24 * 60
 
 
 def nl_to_ml(nl: int | None) -> float | None:
     """nL -> mL, exact to the nL (6 decimals)."""
-    return None if nl is None else round(nl / 1_000_000, 6)
+    return None if nl is None else round(nl / NL_PER_ML, 6)
+
+
+def ml_text(nl: int) -> str:
+    """nL -> the exact mL text, always 6 decimals: 150000 -> '0.150000'."""
+    sign = "-" if nl < 0 else ""
+    whole, frac = divmod(abs(nl), NL_PER_ML)
+    return f"{sign}{whole}.{frac:06d}"
 
 
 def device_time(seconds: int | None) -> str | None:
@@ -19,7 +28,18 @@ def device_time(seconds: int | None) -> str | None:
     return (DEVICE_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def device_seconds(when: datetime) -> int:
+    """An aware datetime -> device seconds (whole seconds since 2000-01-01 UTC, rounded down)."""
+    return (when - DEVICE_EPOCH) // timedelta(seconds=1)
+
+
 def offset_text(minutes: int) -> str:
     sign = "-" if minutes < 0 else "+"
     h, m = divmod(abs(minutes), 60)
     return f"{sign}{h:02d}:{m:02d}"
+
+
+def clock_text(minute_of_day: int) -> str:
+    """Minutes after local midnight -> 'HH:MM' (420 -> '07:00')."""
+    h, m = divmod(minute_of_day, 60)
+    return f"{h:02d}:{m:02d}"

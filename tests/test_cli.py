@@ -49,24 +49,24 @@ def test_port_sim_and_env_resolution(vpico):
 
 def test_sim_commands(tmp_path):
     d = str(tmp_path / "b")
-    r = run("sim", "--state-dir", d, "start", "--clock", "manual", "--fresh", "--reservoir", "40")
+    r = run("sim", "start", "--state-dir", d, "--clock", "manual", "--fresh", "--reservoir", "40")
     assert r.returncode == 0, r.stderr
     try:
         assert "manual clock" in r.stdout and "40 mL" in r.stdout
-        r = run("sim", "--state-dir", d, "advance", "6")
+        r = run("sim", "advance", "--state-dir", d, "6")
         assert r.returncode == 1 and "has no unit" in r.stderr
-        r = run("--json", "sim", "--state-dir", d, "advance", "1d")
+        r = run("--json", "sim", "advance", "--state-dir", d, "1d")
         assert json.loads(r.stdout) == {"vnow_ms": 86_400_000}
-        r = run("sim", "--state-dir", d, "fault", "lightning")
+        r = run("sim", "fault", "--state-dir", d, "lightning")
         assert r.returncode == 1 and "unknown fault 'lightning'" in r.stderr
-        r = run("--json", "sim", "--state-dir", d, "fault", "power-cut")
+        r = run("--json", "sim", "fault", "--state-dir", d, "power-cut")
         assert json.loads(r.stdout)["boots"] == 2
-        r = run("--json", "sim", "--state-dir", d, "status")
+        r = run("--json", "sim", "status", "--state-dir", d)
         assert json.loads(r.stdout)["running"] is True
     finally:
-        r = run("sim", "--state-dir", d, "stop")
+        r = run("sim", "stop", "--state-dir", d)
     assert r.returncode == 0 and "stopped" in r.stdout
-    r = run("--json", "sim", "--state-dir", d, "status")
+    r = run("--json", "sim", "status", "--state-dir", d)
     assert json.loads(r.stdout) == {"running": False}
 
 

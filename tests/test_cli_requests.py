@@ -1,0 +1,484 @@
+"""Therapy commands (spec §3, §9): what the user types -> the device request, and every refusal.
+
+requests.build() is pure, so most of this runs without a device. A scripted pty peer stands in
+for the pump where the client and the CLI's rendering of answers are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import threading
+import tty
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from host_tools import cli, framing, render, requests
+from host_tools.client import PumpClient
+from host_tools.errors import PumpError, UsageError
+from host_tools.units import clock_text, ml_text
+
+ALL7 = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(cli._join_negative_values(list(argv)))
+
+
+def req(*argv: str) -> tuple[str, dict]:
+    return requests.build(parse(*argv))
+
+
+def refused(*argv: str) -> str:
+    with pytest.raises(UsageError) as e:
+        req(*argv)
+    return str(e.value)
+
+
+# -- mappings ---------------------------------------------------------------------------------
+
+def test_continuous():
+    assert req("program", "continuous", "--dose", "300") == ("program", {"mode": "continuous", "dose_mcg": 300})
+
+
+def test_flex_same_every_day_sorted():
+    cmd, a = req("program", "flex", "--step", "22:00=600", "--step", "07:00=300", "--step", "00:00=450")
+    assert cmd == "program"
+    assert a == {"mode": "flex", "days": {"all": [[0, 450], [420, 300], [1320, 600]]}}
+
+
+def test_flex_day_groups_in_order():
+    _, a = req("program", "flex", "--day", "mon,tue,wed,thu,fri", "--step", "07:00=300", "--step", "22:00=600",
+               "--day", "sat,sun", "--step", "09:00=300", "--step", "23:00=600")
+    weekday, weekend = [[420, 300], [1320, 600]], [[540, 300], [1380, 600]]
+    assert a["days"] == {"mon": weekday, "tue": weekday, "wed": weekday, "thu": weekday, "fri": weekday,
+                         "sat": weekend, "sun": weekend}
+    assert list(a["days"]) == list(ALL7)
+
+
+def test_flex_aliases_and_full_names():
+    _, a = req("program", "flex", "--day", "weekdays", "--step", "07:00=300",
+               "--day", "Saturday", "--step", "08:00=200", "--day", "sun", "--step", "09:00=100")
+    assert a["days"]["fri"] == [[420, 300]] and a["days"]["sat"] == [[480, 200]] and a["days"]["sun"] == [[540, 100]]
+    # identical schedules for all seven days are sent as "all"
+    _, a = req("program", "flex", "--day", "weekdays", "--step", "07:00=300", "--day", "weekend", "--step", "07:00=300")
+    assert a["days"] == {"all": [[420, 300]]}
+    _, a = req("program", "flex", "--day", "all", "--step", "07:00=300")
+    assert a["days"] == {"all": [[420, 300]]}
+
+
+def test_flex_thirteen_steps_is_the_limit():
+    steps = [x for h in range(13) for x in ("--step", f"{h:02d}:30={100 + h}")]
+    _, a = req("program", "flex", *steps)
+    assert len(a["days"]["all"]) == 13
+
+
+@pytest.mark.parametrize("start,start_min", [(None, None), ("08:00", 480), ("23:59", 1439), ("00:00", 0)])
+def test_periodic(start, start_min):
+    extra = ["--start", start] if start else []
+    assert req("program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h", "--over", "15m", *extra) == (
+        "program", {"mode": "periodic", "basal_mcg": 200, "bolus_mcg": 50, "every_s": 21600, "over_s": 900,
+                    "start_min": start_min})
+
+
+def test_stop():
+    assert req("program", "stop", "--reason", " infection, explant planned ") == (
+        "program", {"mode": "stop", "reason": "infection, explant planned"})
+
+
+def test_bolus_prime_refill():
+    assert req("bolus", "--dose", "50", "--over", "1h30m") == ("bolus", {"dose_mcg": 50, "over_s": 5400})
+    assert req("prime", "--catheter-volume", "0.15") == ("prime", {"catheter_nl": 150_000})
+    assert req("prime", "--catheter-volume", ".000001") == ("prime", {"catheter_nl": 1})
+    assert req("prime", "--catheter-volume", "0") == ("prime", {"catheter_nl": 0})  # pump tubing only
+    assert req("refill", "--removed", "0", "--added", "20", "--concentration", "500") == (
+        "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    assert req("refill", "--removed", "1.234567", "--added", "19.5000000", "--concentration", "2000")[1] == {
+        "removed_nl": 1_234_567, "added_nl": 19_500_000, "concentration": 2000}
+
+
+def test_clock():
+    assert req("clock") == ("clock", {})
+    assert req("clock", "--set", "2000-01-01T00:00:00Z") == ("clock", {"set_s": 0})
+    assert req("clock", "--set", "2024-03-10T15:30:00+01:00")[1] == {"set_s": 763_396_200}
+    assert req("clock", "--set", "2024-03-10T14:30:00.999Z")[1] == {"set_s": 763_396_200}  # whole seconds
+    assert req("clock", "--utc-offset", "+05:45") == ("clock", {"utc_offset_min": 345})
+    # argparse alone would take "-05:00" for an option: the CLI joins it to --utc-offset
+    assert req("clock", "--utc-offset", "-05:00", "--set", "2024-03-10T14:30:00Z") == (
+        "clock", {"set_s": 763_396_200, "utc_offset_min": -300})
+    assert req("clock", "--utc-offset=-12:00")[1] == {"utc_offset_min": -720}
+    assert req("clock", "--utc-offset", "+14:00")[1] == {"utc_offset_min": 840}
+
+
+def test_yes_and_dry_run_are_accepted_on_programming_commands():
+    for argv in (["program", "continuous", "--dose", "300"], ["program", "stop", "--reason", "x"],
+                 ["bolus", "--dose", "50", "--over", "15m"], ["prime", "--catheter-volume", "0.1"],
+                 ["refill", "--removed", "1", "--added", "2", "--concentration", "500"]):
+        ns = parse(*argv, "--yes", "--dry-run")
+        assert ns.yes and ns.dry_run
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,words", [
+    # bare and sub-second durations, zero durations
+    (["bolus", "--dose", "50", "--over", "15"], "--over '15' has no unit"),
+    (["program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6", "--over", "15m"],
+     "--every '6' has no unit"),
+    (["bolus", "--dose", "50", "--over", "250ms"], "--over must be whole seconds, got '250ms'"),
+    (["program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h", "--over", "1s500ms"],
+     "--over must be whole seconds, got '1s500ms'"),
+    (["bolus", "--dose", "50", "--over", "0s"], "--over must be more than 0 seconds"),
+    (["bolus", "--dose", "50", "--over", "fast"], "--over 'fast' is not a duration"),
+    (["program", "periodic", "--basal", "200", "--bolus", "50", "--every", "1h", "--over", "1h"],
+     r"--over \(1h\) must be shorter than --every \(1h\)"),
+    (["program", "periodic", "--basal", "200", "--bolus", "50", "--every", "30m", "--over", "1h"],
+     "must be shorter than --every"),
+    # doses
+    (["program", "continuous", "--dose", "12.5"], "--dose must be a whole number of mcg/day, got '12.5'"),
+    (["program", "continuous", "--dose", "0"], "--dose must be more than 0 mcg/day"),
+    (["program", "continuous", "--dose", "-5"], "--dose must be a whole number of mcg/day, got '-5'"),
+    (["program", "continuous", "--dose", "1e3"], "--dose must be a whole number"),
+    (["bolus", "--dose", "ten", "--over", "15m"], "--dose must be a whole number of mcg, got 'ten'"),
+    (["program", "periodic", "--basal", "0", "--bolus", "50", "--every", "6h", "--over", "15m"],
+     "--basal must be more than 0 mcg/day"),
+    (["refill", "--removed", "1", "--added", "2", "--concentration", "500.5"],
+     "--concentration must be a whole number of mcg/mL, got '500.5'"),
+    # HH:MM
+    (["program", "flex", "--step", "24:00=300"], "from 00:00 to 23:59, got '24:00'"),
+    (["program", "flex", "--step", "7:05=300"], "from 00:00 to 23:59, got '7:05'"),
+    (["program", "flex", "--step", "07:5=300"], "got '07:5'"),
+    (["program", "flex", "--step", "12:60=300"], "got '12:60'"),
+    (["program", "flex", "--step", "0700=300"], "got '0700'"),
+    (["program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h", "--over", "15m", "--start", "7:00"],
+     "--start must be a local time HH:MM from 00:00 to 23:59, got '7:00'"),
+    # flex structure
+    (["program", "flex", "--step", "07:00"], "--step must be HH:MM=MCG_PER_DAY"),
+    (["program", "flex", "--step", "07:00=12.5"], "--step 07:00=12.5: the dose must be a whole number of mcg/day"),
+    (["program", "flex", "--step", "07:00=0"], "the dose must be more than 0 mcg/day"),
+    (["program", "flex", "--step", "07:00=300", "--step", "07:00=400"], "two flex steps start at 07:00 for every day"),
+    (["program", "flex", "--day", "mon", "--step", "07:00=300"],
+     "every day needs its steps: missing tue, wed, thu, fri, sat, sun"),
+    (["program", "flex", "--day", "weekdays", "--step", "07:00=300"], "missing sat, sun"),
+    (["program", "flex", "--day", "weekdays", "--step", "07:00=300", "--day", "mon,weekend", "--step", "08:00=1"],
+     r"day mon is named twice \(--day weekdays and --day mon,weekend\)"),
+    (["program", "flex", "--day", "mon,mon", "--step", "07:00=300"], "day mon is named twice in --day mon,mon"),
+    (["program", "flex", "--day", "funday", "--step", "07:00=300"], "--day 'funday' is not a day"),
+    (["program", "flex", "--step", "07:00=300", "--day", "all"], "--step 07:00=300 comes before any --day"),
+    (["program", "flex", "--day", "weekdays", "--day", "weekend", "--step", "07:00=300"],
+     "--day weekdays has no --step after it"),
+    # volumes
+    (["refill", "--removed", "1", "--added", "1.0000001", "--concentration", "500"],
+     r"--added 1.0000001: volumes resolve to 1 nL \(6 decimals in mL\)"),
+    (["prime", "--catheter-volume", "0.0000005"], "--catheter-volume 0.0000005: volumes resolve to 1 nL"),
+    (["refill", "--removed", "-1", "--added", "2", "--concentration", "500"], "--removed must not be negative"),
+    (["refill", "--removed", "nan", "--added", "2", "--concentration", "500"], "--removed must be a finite volume"),
+    (["refill", "--removed", "1", "--added", "Infinity", "--concentration", "500"], "--added must be a finite volume"),
+    (["refill", "--removed", "1", "--added", "0", "--concentration", "500"], "--added must be more than 0 mL"),
+    (["refill", "--removed", "1", "--added", "1e3", "--concentration", "500"], "--added must be a volume in mL"),
+    (["prime", "--catheter-volume", "1,5"], "--catheter-volume must be a volume in mL"),
+    # clock
+    (["clock", "--set", "2024-03-10T14:30:00"], "--set '2024-03-10T14:30:00' has no time zone: add Z"),
+    (["clock", "--set", "2024-03-10"], "has no time zone"),
+    (["clock", "--set", "yesterday"], "--set must be an ISO 8601 date and time"),
+    (["clock", "--set", "1999-12-31T23:59:59Z"], "--set must be on or after 2000-01-01T00:00:00Z"),
+    (["clock", "--utc-offset", "+15:00"], r"--utc-offset must be within -12:00..\+14:00, got '\+15:00'"),
+    (["clock", "--utc-offset", "-12:30"], "must be within -12:00"),
+    (["clock", "--utc-offset", "01:00"], r"--utc-offset must be \+HH:MM or -HH:MM"),
+    (["clock", "--utc-offset", "+1"], r"must be \+HH:MM or -HH:MM"),
+    (["clock", "--utc-offset", "+01:60"], r"must be \+HH:MM or -HH:MM"),
+])
+def test_refusals_name_field_problem_and_limit(argv, words):
+    import re
+    msg = refused(*argv)
+    assert re.search(words, msg), msg
+    assert "\n" not in msg
+
+
+def test_fourteen_steps_refused():
+    steps = [x for h in range(14) for x in ("--step", f"{h:02d}:00=100")]
+    assert refused("program", "flex", *steps) == "at most 13 flex steps per day, got 14 for every day"
+    assert refused("program", "flex", "--day", "mon", *steps, "--day", "tue,wed,thu,fri,sat,sun",
+                   "--step", "07:00=1") == "at most 13 flex steps per day, got 14 for mon"
+
+
+def test_stop_needs_a_reason(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse("program", "stop")
+    assert e.value.code == 2 and "--reason" in capsys.readouterr().err
+    for reason in (None, "", "   "):
+        ns = argparse.Namespace(command="program", program_mode="stop", reason=reason)
+        with pytest.raises(UsageError, match="program stop needs --reason"):
+            requests.build(ns)
+
+
+def test_flex_without_steps_and_missing_fields():
+    ns = argparse.Namespace(command="program", program_mode="flex", flex_plan=None)
+    with pytest.raises(UsageError, match="needs at least one --step"):
+        requests.build(ns)
+    ns = argparse.Namespace(command="bolus", dose=None, over="15m")
+    with pytest.raises(UsageError, match="--dose is required"):
+        requests.build(ns)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+@given(st.integers(min_value=0, max_value=24 * 60 - 1))
+def test_minutes_round_trip(m):
+    assert requests.minute_of_day(clock_text(m), "--start") == m
+
+
+@given(st.integers(0, 23), st.integers(0, 59))
+def test_hhmm_round_trip(h, m):
+    text = f"{h:02d}:{m:02d}"
+    assert clock_text(requests.minute_of_day(text, "--start")) == text
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_nl_round_trip(nl):
+    assert requests.volume_nl(ml_text(nl), "--removed") == nl
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False, allow_infinity=False))
+def test_ml_round_trip(ml):
+    text = f"{ml:f}"
+    nl = requests.volume_nl(text, "--added")
+    assert Decimal(ml_text(nl)) == ml
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=7, max_value=12))
+def test_more_than_6_decimals_refused_unless_exact(n, places):
+    text = f"{n // 10**places}.{n % 10**places:0{places}d}"
+    if n % 10 ** (places - 6):
+        with pytest.raises(UsageError, match="resolve to 1 nL"):
+            requests.volume_nl(text, "--added")
+    else:
+        assert requests.volume_nl(text, "--added") * 10 ** (places - 6) == n
+
+
+@given(st.lists(st.tuples(st.integers(0, 1439), st.integers(1, 2000)), min_size=1, max_size=13,
+                unique_by=lambda s: s[0]))
+def test_flex_steps_any_order(steps):
+    argv = [x for start, dose in steps for x in ("--step", f"{clock_text(start)}={dose}")]
+    _, a = req("program", "flex", *argv)
+    assert a["days"] == {"all": sorted([list(s) for s in steps])}
+
+
+# -- describe, dry run, CLI ---------------------------------------------------------------------
+
+def test_describe():
+    assert requests.describe(*req("program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h",
+                                  "--over", "15m")) == ("program periodic: basal 200 mcg/day, bolus 50 mcg every "
+                                                        "6h over 15m, first bolus now")
+    assert requests.describe(*req("refill", "--removed", "1", "--added", "20", "--concentration", "500")) == (
+        "refill: removed 1.000000 mL, added 20.000000 mL at 500 mcg/mL")
+    assert requests.describe(*req("clock")) == "clock: read"
+
+
+def test_dry_run_sends_nothing_and_opens_no_port(capsys):
+    rc = cli.main(["--port", "/dev/does-not-exist", "--json", "program", "continuous", "--dose", "300", "--dry-run"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out == {"dry_run": True, "sent": False, "cmd": "program",
+                               "args": {"mode": "continuous", "dose_mcg": 300}}
+    rc = cli.main(["--port", "/dev/does-not-exist", "bolus", "--dose", "50", "--over", "15m", "--dry-run"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "nothing sent" in out and 'bolus {"dose_mcg":50,"over_s":900}' in out
+
+
+def test_bad_input_is_one_line_before_any_port(capsys):
+    rc = cli.main(["--port", "/dev/does-not-exist", "bolus", "--dose", "50", "--over", "15"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "has no unit" in err
+    rc = cli.main(["--port", "/dev/does-not-exist", "--json", "clock", "--utc-offset", "+15:00"])
+    assert rc == 1 and "within -12:00..+14:00" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_flex_help_documents_days_and_dry_run(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["program", "flex", "--help"])
+    out = capsys.readouterr().out
+    assert "--day DAYS" in out and "weekdays" in out and "--dry-run" in out and "not a medical device" in out
+
+
+# -- a scripted pump for the client and the rendering of answers -------------------------------
+
+class FakePump:
+    """A pty peer that answers hello, records every request and answers from `answers`."""
+
+    def __init__(self, answers: dict):
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        self._slave = slave
+        self.answers = answers
+        self.requests: list[dict] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        buf = b""
+        while True:
+            try:
+                buf += os.read(self.master, 4096)
+            except OSError:
+                return
+            while b"\x00" in buf:
+                raw, buf = buf.split(b"\x00", 1)
+                if not raw:
+                    continue
+                f = framing.decode(raw)
+                body = json.loads(f.body)
+                if body["cmd"] == "hello":
+                    answer = {"protocol": framing.VERSION, "board": "fake", "serial": "ITB-TEST"}
+                else:
+                    self.requests.append(body)
+                    answer = self.answers[body["cmd"]]
+                os.write(self.master, framing.encode(framing.RESPONSE, f.req_id, json.dumps(answer).encode()))
+
+    def close(self):
+        os.close(self.master)
+        os.close(self._slave)
+
+
+@pytest.fixture
+def pump():
+    p = FakePump({
+        "program": {"daily_dose_mcg": 300, "rate_nl_per_day": 600_000, "volume_nl": 250,
+                    "starts_s": 86_400, "over_s": 900, "start_min": 420, "warnings": []},
+        "bolus": {"dose_mcg": 50, "volume_nl": 100_000, "ends_s": 3600, "over_s": 900},
+        "prime": {"volume_nl": 290_000},
+        "refill": {"reservoir_nl": 20_000_000, "expected_removed_nl": 1_500_000, "warnings": ["discrepancy"]},
+        "clock": {"clock": 763_396_200, "utc_offset_min": 60,
+                  "schedule_shift": ["07:00 local step now starts at 06:00 UTC (was 07:00)"]},
+    })
+    yield p
+    p.close()
+
+
+def test_client_methods_send_device_units(pump):
+    with PumpClient(pump.port, timeout=1) as c:
+        assert c.program(mode="continuous", dose_mcg=300)["daily_dose_mcg"] == 300
+        c.bolus(50, 900)
+        c.prime(150_000)
+        c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
+        assert c.clock()["utc_offset_min"] == 60
+        c.clock(set_s=5, utc_offset_min=None)
+        c.clock(utc_offset_min=-300)
+    assert pump.requests == [
+        {"cmd": "program", "args": {"mode": "continuous", "dose_mcg": 300}},
+        {"cmd": "bolus", "args": {"dose_mcg": 50, "over_s": 900}},
+        {"cmd": "prime", "args": {"catheter_nl": 150_000}},
+        {"cmd": "refill", "args": {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}},
+        {"cmd": "clock", "args": {}},
+        {"cmd": "clock", "args": {"set_s": 5}},
+        {"cmd": "clock", "args": {"utc_offset_min": -300}},
+    ]
+
+
+def test_largest_flex_schedule_fits_a_frame():
+    """13 steps a day, 7 different days, 4-digit doses: the spec's worst case fits the link."""
+    big = {d: [[1400 + i, 1000 + i] for i in range(13)] for d in ALL7}
+    body = json.dumps({"cmd": "program", "args": {"mode": "flex", "days": big}}, separators=(",", ":"))
+    assert len(body) + 4 <= framing.MAX_PAYLOAD
+
+
+def test_request_over_the_frame_limit_is_refused_before_sending(pump):
+    with PumpClient(pump.port, timeout=1) as c:
+        with pytest.raises(PumpError, match="over the link's 2048-byte frame limit"):
+            c.program(mode="stop", reason="x" * 3000)
+    assert pump.requests == []
+
+
+def test_cli_sends_and_renders_answers(pump, capsys):
+    assert cli.main(["--port", pump.port, "program", "continuous", "--dose", "300", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("program continuous: 300 mcg/day\npump answered:\n")
+    for line in ("  volume: 0.000250 mL", "  rate: 0.600000 mL/day", "  starts: 2000-01-02T00:00:00Z",
+                 "  over: 15m", "  start: 07:00", "  warnings: none", "  daily_dose_mcg: 300"):
+        assert line + "\n" in out, out
+    assert cli.main(["--port", pump.port, "--json", "bolus", "--dose", "50", "--over", "15m"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"dose_mcg": 50, "volume_ml": 0.1, "ends": "2000-01-01T01:00:00Z",
+                                                   "over_s": 900}
+    assert cli.main(["--port", pump.port, "--json", "refill", "--removed", "1", "--added", "20",
+                     "--concentration", "500"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"reservoir_ml": 20.0, "expected_removed_ml": 1.5,
+                                                   "warnings": ["discrepancy"]}
+    assert pump.requests[-1] == {"cmd": "refill", "args": {"removed_nl": 1_000_000, "added_nl": 20_000_000,
+                                                           "concentration": 500}}
+
+
+def test_cli_clock(pump, capsys):
+    assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00"]) == 0
+    out = capsys.readouterr().out
+    assert pump.requests[-1] == {"cmd": "clock", "args": {"utc_offset_min": -300}}
+    assert "clock          2024-03-10T14:30:00Z (local = UTC+01:00)" in out
+    assert "07:00 local step now starts at 06:00 UTC" in out
+    assert cli.main(["--port", pump.port, "--json", "clock"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "clock": "2024-03-10T14:30:00Z", "utc_offset": "+01:00", "utc_offset_min": 60,
+        "schedule_shift": ["07:00 local step now starts at 06:00 UTC (was 07:00)"]}
+    assert pump.requests[-1] == {"cmd": "clock", "args": {}}
+
+
+# -- status with the optional therapy block -----------------------------------------------------
+
+BASE_STATUS = {
+    "state": "running", "mode": "flex", "daily_dose_mcg": 400, "rate_nl_per_day": 800_000,
+    "concentration_mcg_per_ml": 500, "reservoir_nl": 12_345_678, "reservoir_capacity_nl": 20_000_000,
+    "alarms": [], "alarm_date": None, "refill_date": None, "clock": 0, "utc_offset_min": 0,
+    "firmware_version": "0.2.0", "serial": "ITB-TEST",
+}
+
+
+def test_status_without_therapy_is_unchanged():
+    s = render.status_json(BASE_STATUS, "/dev/x")
+    assert "therapy" not in s
+    text = render.status_text(s, "fake")
+    assert "flex step" not in text and "  reservoir      12.345678 mL of 20 mL" in text
+
+
+def test_status_with_therapy():
+    raw = {**BASE_STATUS, "therapy": {
+        "flex_step": {"start_min": 420, "dose_mcg": 300, "next_start_min": 1320},
+        "next_bolus_s": 3600,
+        "bolus": {"dose_mcg": 50, "volume_nl": 100_000, "delivered_nl": 25_000, "ends_s": 7200},
+        "bridge": {"dead_volume_nl": 290_000, "pushed_nl": 50_000, "old_concentration": 2000},
+        "priming": {"volume_nl": 290_000, "pushed_nl": 1_000},
+        "strokes": 1234, "delivered_nl": 308_500, "primed_nl": 290_000,
+    }}
+    s = render.status_json(raw, "/dev/x")
+    assert s["therapy"] == {
+        "flex_step": {"start_min": 420, "dose_mcg": 300, "next_start_min": 1320},
+        "next_bolus": "2000-01-01T01:00:00Z",
+        "bolus": {"dose_mcg": 50, "volume_ml": 0.1, "delivered_ml": 0.025, "ends": "2000-01-01T02:00:00Z"},
+        "bridge": {"dead_volume_ml": 0.29, "pushed_ml": 0.05, "old_concentration": 2000},
+        "priming": {"volume_ml": 0.29, "pushed_ml": 0.001},
+        "strokes": 1234, "delivered_ml": 0.3085, "primed_ml": 0.29,
+    }
+    text = render.status_text(s, "fake")
+    for line in ("  flex step      300 mcg/day since 07:00, next step at 22:00",
+                 "  next bolus     2000-01-01T01:00:00Z",
+                 "  bolus          50 mcg (0.100000 mL): 0.025000 mL delivered, ends 2000-01-01T02:00:00Z",
+                 "  bridge         0.050000 of 0.290000 mL pushed at the old concentration (2000 mcg/mL)",
+                 "  priming        0.001000 of 0.290000 mL pushed",
+                 "  strokes        1234",
+                 "  delivered      0.308500 mL",
+                 "  primed         0.290000 mL"):
+        assert line in text.splitlines(), text
+
+
+def test_status_flex_step_next_start_as_timestamp():
+    raw = {**BASE_STATUS, "therapy": {"flex_step": {"start_min": 1320, "dose_mcg": 600, "next_start_s": 32_400}}}
+    s = render.status_json(raw, "/dev/x")
+    assert s["therapy"]["flex_step"]["next_start"] == "2000-01-01T09:00:00Z"
+    assert "  flex step      600 mcg/day since 22:00, next step at 2000-01-01T09:00:00Z" in render.status_text(s, "f")
+
+
+def test_status_with_partial_therapy():
+    s = render.status_json({**BASE_STATUS, "therapy": {"bolus": {"dose_mcg": 50}, "strokes": 0}}, "/dev/x")
+    text = render.status_text(s, "fake")
+    assert "  bolus          50 mcg (- mL): - mL delivered, ends -" in text and "  strokes        0" in text
