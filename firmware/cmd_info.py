@@ -107,8 +107,9 @@ def _detail(th):
     if th.mode == "periodic" and th.p_next >= 0:
         detail["next_bolus_s"] = th.base_s + th.p_next // 10
     if th.b_end >= 0:
-        detail["bolus"] = {"dose_mcg": th.b_dose, "volume_nl": th.b_volume,
-                           "delivered_nl": (th.d.strokes - th.b_strokes0) * STROKE_NL,
+        # the bolus's own share of the strokes: its programmed volume so far
+        done = th.b_volume * (t - th.b_start) // (th.b_end - th.b_start)
+        detail["bolus"] = {"dose_mcg": th.b_dose, "volume_nl": th.b_volume, "delivered_nl": done,
                            "ends_s": th.base_s + th.b_end // 10}
     if th.bridge_left:
         dead = TUBING_NL + th.catheter_nl

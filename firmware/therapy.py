@@ -57,7 +57,7 @@ class Therapy:
         self.b_left = 0
         self.b_dose = 0
         self.b_volume = 0
-        self.b_strokes0 = 0
+        self.b_start = 0
         # priming, fallbacks
         self.priming = 0  # priming strokes still to go
         self.prime_volume = 0
@@ -142,6 +142,7 @@ class Therapy:
         """Settle what is active at engine time t; set the rate and the next boundary."""
         if self.t >= DS_PER_DAY:
             self._rebase()
+            self.b_start -= DS_PER_DAY
         t = self.t
         if 0 <= self.b_end <= t:
             self.d.acc += self.b_left  # the bolus's last fraction of a nL: its volume is exact
@@ -249,7 +250,7 @@ class Therapy:
         self.b_volume = mcg * dose.nl_per_mcg(self.conc_now())
         self.b_rate, self.b_left = dose.bolus_rate(self.b_volume, over_ds)
         self.b_end = self.t + over_ds
-        self.b_strokes0 = self.d.strokes
+        self.b_start = self.t
         self._recompute()
 
     def _cancel_boluses(self):

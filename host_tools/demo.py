@@ -6,6 +6,7 @@ shows its output. The session grows as features land.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -19,15 +20,27 @@ ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 
 SESSION = [
     ("Boot a new virtual Pico (a fresh pump, lockstep clock)", "sim start --fresh --clock manual"),
-    ("Read the pump", "status"),
-    ("Let a day pass on the virtual clock", "sim advance 1d"),
-    ("The pump's clock moved by exactly one day", "status"),
-    ("Cut the power for ten minutes (the port stays the same)", "sim fault power-cut --off-for 10m"),
-    ("The pump came back and says so", "status"),
-    ("Durations without a unit are refused (a 2004 recall)", "sim advance 6"),
+    ("Fill the reservoir: 20 mL of 500 mcg/mL baclofen", "refill --removed 0 --added 20 --concentration 500 --yes"),
+    ("Screening: 50 mcg worked for 6 hours; the label's starting dose", "calc start-dose --screening 50 --effect-hours 6"),
+    ("New catheter (0.25 mL): prime it and the 0.140 mL pump tubing", "prime --catheter-volume 0.25 --yes"),
+    ("Priming runs at the maximum rate: 1560 strokes, 23.4 minutes", "sim advance 30m"),
+    ("A spinal-origin patient on 400 mcg/day", "program continuous --dose 400 --yes"),
+    ("One day passes", "sim advance 1d"),
+    ("Flex: less by day, more at night (a 406 mcg/day average)", "program flex --step 07:00=350 --step 22:00=500 --yes"),
+    ("Two more days", "sim advance 2d"),
+    ("Delivered so far, excluding the priming volume", "status"),
+    ("Daylight saving: local time moves an hour; the schedule follows local time", "clock --utc-offset +01:00"),
+    ("A clinician bolus on top of the running flex therapy", "bolus --dose 50 --over 1h --yes"),
+    ("Half an hour in: the bolus is under way, the night step runs beneath it", "sim advance 30m"),
+    ("", "status"),
+    ("Durations without a unit are refused (a 2004 recall)", "bolus --dose 50 --over 6 --yes"),
     ("Scripts get JSON", "--json status"),
     ("Power the virtual Pico off", "sim stop"),
 ]
+EXPECTED_REFUSALS = {"bolus --dose 50 --over 6 --yes"}
+# continuous 400 mcg/day for one day, then flex for two whole days: a flex day delivers
+# (350 x 15 h + 500 x 9 h) / 24 h = 406.25 mcg = 0.8125 mL; at 500 mcg/mL
+PROGRAMMED_3_DAYS_NL = 800_000 + 2 * 812_500
 
 
 def main() -> int:
@@ -36,15 +49,25 @@ def main() -> int:
     print(f"ITB pump controller demo: virtual Pico in {state}\n{NOT_A_MEDICAL_DEVICE}\n")
     failures = 0
     for title, command in SESSION:
-        print(f"# {title}\n$ itbpump {command}")
+        print(f"# {title}\n$ itbpump {command}" if title else f"$ itbpump {command}")
         r = subprocess.run([ITBPUMP, *shlex.split(command)], env=env, capture_output=True, text=True)
         out = (r.stdout + r.stderr).rstrip()
         print(out + "\n" if out else "")
-        expected_refusal = command == "sim advance 6"
-        if (r.returncode != 0) != expected_refusal:
+        if (r.returncode != 0) != (command in EXPECTED_REFUSALS):
             failures += 1
             print(f"!! unexpected exit code {r.returncode}\n")
+        if title.startswith("Delivered so far"):
+            failures += _delivered_vs_programmed(env)
     return 1 if failures else 0
+
+
+def _delivered_vs_programmed(env: dict) -> int:
+    r = subprocess.run([ITBPUMP, "--json", "status"], env=env, capture_output=True, text=True)
+    delivered_nl = round(json.loads(r.stdout)["therapy"]["delivered_ml"] * 1_000_000)
+    diff = (PROGRAMMED_3_DAYS_NL - delivered_nl) / 250
+    print(f"=> programmed over those 3 days: 0.800000 + 2 x 0.812500 = {PROGRAMMED_3_DAYS_NL / 1e6:.6f} mL; "
+          f"delivered {delivered_nl / 1e6:.6f} mL: {diff:g} strokes apart (exact to the stroke: < 1)\n")
+    return 0 if 0 <= diff < 1 else 1
 
 
 if __name__ == "__main__":
