@@ -6,6 +6,12 @@ Steps (one key names the action):
   {"expect_status": {"state": "stopped"}} device status fields must equal these
   {"expect_alarms": ["reset_recovered"]}  the active alarm codes, exactly
   {"expect_diag": {"ticks_ms": 60000}}    firmware diagnostics fields
+  {"command": {"cmd": "program", "args": {...}}}   a device request (must succeed)
+  {"expect_hardware": {"strokes": 4000}}  what the fixture measured (STEP pulses, ...)
+  {"expect_therapy": {"primed_nl": 390000}}  fields of status' therapy detail
+
+After every step the device's state is read; each change must be a legal
+transition of the reference model built from the firmware's table.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from host_tools import state_model
 from host_tools.client import PumpClient
 from host_tools.durations import parse_duration
 
@@ -32,24 +39,42 @@ def load(path: Path) -> dict:
 def run(scenario: dict, rig) -> int:
     """Run every step; raise ScenarioFailed naming the step. Returns the number of steps run."""
     port = rig.power_on(fresh=True)
+    state = None
     for i, step in enumerate(scenario["steps"], 1):
         (action, arg), = step.items()
         where = f"step {i} ({action})"
-        if action == "advance":
-            rig.advance(parse_duration(arg, where))
-        elif action == "power_cut":
-            rig.power_cut(parse_duration(arg, where))
-        elif action in ("expect_status", "expect_diag", "expect_alarms"):
-            with PumpClient(port) as c:
-                got = c.diag() if action == "expect_diag" else c.status()
-            if action == "expect_alarms":
-                codes = [a["code"] for a in got["alarms"]]
+        with PumpClient(port) as c:
+            if action == "advance":
+                rig.advance(parse_duration(arg, where))
+            elif action == "power_cut":
+                rig.power_cut(parse_duration(arg, where))
+            elif action == "command":
+                c.request(arg["cmd"], **arg.get("args", {}))
+            elif action == "expect_alarms":
+                codes = [a["code"] for a in c.status()["alarms"]]
                 if codes != arg:
                     raise ScenarioFailed(f"{where}: alarms {codes}, expected {arg}")
-                continue
-            for key, want in arg.items():
-                if got.get(key) != want:
-                    raise ScenarioFailed(f"{where}: {key} = {got.get(key)!r}, expected {want!r}")
-        else:
-            raise ValueError(f"{where}: unknown action '{action}'")
+            elif action in EXPECTS:
+                _expect(where, EXPECTS[action](c, rig), arg)
+            else:
+                raise ValueError(f"{where}: unknown action '{action}'")
+        with PumpClient(port) as c:
+            now = c.status()["state"]
+        if state is not None and now != state and action != "power_cut" and not state_model.is_legal(state, now):
+            raise ScenarioFailed(f"{where}: the device went from {state} to {now}, not a transition of the model")
+        state = now
     return len(scenario["steps"])
+
+
+EXPECTS = {
+    "expect_status": lambda c, rig: c.status(),
+    "expect_diag": lambda c, rig: c.diag(),
+    "expect_therapy": lambda c, rig: c.status()["therapy"],
+    "expect_hardware": lambda c, rig: rig.hardware(),
+}
+
+
+def _expect(where: str, got: dict, want: dict) -> None:
+    for key, value in want.items():
+        if got.get(key) != value:
+            raise ScenarioFailed(f"{where}: {key} = {got.get(key)!r}, expected {value!r}")
