@@ -49,12 +49,3 @@ class Alarms:
             if PRIORITY[code] == CRITICAL:
                 return True
         return False
-
-    def as_list(self):
-        out = []
-        for code in self.active:
-            since, acked = self.active[code]
-            out.append({"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked})
-        # critical first, then oldest first
-        out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
-        return out

@@ -1,7 +1,7 @@
 """Requests that read the pump: hello, status, diag. Loaded per request (device._on_demand)."""
 
 import gc
-from dose import TUBING_NL, STROKE_NL, MIN_PER_DAY
+from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
@@ -24,53 +24,24 @@ def diag(dev, args):
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms()}
 
 
-def flex_daily_x1440(days):
-    """Largest day's time-weighted dose of a flex schedule, in mcg/day * 1440 (exact).
+def alarm_list(alarms):
+    """Active alarms for status: critical first, then oldest first."""
+    from alarms import PRIORITY, CRITICAL
 
-    Before a day's first step, the previous day's last step goes on.
-    """
-    best = 0
-    for i in range(7):
-        steps = days[i]
-        total = days[(i + 6) % 7][-1][1] * steps[0][0]
-        for j in range(len(steps)):
-            end = steps[j + 1][0] if j + 1 < len(steps) else MIN_PER_DAY
-            total += steps[j][1] * (end - steps[j][0])
-        if total > best:
-            best = total
-    return best
-
-
-def daily_dose_x1440(th):
-    """The prescription's daily dose in mcg/day * 1440 (exact for flex and periodic)."""
-    if th.mode == "continuous":
-        return th.dose * 1440
-    if th.mode == "flex":
-        return flex_daily_x1440(th.flex)
-    if th.mode == "periodic":
-        # boluses per day = 864000 / every_ds; in mcg*1440: bolus * 1440 * 864000 / every
-        return th.dose * 1440 + th.p_dose * 1244160000 // th.p_every
-    return 0
-
-
-def summary(dev):
-    """What the prescription amounts to: the answer to every programming request."""
-    th = dev.therapy
-    return {
-        "state": dev.fsm.state,
-        "mode": th.mode,
-        "daily_dose_mcg": (daily_dose_x1440(th) + 720) // 1440,
-        "rate_nl_per_day": th.d.rate,
-        "concentration_mcg_per_ml": th.conc or None,
-    }
+    out = []
+    for code in alarms.active:
+        since, acked = alarms.active[code]
+        out.append({"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked})
+    out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
+    return out
 
 
 def status(dev, args):
     th = dev.therapy
-    out = summary(dev)
+    out = dev.summary()
     out["reservoir_nl"] = th.reservoir_nl
     out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
-    out["alarms"] = dev.alarms.as_list()
+    out["alarms"] = alarm_list(dev.alarms)
     out["alarm_date"] = None
     out["refill_date"] = None
     out["clock"] = th.now_s()

@@ -21,6 +21,7 @@ from hal import RESET_POWER, RESET_WATCHDOG
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
+_READS = ("hello", "status", "diag")  # repeating these changes nothing: no answer kept
 _FRAME_ERRORS = {
     link.BAD_COBS: (errors.BAD_FRAME, "frame is not valid COBS"),
     link.BAD_CRC: (errors.BAD_CRC, "frame CRC-16 does not match"),
@@ -47,7 +48,7 @@ class Device:
             "hello": "cmd_info",
             "status": "cmd_info",
             "diag": "cmd_info",
-            "program": "therapy_cmds",
+            "program": "program_cmd",
             "bolus": "therapy_cmds",
             "prime": "therapy_cmds",
             "refill": "therapy_cmds",
@@ -165,39 +166,41 @@ class Device:
             if entry[0] == req_id and entry[1] == crc:
                 self.hal.link_write(entry[2])  # a retry: same answer, not applied again
                 return
-        kind, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+        kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
         if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
             kind, body = link.KIND_ERROR, self._error_body(
                 errors.INTERNAL, "answer of %d bytes exceeds the %d-byte frame limit" % (len(body), link.MAX_PAYLOAD))
         frame = link.encode(link.header(kind, req_id) + body)
-        self._recent[self._recent_next] = (req_id, crc, frame)
-        self._recent_next = (self._recent_next + 1) % _RECENT
+        if keep:
+            self._recent[self._recent_next] = (req_id, crc, frame)
+            self._recent_next = (self._recent_next + 1) % _RECENT
         self.hal.link_write(frame)
 
     def _execute(self, body):
         try:
             req = json.loads(body)
         except ValueError:
-            return link.KIND_ERROR, self._error_body(errors.BAD_REQUEST, "request body is not JSON")
+            return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "request body is not JSON")
         if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
-            return link.KIND_ERROR, self._error_body(
+            return link.KIND_ERROR, False, self._error_body(
                 errors.BAD_REQUEST, "request must be a JSON object with a string 'cmd'")
         cmd = req["cmd"]
         args = req.get("args", {})
         if not isinstance(args, dict):
-            return link.KIND_ERROR, self._error_body(errors.BAD_REQUEST, "'args' must be a JSON object")
+            return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "'args' must be a JSON object")
         handler = self.commands.get(cmd)
         if handler is None:
-            return link.KIND_ERROR, self._error_body(
+            return link.KIND_ERROR, False, self._error_body(
                 errors.UNKNOWN_COMMAND,
                 "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
+        keep = cmd not in _READS
         try:
             result = self._on_demand(handler, cmd, args)
         except CommandError as e:
-            return link.KIND_ERROR, self._error_body(e.code, e.text)
+            return link.KIND_ERROR, keep, self._error_body(e.code, e.text)
         except Exception as e:  # a firmware bug must not take the link down
-            return link.KIND_ERROR, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
-        return link.KIND_RESPONSE, json.dumps(result).encode()
+            return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
+        return link.KIND_RESPONSE, keep, json.dumps(result).encode()
 
     @staticmethod
     def _error_body(code, text):
@@ -213,6 +216,17 @@ class Device:
     # -- what stays resident for every request --------------------------------
     def identity(self):
         return self.ident["serial"] if self.ident else None
+
+    def summary(self):
+        """What the prescription amounts to: the answer to every programming request."""
+        th = self.therapy
+        return {
+            "state": self.fsm.state,
+            "mode": th.mode,
+            "daily_dose_mcg": (th.daily_x1440 + 720) // 1440,
+            "rate_nl_per_day": th.d.rate,
+            "concentration_mcg_per_ml": th.conc or None,
+        }
 
     def new_session(self):
         """Forget answers kept for retries: they belong to another session."""

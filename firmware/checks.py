@@ -1,0 +1,30 @@
+"""Field checks shared by the request modules: each refusal names the field, the limit and the value."""
+
+from dose import MAX_RATE_NL, MIN_RATE_NL, ml_text
+from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_CATHETER_NL = 1000000  # 1 mL: longer than any intrathecal catheter (sim default)
+MAX_BOLUS_S = 86400
+
+
+def need_int(args, name, lo, hi, unit=""):
+    v = args.get(name)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise CommandError(BAD_ARGUMENT, "%s must be a whole number%s, got %r" % (name, unit and " of " + unit, v))
+    if v < lo or v > hi:
+        raise CommandError(BAD_ARGUMENT, "%s %d is outside %d..%d%s" % (name, v, lo, hi, unit and " " + unit))
+    return v
+
+
+def need_drug(th):
+    if not th.conc:
+        raise CommandError(NOT_ALLOWED, "the reservoir has never been filled: refill first (concentration unknown)")
+
+
+def check_rate(what, mcg, npm, conc):
+    rate = mcg * npm
+    if rate < MIN_RATE_NL or rate > MAX_RATE_NL:
+        raise CommandError(BAD_ARGUMENT, "%s %d mcg/day is %s mL/day at %d mcg/mL: outside the pump's rate range "
+                           "0.048..24 mL/day" % (what, mcg, ml_text(rate), conc))
+    return rate
