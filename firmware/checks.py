@@ -22,9 +22,25 @@ def need_drug(th):
         raise CommandError(NOT_ALLOWED, "the reservoir has never been filled: refill first (concentration unknown)")
 
 
-def check_rate(what, mcg, npm, conc):
-    rate = mcg * npm
-    if rate < MIN_RATE_NL or rate > MAX_RATE_NL:
-        raise CommandError(BAD_ARGUMENT, "%s %d mcg/day is %s mL/day at %d mcg/mL: outside the pump's rate range "
-                           "0.048..24 mL/day" % (what, mcg, ml_text(rate), conc))
-    return rate
+def check_rate(what, mcg, concs):
+    """mcg/day must run within the pump's range at every concentration that will leave the
+    catheter (the old one during a bridge, then the reservoir's); returns the largest rate."""
+    top = 0
+    for conc in concs:
+        rate = mcg * (1000000 // conc)
+        if rate < MIN_RATE_NL or rate > MAX_RATE_NL:
+            raise CommandError(BAD_ARGUMENT, "%s %d mcg/day is %s mL/day at %d mcg/mL: outside the pump's rate "
+                               "range 0.048..24 mL/day" % (what, mcg, ml_text(rate), conc))
+        top = max(top, rate)
+    return top
+
+
+def concs_ahead(th):
+    """Concentrations that will leave the catheter: the bridge's old drug, then the reservoir's."""
+    return (th.bridge_conc, th.conc) if th.bridge_left else (th.conc,)
+
+
+def check_total(rate, what):
+    if rate > MAX_RATE_NL:
+        raise CommandError(BAD_ARGUMENT, "%s would run the pump at %s mL/day: above its maximum 24 mL/day; "
+                           "give the bolus over a longer duration" % (what, ml_text(rate)))

@@ -12,12 +12,10 @@ import sys
 import link
 import errors
 import fsm_table
-import ident
 from errors import CommandError
 from fsm import Fsm
 from alarms import Alarms
 from therapy import Therapy, EV_PRIMED
-from hal import RESET_POWER, RESET_WATCHDOG
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
@@ -43,6 +41,7 @@ class Device:
         self.ident = None
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
+        self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
@@ -57,21 +56,15 @@ class Device:
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
-        """Self-test, then leave 'boot' for the state the pump was in."""
-        ok = link.crc16(b"123456789", 9) == 0x29B1
+        """Self-test and restore, with code loaded for boot only (startup.py)."""
+        loaded = list(sys.modules)
         try:
-            self.ident, first = ident.load_or_provision(self.hal)
-        except OSError:
-            ok = False
-            first = False
-        if not ok:
-            self.fsm.fire("self_test_failed")
-            self.alarms.raise_alarm("memory_critical")
-            return
-        self.fsm.fire("self_test_ok")
-        if not first and self.hal.reset_cause() in (RESET_POWER, RESET_WATCHDOG):
-            # an implanted pump never shuts down on purpose: any later boot is a reset
-            self.alarms.raise_alarm("reset_recovered")
+            __import__("startup").run(self)
+        finally:
+            for name in list(sys.modules):
+                if name not in loaded:
+                    sys.modules.pop(name)
+            gc.collect()
 
     def next_deadline(self):
         """Ticks of the next stroke or rate change, or None (only link input wakes us)."""
@@ -93,6 +86,9 @@ class Device:
                 return
             self.t_tick = hal.ticks_add(self.t_tick, ms)
             if th.step():
+                if not self.motor_on:
+                    self.motor_on = True
+                    hal.motor_enable(True)
                 hal.stroke()
             if th.events:
                 self._therapy_events()
@@ -120,12 +116,16 @@ class Device:
         """
         self.sync()
         loaded = list(sys.modules)
+        gc.collect()  # loading wants contiguous blocks: start from a compacted free list
         try:
             return getattr(__import__(module), cmd)(self, args)
         finally:
             for name in list(sys.modules):
                 if name not in loaded:
                     sys.modules.pop(name)
+            if self.motor_on and not self.therapy.d.rate:
+                self.motor_on = False
+                self.hal.motor_enable(False)
             gc.collect()
 
     # -- link ----------------------------------------------------------------

@@ -6,12 +6,12 @@ the limit and the value before anything changes. Safety limits on doses
 """
 
 import dose
-from dose import DS_PER_DAY, MIN_PER_DAY, MAX_RATE_NL, MAX_FLEX_STEPS, ml_text
+from dose import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate
+from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead
 
 
-def _flex_day(name, steps, npm, conc):
+def _flex_day(name, steps, concs):
     if not isinstance(steps, list) or not steps:
         raise CommandError(BAD_ARGUMENT, "flex day %s needs at least one step" % name)
     if len(steps) > MAX_FLEX_STEPS:
@@ -27,82 +27,107 @@ def _flex_day(name, steps, npm, conc):
         if start <= last:
             raise CommandError(BAD_ARGUMENT, "flex steps of %s must start at increasing times (%02d:%02d after %02d:%02d)"
                                % (name, start // 60, start % 60, last // 60, last % 60))
-        check_rate("flex step dose", mcg, npm, conc)
+        check_rate("flex step dose", mcg, concs)
         last = start
         out.append((start, mcg))
     return tuple(out)
 
 
 def program(dev, args):
-    th = dev.therapy
+    """Check, then apply one prescription; each mode has its own small function
+    (small bytecode blocks load into a fragmented heap where one large one would not)."""
     mode = args.get("mode")
+    if mode == "stop":
+        return _stop(dev, args)
+    apply = _MODES.get(mode)
+    if apply is None:
+        raise CommandError(BAD_ARGUMENT, "mode must be one of continuous, flex, periodic, stop; got %r" % (mode,))
     state = dev.fsm.state
     if state == "priming":
         raise CommandError(NOT_ALLOWED, "priming is in progress: program after it completes (or stop it)")
-    if mode == "stop":
-        reason = args.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
-        if len(reason) > 200:
-            raise CommandError(BAD_ARGUMENT, "reason is %d characters; at most 200" % len(reason))
-        th.stop()
-        if dev.fsm.can("stop"):
-            dev.fsm.fire("stop")
-        return dev.summary()
+    if state in ("minimum_rate", "alarm_critical"):
+        raise CommandError(NOT_ALLOWED, "the pump is in %s: clear its cause before programming (stop is allowed)" % state)
+    th = dev.therapy
     need_drug(th)
-    npm = dose.nl_per_mcg(th.conc_now())
-    conc = th.conc_now()
-    if mode == "continuous":
-        mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
-        check_rate("dose", mcg, npm, conc)
-        th.program_continuous(mcg)
-        th.daily_x1440 = mcg * 1440
-    elif mode == "flex":
-        days = args.get("days")
-        if not isinstance(days, dict):
-            raise CommandError(BAD_ARGUMENT, "flex needs 'days': {'all': [...]} or one list per weekday")
-        if "all" in days:
-            if len(days) != 1:
-                raise CommandError(BAD_ARGUMENT, "flex 'all' cannot be combined with weekday schedules")
-            week = (_flex_day("all", days["all"], npm, conc),) * 7
-        else:
-            missing = [d for d in DAYS if d not in days]
-            extra = [k for k in days if k not in DAYS]
-            if missing or extra:
-                raise CommandError(BAD_ARGUMENT, "day-specific flex needs all seven days mon..sun; missing: %s%s"
-                                   % (", ".join(missing) or "none", extra and "; unknown: " + ", ".join(extra) or ""))
-            week = tuple(_flex_day(d, days[d], npm, conc) for d in DAYS)
-        th.program_flex(week)
-        th.daily_x1440 = flex_daily_x1440(week)
-    elif mode == "periodic":
-        basal = need_int(args, "basal_mcg", 1, 100000, "mcg/day")
-        bolus = need_int(args, "bolus_mcg", 1, 100000, "mcg")
-        every = need_int(args, "every_s", 600, 7 * 86400, "seconds")
-        over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
-        if over >= every:
-            raise CommandError(BAD_ARGUMENT, "over_s %d must be shorter than every_s %d" % (over, every))
-        rate = check_rate("basal", basal, npm, conc)
-        bolus_rate, _ = dose.bolus_rate(bolus * npm, over * 10)
-        if rate + bolus_rate > MAX_RATE_NL:
-            raise CommandError(BAD_ARGUMENT, "basal + bolus run at %s mL/day: above the pump's maximum 24 mL/day; "
-                               "deliver the bolus over a longer duration" % ml_text(rate + bolus_rate))
-        start = args.get("start_min")
-        if start is None:
-            first = 0
-        else:
-            start = need_int(args, "start_min", 0, 1439, "minutes after midnight")
-            local = th.now_s() + th.offset_min * 60
-            first = ((start * 60 - local % 86400) % 86400) * 10 - th.t % 10
-            if first < 0:
-                first += DS_PER_DAY
-        th.program_periodic(basal, bolus, every * 10, over * 10, first)
-        # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every
-        th.daily_x1440 = basal * 1440 + bolus * 124416000 // every
-    else:
-        raise CommandError(BAD_ARGUMENT, "mode must be one of continuous, flex, periodic, stop; got %r" % (mode,))
+    apply(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
     if dev.fsm.can("program"):
         dev.fsm.fire("program")
     return dev.summary()
+
+
+def _stop(dev, args):
+    reason = args.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
+    if len(reason) > 200:
+        raise CommandError(BAD_ARGUMENT, "reason is %d characters; at most 200" % len(reason))
+    dev.therapy.stop()
+    if dev.fsm.can("stop"):
+        dev.fsm.fire("stop")
+    return dev.summary()
+
+
+def _continuous(th, args, concs, running_bolus):
+    mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
+    check_total(check_rate("dose", mcg, concs) + running_bolus, "this dose with the running bolus")
+    th.program_continuous(mcg)
+    th.daily_x1440 = mcg * 1440
+
+
+def _flex_week(days, concs):
+    if not isinstance(days, dict):
+        raise CommandError(BAD_ARGUMENT, "flex needs 'days': {'all': [...]} or one list per weekday")
+    if "all" in days:
+        if len(days) != 1:
+            raise CommandError(BAD_ARGUMENT, "flex 'all' cannot be combined with weekday schedules")
+        return (_flex_day("all", days["all"], concs),) * 7
+    missing = [d for d in DAYS if d not in days]
+    extra = [k for k in days if k not in DAYS]
+    if missing or extra:
+        raise CommandError(BAD_ARGUMENT, "day-specific flex needs all seven days mon..sun; missing: %s%s"
+                           % (", ".join(missing) or "none", extra and "; unknown: " + ", ".join(extra) or ""))
+    return tuple(_flex_day(d, days[d], concs) for d in DAYS)
+
+
+def _flex(th, args, concs, running_bolus):
+    week = _flex_week(args.get("days"), concs)
+    top = 0
+    for day in week:
+        for _, mcg in day:
+            top = max(top, mcg)
+    check_total(check_rate("flex step dose", top, concs) + running_bolus, "this schedule with the running bolus")
+    th.program_flex(week)
+    th.daily_x1440 = flex_daily_x1440(week)
+
+
+def _periodic(th, args, concs, running_bolus):
+    basal = need_int(args, "basal_mcg", 1, 100000, "mcg/day")
+    bolus = need_int(args, "bolus_mcg", 1, 100000, "mcg")
+    every = need_int(args, "every_s", 600, 7 * 86400, "seconds")
+    over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
+    if over >= every:
+        raise CommandError(BAD_ARGUMENT, "over_s %d must be shorter than every_s %d" % (over, every))
+    rate = check_rate("basal", basal, concs)
+    worst = 0
+    for conc in concs:
+        worst = max(worst, dose.bolus_rate(bolus * dose.nl_per_mcg(conc), over * 10)[0])
+    check_total(rate + worst + running_bolus, "basal + periodic bolus (with any running bolus)")
+    th.program_periodic(basal, bolus, every * 10, over * 10, _first_bolus_in(th, args))
+    # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every
+    th.daily_x1440 = basal * 1440 + bolus * 124416000 // every
+
+
+def _first_bolus_in(th, args):
+    """Deciseconds until the first periodic bolus: now, or the next start_min local time."""
+    if args.get("start_min") is None:
+        return 0
+    start = need_int(args, "start_min", 0, 1439, "minutes after midnight")
+    local = th.now_s() + th.offset_min * 60
+    first = ((start * 60 - local % 86400) % 86400) * 10 - th.t % 10
+    return first + DS_PER_DAY if first < 0 else first
+
+
+_MODES = {"continuous": _continuous, "flex": _flex, "periodic": _periodic}
 
 
 def flex_daily_x1440(days):

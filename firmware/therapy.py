@@ -264,6 +264,10 @@ class Therapy:
         self.catheter_nl = catheter_nl
         self.prime_volume = catheter_nl + TUBING_NL
         self.priming = (self.prime_volume + STROKE_NL - 1) // STROKE_NL
+        if self.bridge_left:
+            # a new catheter: priming pushes the tubing's old drug to the catheter tip, so
+            # at most the tubing volume of it still reaches the patient first
+            self.bridge_left = min(self.bridge_left, TUBING_NL)
         self.saved_acc = self.d.acc
         self.d.acc = 0
         self._cancel_boluses()

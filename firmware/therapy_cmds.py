@@ -7,9 +7,30 @@ format checks without which the engine cannot run.
 """
 
 import dose
-from dose import MAX_RATE_NL, LIBRARY, ml_text
+from dose import LIBRARY
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import MAX_BOLUS_S, MAX_CATHETER_NL, need_int, need_drug
+from checks import MAX_BOLUS_S, MAX_CATHETER_NL, need_int, need_drug, check_rate, check_total, concs_ahead
+
+def prescription_top(th, concs):
+    """The running prescription's fastest volume rate with its periodic bolus, checked at concs."""
+    mode = th.mode
+    if mode == "continuous":
+        return check_rate("the current dose", th.dose, concs)
+    if mode == "flex":
+        top = 0
+        for day in th.flex:
+            for _, mcg in day:
+                top = max(top, check_rate("the current flex step", mcg, concs))
+        return top
+    if mode == "periodic":
+        top = check_rate("the current basal", th.dose, concs)
+        worst = 0
+        for conc in concs:
+            worst = max(worst, dose.bolus_rate(th.p_dose * (1000000 // conc), th.p_over)[0])
+        return top + worst
+    return 0
+
+
 
 def bolus(dev, args):
     th = dev.therapy
@@ -19,13 +40,12 @@ def bolus(dev, args):
         raise CommandError(NOT_ALLOWED, "a bolus is already running (%d mcg); wait until it ends" % th.b_dose)
     mcg = need_int(args, "dose_mcg", 1, 100000, "mcg")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
-    npm = dose.nl_per_mcg(th.conc_now())
-    rate, _ = dose.bolus_rate(mcg * npm, over * 10)
-    # the worst moment: the therapy's fastest rate (a periodic bolus may come on top)
-    worst = th.d.rate + rate + (th.p_rate if th.mode == "periodic" and th.p_end < 0 else 0)
-    if worst > MAX_RATE_NL:
-        raise CommandError(BAD_ARGUMENT, "%d mcg over %d s needs %s mL/day with the therapy: above the pump's "
-                           "maximum 24 mL/day; give it over a longer duration" % (mcg, over, ml_text(worst)))
+    concs = concs_ahead(th)
+    worst = 0
+    for conc in concs:
+        worst = max(worst, dose.bolus_rate(mcg * dose.nl_per_mcg(conc), over * 10)[0])
+    # the therapy's fastest moment (flex step, periodic bolus) under this bolus
+    check_total(prescription_top(th, concs) + worst, "%d mcg over %d s with the therapy" % (mcg, over))
     th.start_bolus(mcg, over * 10)
     return dev.summary()
 
@@ -49,9 +69,13 @@ def refill(dev, args):
     need_int(args, "removed_nl", 0, cap, "nL")
     added = need_int(args, "added_nl", 1, cap, "nL")
     conc = args.get("concentration")
-    if conc not in LIBRARY or isinstance(conc, bool):
+    if not isinstance(conc, int) or isinstance(conc, bool) or conc not in LIBRARY:
         raise CommandError(BAD_ARGUMENT, "concentration %r mcg/mL is not in the drug library (%s mcg/mL)"
                            % (conc, ", ".join(str(c) for c in LIBRARY)))
+    if th.conc and conc != th.conc and th.mode != "stopped":
+        # the running prescription must still fit the pump in the new drug
+        check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),
+                    "the current prescription at %d mcg/mL" % conc)
     th.refill(added, conc)
     return dev.summary()
 
@@ -59,12 +83,13 @@ def refill(dev, args):
 def clock(dev, args):
     th = dev.therapy
     shift = []
-    if args.get("set_s") is not None:
-        now = need_int(args, "set_s", 0, 0x3FFFFFFF, "seconds since 2000-01-01")
+    # check every field before changing anything
+    now = None if args.get("set_s") is None else need_int(args, "set_s", 0, 0x3FFFFFFF, "seconds since 2000-01-01")
+    new = None if args.get("utc_offset_min") is None else need_int(args, "utc_offset_min", -720, 840, "minutes")
+    if now is not None:
         dev.hal.rtc_set(now)
         th.set_clock(now)
-    if args.get("utc_offset_min") is not None:
-        new = need_int(args, "utc_offset_min", -720, 840, "minutes")
+    if new is not None:
         old = th.offset_min
         if new != old and th.mode == "flex":
             delta = new - old

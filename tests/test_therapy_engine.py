@@ -264,3 +264,16 @@ def test_engine_time_stays_small(days):
     run_for(th, days * DAY_DS + 7)
     assert 0 <= th.t < DAY_DS and th.now_s() == MONDAY_0000 + days * 86400
     assert th.d.acc < dose.K_STROKE + dose.MAX_RATE_NL < 2**30
+
+
+def test_priming_during_a_bridge_leaves_at_most_the_tubing_of_old_drug():
+    th = new_pump(500)
+    th.prime(300_000)
+    run_for(th, DAY_DS)
+    th.program_continuous(500)
+    th.refill(20_000_000, 2000)
+    assert th.bridge_left == 440_000
+    th.prime(250_000)  # a new catheter before the bridge ran through
+    assert th.bridge_left == 140_000
+    run_for(th, 1560 * 9)  # priming strokes do not count toward the bridge
+    assert th.events & EV_PRIMED and th.bridge_left == 140_000 and th.d.rate == 1_000_000

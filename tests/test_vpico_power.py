@@ -120,3 +120,14 @@ def test_reservoir_size_is_a_property_of_the_board(vpico):
     with pytest.raises(SimError, match="has a 20 mL reservoir"):
         vpico.start(clock="manual", reservoir=40)
     assert vpico.start(clock="manual")["reservoir_ml"] == 20
+
+
+def test_empty_rig_line_is_answered_and_stall_values_parse_as_numbers(vpico):
+    from hil.vpico.control import SimError
+    import pytest
+    with pytest.raises(SimError, match="empty rig line"):
+        vpico.rig("   ")
+    vpico.rig("stall 01")
+    assert vpico.hardware()["stalled"] == 1
+    vpico.power_cut()
+    assert vpico.hardware()["stalled"] == 1

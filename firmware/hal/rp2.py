@@ -141,7 +141,11 @@ class Hal:
         return self._reset
 
     def reset(self) -> None:
-        machine.reset()  # reboots through the watchdog: reads back as RESET_SOFT
+        """After a crash: let the watchdog bite, so the reboot reads as a watchdog reset."""
+        if self._wdt is not None:
+            while True:
+                time.sleep_ms(100)
+        machine.reset()
 
     # -- programmer link -----------------------------------------------------------
     def _readable(self, timeout_ms: int) -> bool:

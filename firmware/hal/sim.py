@@ -193,6 +193,7 @@ class Hal:
             sys.exit(0)  # rig gone: power removed
         words = line.decode().split()
         if not words:
+            self.rig_say("err empty rig line")
             return
         try:
             self._rig_do(words)

@@ -12,7 +12,7 @@ def do(hal, words):
         hal.rig_say("hw %d %d %d %d %d %d %d" % (
             hal.now(), hal.strokes, hal.rotor_count(), hal.battery, hal.tone, int(hal.motor_on), int(hal.stalled)))
     elif op == "stall":
-        hal.stalled = words[1] == "1"
+        hal.stalled = int(words[1]) != 0
         hal.rig_say("ok")
     elif op == "battery":
         hal.battery = int(words[1])

@@ -40,6 +40,9 @@ class StepHal:
     def stroke(self):
         self.strokes += 1
 
+    def motor_enable(self, on):
+        pass
+
     def link_write(self, data):
         pass
 
