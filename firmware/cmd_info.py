@@ -21,7 +21,8 @@ def hello(dev, args):
 def diag(dev, args):
     """Heap and tick counter, for firmware engineers and bench/ (MicroPython only)."""
     gc.collect()
-    return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms()}
+    return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms(),
+            "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
 
 
 def alarm_list(alarms):

@@ -42,6 +42,7 @@ class Device:
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
+        self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
@@ -57,14 +58,32 @@ class Device:
     # -- boot ----------------------------------------------------------------
     def boot(self):
         """Self-test and restore, with code loaded for boot only (startup.py)."""
+        self.call("startup", "run")
+
+    def call(self, module, fn, *args):
+        """module.fn(self, *args) with the module loaded for this call only, then dropped.
+
+        Only the delivery core stays in the heap; everything else (requests, boot,
+        the event log, checkpoints) is loaded when needed, so the peak is the core
+        plus one module. Loading runs after a collection: the heap never moves, and
+        bytecode wants contiguous blocks.
+        """
         loaded = list(sys.modules)
+        gc.collect()
         try:
-            __import__("startup").run(self)
+            return getattr(__import__(module), fn)(self, *args)
         finally:
             for name in list(sys.modules):
                 if name not in loaded:
                     sys.modules.pop(name)
             gc.collect()
+
+    def log(self, event, text=""):
+        """Append an entry to the event log (evlog.py); never lets a log failure stop the pump."""
+        try:
+            self.call("evlog", "append", event, text)
+        except Exception:  # noqa: BLE001 - logging must not take delivery down
+            self.log_failures += 1
 
     def next_deadline(self):
         """Ticks of the next stroke or rate change, or None (only link input wakes us)."""
@@ -109,24 +128,14 @@ class Device:
             self.t_tick = hal.ticks_add(self.t_tick, ds * 100)
 
     def _on_demand(self, module, cmd, args):
-        """Run module.cmd(self, args), loading the module for this request only.
-
-        Only the delivery core stays in the heap; a request's code is loaded
-        for it and dropped after, so the peak is the core plus one module.
-        """
+        """A request: engine time brought up to now, then module.cmd(self, args) (see call)."""
         self.sync()
-        loaded = list(sys.modules)
-        gc.collect()  # loading wants contiguous blocks: start from a compacted free list
         try:
-            return getattr(__import__(module), cmd)(self, args)
+            return self.call(module, cmd, args)
         finally:
-            for name in list(sys.modules):
-                if name not in loaded:
-                    sys.modules.pop(name)
             if self.motor_on and not self.therapy.d.rate:
                 self.motor_on = False
                 self.hal.motor_enable(False)
-            gc.collect()
 
     # -- link ----------------------------------------------------------------
     def poll_link(self):

@@ -24,6 +24,13 @@ Programmer link (USB CDC on a Pico; a pipe to the pty relay on the virtual Pico)
   wait(deadline) -> None          sleep until link input arrives or ticks reach
                                   deadline (None: no deadline); never busy-waits
 
+Flash (the firmware's files; every write goes through here so a rig can cut power mid-write)
+  flash_read(name) -> bytes | None        whole file, None when missing
+  flash_write(name, data, offset=-1)      offset -1: the file becomes data; else data is
+                                          written at offset (the file is created if missing)
+  flash_rename(old, new) -> None          atomic on LittleFS: the way to replace a file safely
+  flash_writes: int                       writes since boot (for the flash-wear budget)
+
 Watchdog
   wdt_start(timeout_ms) -> None
   wdt_feed() -> None

@@ -6,6 +6,7 @@ Everything is allocated in __init__; the hot methods (stroke, rotor_count,
 ticks_*, link_read) allocate nothing, so they never trigger a GC pause.
 """
 
+import os
 import sys
 import time
 import select
@@ -86,6 +87,7 @@ class Hal:
         # port, 946684800 on a 1970-epoch one (rp2 in 1.29 uses 1970).
         self._epoch2000 = time.mktime((2000, 1, 1, 0, 0, 0, 0, 0))
         self._wdt = None  # type: machine.WDT | None
+        self.flash_writes = 0
         self._uid = machine.unique_id()
         self._reset = self._read_reset_cause()
 
@@ -146,6 +148,33 @@ class Hal:
             while True:
                 time.sleep_ms(100)
         machine.reset()
+
+    # -- flash (LittleFS) ---------------------------------------------------------
+    def flash_read(self, name: str) -> "bytes | None":
+        try:
+            with open(name, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def flash_write(self, name: str, data: bytes, offset: int = -1) -> None:
+        self.flash_writes += 1
+        if offset < 0:
+            with open(name, "wb") as f:
+                f.write(data)
+            return
+        try:
+            f = open(name, "r+b")
+        except OSError:
+            f = open(name, "w+b")
+        try:
+            f.seek(offset)
+            f.write(data)
+        finally:
+            f.close()
+
+    def flash_rename(self, old: str, new: str) -> None:
+        os.rename(old, new)
 
     # -- programmer link -----------------------------------------------------------
     def _readable(self, timeout_ms: int) -> bool:

@@ -90,6 +90,8 @@ class Hal:
         self.battery = cfg.get("battery", 3000)
         self.tone = 0
         self.led_on = False
+        self.flash_writes = 0
+        self._cut_write = 0  # rig fault: power fails during this flash write (0: never)
         self._wdt_ms = 0
         self._wdt_fed = self._vnow
 
@@ -214,6 +216,41 @@ class Hal:
             hal.sim_rig.do(self, words)
         finally:
             sys.modules.pop("hal.sim_rig", None)
+
+    # -- flash ---------------------------------------------------------------
+    def flash_read(self, name):
+        try:
+            with open(name, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def flash_write(self, name, data, offset=-1):
+        self.flash_writes += 1
+        if self._cut_write and self.flash_writes >= self._cut_write:
+            data = data[: len(data) // 2]  # power fails half-way through this write
+            self._write(name, data, offset)
+            sys.exit(9)  # the supervisor restarts the VM as after a power cut
+        self._write(name, data, offset)
+
+    @staticmethod
+    def _write(name, data, offset):
+        if offset < 0:
+            with open(name, "wb") as f:
+                f.write(data)
+            return
+        try:
+            f = open(name, "r+b")
+        except OSError:
+            f = open(name, "w+b")
+        try:
+            f.seek(offset)
+            f.write(data)
+        finally:
+            f.close()
+
+    def flash_rename(self, old, new):
+        os.rename(old, new)
 
     # -- watchdog ----------------------------------------------------------
     def wdt_start(self, timeout_ms):

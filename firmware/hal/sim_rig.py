@@ -3,6 +3,7 @@
   get            -> "hw VNOW STROKES ROTOR BATTERY_MV BUZZER_HZ MOTOR_ON STALLED"
   stall 0|1      motor stall (rotor feedback stops), answers "ok"
   battery MV     battery voltage seen by the ADC, answers "ok"
+  cutwrite N     power fails half-way through the Nth flash write from now (0: cancel)
 """
 
 
@@ -13,6 +14,10 @@ def do(hal, words):
             hal.now(), hal.strokes, hal.rotor_count(), hal.battery, hal.tone, int(hal.motor_on), int(hal.stalled)))
     elif op == "stall":
         hal.stalled = int(words[1]) != 0
+        hal.rig_say("ok")
+    elif op == "cutwrite":  # power fails during the Nth flash write from now
+        n = int(words[1])
+        hal._cut_write = hal.flash_writes + n if n > 0 else 0
         hal.rig_say("ok")
     elif op == "battery":
         hal.battery = int(words[1])

@@ -29,6 +29,7 @@ from hil.vpico import build, layout
 
 CRASH_WINDOW_S = 2.0  # a VM that dies this soon after boot ...
 CRASH_LIMIT = 5  # ... this many times in a row is left off (a boot loop)
+POWER_CUT_EXIT = 9  # the sim HAL exits with this when the rig cuts power during a flash write
 
 
 def micropython_executable() -> str:
@@ -171,11 +172,15 @@ class Supervisor:
         self._fail_pending("the virtual Pico lost power during the request")
 
     def _vm_died(self) -> None:
-        """The VM exited on its own: a firmware crash, handled like a watchdog reset."""
+        """The VM exited on its own: a power cut the rig scheduled, or a firmware crash
+        (handled like a watchdog reset)."""
         assert self.proc is not None
         code = self.proc.wait()
         self._note(f"VM exited with {code}")
         self._close_vm_fds()
+        if code == POWER_CUT_EXIT:  # the rig's cutwrite fault: power failed mid-write
+            self.start_vm(layout.RESET_POWER)
+            return
         if time.monotonic() - self.booted_at < CRASH_WINDOW_S:
             self.fast_crashes += 1
         else:
