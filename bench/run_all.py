@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["link.py", "therapy.py"]
+BENCHES = ["link.py", "therapy.py", "persistence.py"]
 
 
 def main() -> int:

@@ -11,15 +11,16 @@ import json
 import sys
 import link
 import errors
-import fsm_table
 from errors import CommandError
 from fsm import Fsm
 from alarms import Alarms
-from therapy import Therapy, EV_PRIMED
+from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
-_READS = ("hello", "status", "diag")  # repeating these changes nothing: no answer kept
+TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
+_READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
+_READ_MODULES = ("cmd_info", "log_cmd")  # modules that only read: nothing to save after them
 _FRAME_ERRORS = {
     link.BAD_COBS: (errors.BAD_FRAME, "frame is not valid COBS"),
     link.BAD_CRC: (errors.BAD_CRC, "frame CRC-16 does not match"),
@@ -31,8 +32,10 @@ _FRAME_ERRORS = {
 class Device:
     def __init__(self, hal):
         self.hal = hal
-        self.fsm = Fsm(fsm_table.TRANSITIONS, fsm_table.INITIAL)
-        sys.modules.pop("fsm_table", None)  # the engine holds what it needs
+        table = __import__("fsm_table")
+        self.fsm = Fsm(table.TRANSITIONS, table.INITIAL)
+        del table
+        sys.modules.pop("fsm_table", None)  # the engine holds what it needs: the table can go
         self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
         self.deframer = link.Deframer()
         self._rx = bytearray(64)
@@ -43,6 +46,18 @@ class Device:
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.log_failures = 0  # event-log appends that failed (reported by diag)
+        self.log_seq = None  # last event-log sequence number; None until evlog has scanned
+        # watch points set by alarm_rules.py; crossing one loads it (nothing resident decides)
+        self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
+        self.battery_floor = 0  # battery mV at or below which to look again
+        self.wake_s = -1  # device time alarm_rules wants its tick (-1: none)
+        self.tone_at = -1  # tick of the next buzzer change (buzzer.py), -1: none
+        self.rotor_seen = hal.rotor_count()
+        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
+        self.store_seq = 0  # sequence number of the last saved copy
+        self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
+        self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
+        self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
@@ -53,6 +68,9 @@ class Device:
             "prime": "therapy_cmds",
             "refill": "therapy_cmds",
             "clock": "therapy_cmds",
+            "log": "log_cmd",
+            "alarms": "alarm_cmds",
+            "alarm_test": "alarm_cmds",
         }
 
     # -- boot ----------------------------------------------------------------
@@ -86,37 +104,71 @@ class Device:
             self.log_failures += 1
 
     def next_deadline(self):
-        """Ticks of the next stroke or rate change, or None (only link input wakes us)."""
+        """Ticks of the next stroke, rate change, buzzer change or housekeeping tick."""
+        hal = self.hal
+        soonest = self.tick_at
         dt = self.therapy.next_event()
-        if dt < 0:
-            return None
-        return self.hal.ticks_add(self.t_tick, dt * 100)
+        if dt >= 0:
+            at = hal.ticks_add(self.t_tick, dt * 100)
+            if hal.ticks_diff(at, soonest) < 0:
+                soonest = at
+        if self.tone_at >= 0 and hal.ticks_diff(self.tone_at, soonest) < 0:
+            soonest = self.tone_at
+        return soonest
 
     def service(self):
-        """Run every therapy event that is due: the steady-state stroke step allocates nothing."""
+        """Run everything that is due: the steady-state stroke step allocates nothing."""
         th = self.therapy
         hal = self.hal
         while True:
             dt = th.next_event()
             if dt < 0:
-                return
+                break
             ms = dt * 100
             if hal.ticks_diff(hal.ticks_ms(), self.t_tick) < ms:
-                return
+                break
             self.t_tick = hal.ticks_add(self.t_tick, ms)
             if th.step():
-                if not self.motor_on:
-                    self.motor_on = True
-                    hal.motor_enable(True)
-                hal.stroke()
+                self._stroke()
             if th.events:
                 self._therapy_events()
+        now = hal.ticks_ms()
+        if self.tone_at >= 0 and hal.ticks_diff(now, self.tone_at) >= 0:
+            self.tone_at = -1
+            self.call("buzzer", "step")
+        if hal.ticks_diff(now, self.tick_at) >= 0:
+            self.tick_at = hal.ticks_add(self.tick_at, TICK_MS)
+            # device time now: engine time stands at the last event, ticks run on
+            now_s = th.now_s() + hal.ticks_diff(now, self.t_tick) // 1000
+            if hal.battery_mv() <= self.battery_floor or 0 <= self.wake_s <= now_s:
+                self.call("alarm_rules", "tick")
+
+    def _stroke(self):
+        hal = self.hal
+        if not self.motor_on:
+            self.motor_on = True
+            hal.motor_enable(True)
+        hal.stroke()
+        rotor = hal.rotor_count()
+        if rotor == self.rotor_seen:
+            self.call("alarm_rules", "stroke_missed")  # no rotor pulse: a motor stall
+        else:
+            self.rotor_seen = rotor
+        if self.therapy.reservoir_nl <= self.reservoir_floor:
+            self.call("alarm_rules", "reservoir")
+        if self.therapy.reservoir_nl <= self.ckpt_floor:
+            self.call("store", "checkpoint")
 
     def _therapy_events(self):
         ev = self.therapy.events
         self.therapy.events = 0
         if ev & EV_PRIMED and self.fsm.state == "priming":
             self.fsm.fire("primed_stopped" if self.therapy.mode == "stopped" else "primed_resume")
+            self.log("primed", "%d nL" % self.therapy.prime_volume)
+        if ev & EV_BRIDGE_DONE:
+            self.log("bridge_done", "now %d mcg/mL" % self.therapy.conc)
+        if ev & (EV_PRIMED | EV_BRIDGE_DONE):
+            self.call("store", "save")
 
     def sync(self):
         """Bring engine time up to now (events first), before a request reads or changes therapy."""
@@ -131,7 +183,10 @@ class Device:
         """A request: engine time brought up to now, then module.cmd(self, args) (see call)."""
         self.sync()
         try:
-            return self.call(module, cmd, args)
+            result = self.call(module, cmd, args)
+            if module not in _READ_MODULES:
+                self.call("store", "save")  # a committed change survives any power cut from now
+            return result
         finally:
             if self.motor_on and not self.therapy.d.rate:
                 self.motor_on = False
@@ -175,11 +230,18 @@ class Device:
             if entry[0] == req_id and entry[1] == crc:
                 self.hal.link_write(entry[2])  # a retry: same answer, not applied again
                 return
-        kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
-        if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
-            kind, body = link.KIND_ERROR, self._error_body(
-                errors.INTERNAL, "answer of %d bytes exceeds the %d-byte frame limit" % (len(body), link.MAX_PAYLOAD))
-        frame = link.encode(link.header(kind, req_id) + body)
+        try:
+            kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+            if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
+                kind, body = link.KIND_ERROR, self._error_body(
+                    errors.INTERNAL, "answer of %d bytes exceeds the frame limit" % len(body))
+            frame = link.encode(link.header(kind, req_id) + body)
+        except MemoryError:  # no room to build the answer: say so in a small one
+            keep = False
+            body = None
+            gc.collect()
+            frame = link.encode(link.header(link.KIND_ERROR, req_id) + b'{"code":10,"error":"internal",'
+                                b'"text":"out of memory building the answer"}')
         if keep:
             self._recent[self._recent_next] = (req_id, crc, frame)
             self._recent_next = (self._recent_next + 1) % _RECENT

@@ -24,6 +24,7 @@ TRANSITIONS = (
     ("self_test_ok", "boot", "stopped"),
     ("resume", "boot", "running"),
     ("resume_minimum", "boot", "minimum_rate"),
+    ("resume_halted", "boot", "alarm_critical"),
     ("self_test_failed", "boot", "alarm_critical"),
     ("program", "stopped", "running"),
     ("program", "running", "running"),

@@ -51,33 +51,37 @@ def crc16(data, n):
 
 
 def encode(payload):
-    """Return the wire bytes for one frame: COBS(payload + CRC) + 0x00."""
+    """Return the wire bytes for one frame: COBS(payload + CRC) + 0x00.
+
+    The output is allocated once at its worst-case size: growing a bytearray
+    byte by byte fragments a small heap.
+    """
     n = len(payload)
     c = crc16(payload, n)
-    raw = bytearray(payload)
-    raw.append(c >> 8)
-    raw.append(c & 0xFF)
-    out = bytearray()
-    out.append(0)  # placeholder for the first code byte
+    total = n + 2
+    out = bytearray(total + total // 254 + 2)
     code_at = 0
+    o = 1
     code = 1
-    for b in raw:
+    for i in range(total):
+        b = payload[i] if i < n else ((c >> 8) if i == n else (c & 0xFF))
         if b == 0:
             out[code_at] = code
-            code_at = len(out)
-            out.append(0)
+            code_at = o
+            o += 1
             code = 1
         else:
-            out.append(b)
+            out[o] = b
+            o += 1
             code += 1
             if code == 0xFF:
                 out[code_at] = code
-                code_at = len(out)
-                out.append(0)
+                code_at = o
+                o += 1
                 code = 1
     out[code_at] = code
-    out.append(0)
-    return out
+    out[o] = 0
+    return memoryview(out)[:o + 1]
 
 
 def header(kind, req_id):

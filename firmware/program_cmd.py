@@ -47,12 +47,23 @@ def program(dev, args):
         raise CommandError(NOT_ALLOWED, "priming is in progress: program after it completes (or stop it)")
     if state in ("minimum_rate", "alarm_critical"):
         raise CommandError(NOT_ALLOWED, "the pump is in %s: clear its cause before programming (stop is allowed)" % state)
+    for code in ("empty_reservoir", "battery_fault"):
+        if code in dev.alarms.active:
+            raise CommandError(NOT_ALLOWED, "%s alarm: the pump can only keep the minimum rate (%s)"
+                               % (code, "refill first" if code == "empty_reservoir" else "replace the pump"))
     th = dev.therapy
     need_drug(th)
+    old = _described(th)
     apply(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
     if dev.fsm.can("program"):
         dev.fsm.fire("program")
+    dev.log("program", old + " -> " + _described(th))
     return dev.summary()
+
+
+def _described(th):
+    """A prescription in one short line for the event log: mode and daily dose."""
+    return "%s %d mcg/day" % (th.mode, (th.daily_x1440 + 720) // 1440)
 
 
 def _stop(dev, args):
@@ -61,9 +72,11 @@ def _stop(dev, args):
         raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
     if len(reason) > 200:
         raise CommandError(BAD_ARGUMENT, "reason is %d characters; at most 200" % len(reason))
+    old = _described(dev.therapy)
     dev.therapy.stop()
     if dev.fsm.can("stop"):
         dev.fsm.fire("stop")
+    dev.log("program", old + " -> stopped: " + reason)
     return dev.summary()
 
 

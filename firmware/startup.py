@@ -1,10 +1,16 @@
-"""Boot: self-test, identity, and leaving 'boot' for the state the pump was in.
+"""Boot: self-test, identity, restore the last valid state, leave 'boot' for it.
 
 Loaded once at boot by Device.boot() and dropped after: none of it stays in the heap.
+
+After a reset the therapy resumes from the newest valid copy (reset recovered).
+One bad copy: recovered from the other, non-critical memory alarm. No valid
+copy where copies existed: critical memory alarm, stopped with safe defaults
+(the alarm catalogue's rule). A bolus or priming in progress is not resumed.
 """
 
 import ident
 import link
+import store
 from hal import RESET_POWER, RESET_WATCHDOG
 
 
@@ -19,7 +25,77 @@ def run(dev):
         dev.fsm.fire("self_test_failed")
         dev.alarms.raise_alarm("memory_critical")
         return
-    dev.fsm.fire("self_test_ok")
+    rec, seq, bad = store.load(dev.hal)
+    dev.store_seq = max(seq, 0)
+    if rec is None:
+        dev.fsm.fire("self_test_ok")
+        if bad:
+            dev.alarms.raise_alarm("memory_critical")  # stopped, safe defaults
+            dev.log("memory_critical", "%d bad copies, no valid state" % bad)
+    else:
+        _restore(dev, rec)
+        if bad:
+            dev.alarms.raise_alarm("memory_noncritical")
+            dev.log("memory_noncritical", "one copy bad, recovered from the other")
     if not first and dev.hal.reset_cause() in (RESET_POWER, RESET_WATCHDOG):
         # an implanted pump never shuts down on purpose: any later boot is a reset
         dev.alarms.raise_alarm("reset_recovered")
+        dev.log("reset", "cause %d, resumed %s" % (dev.hal.reset_cause(), dev.fsm.state))
+    dev.call("evlog", "last_seq")  # find the log's place now, not inside a later request
+    try:
+        dev.call("alarm_rules", "arm")
+    except ImportError:
+        pass  # no alarm rules in this build
+    store.save(dev)
+
+
+def _restore(dev, r):
+    th = dev.therapy
+    if dev.hal.rtc_seconds() < r["t"]:
+        # the RTC lost time with the power (a Pico's has no battery): the last save is the
+        # best knowledge; the clinician should set the clock
+        dev.hal.rtc_set(r["t"])
+        th.set_clock(r["t"])
+        dev.log("clock_lost", "RTC restored to the last saved time; set the clock")
+    th.conc = r["conc"]
+    th.reservoir_nl = r["res"]
+    th.catheter_nl = r["cath"]
+    th.bridge_conc = r["bconc"]
+    th.bridge_left = r["bleft"]
+    th.offset_min = r["off"]
+    th.d.strokes = r["strokes"]
+    th.prime_strokes = r["pstrokes"]
+    dev.eri_s = r["eri"]
+    dev.low_reservoir_nl = r["low"]
+    dev.alarms.active = r["alarms"]
+    _prescription(th, r)
+    th.daily_x1440 = r["daily"]
+    th.minimum = r["min"]
+    th.set_halted(r["halt"])
+    state = r["fsm"]
+    if state == "priming":  # interrupted: the catheter may not be full, resume what was paused
+        state = "stopped" if r["mode"] == "stopped" else "running"
+        dev.log("priming_interrupted", "prime again")
+    dev.fsm.fire(_RESUME[state])
+
+
+_RESUME = {"stopped": "self_test_ok", "running": "resume", "minimum_rate": "resume_minimum",
+           "alarm_critical": "resume_halted"}
+
+
+def _prescription(th, r):
+    mode = r["mode"]
+    if mode == "continuous":
+        th.program_continuous(r["dose"])
+    elif mode == "flex":
+        th.program_flex(tuple(tuple((s[0], s[1]) for s in day) for day in r["flex"]))
+    elif mode == "periodic":
+        p_dose, every, over, next_s = r["periodic"]
+        now = th.now_s()
+        if next_s < 0:
+            first = 0
+        elif next_s >= now:
+            first = (next_s - now) * 10
+        else:  # boluses missed while the power was off are skipped, not caught up
+            first = every - ((now - next_s) * 10) % every
+        th.program_periodic(r["dose"], p_dose, every, over, first)

@@ -239,6 +239,7 @@ class Therapy:
     def stop(self):
         self._end_periodic()
         self.b_end = -1
+        self.minimum = False  # a stopped pump delivers nothing, not even the minimum rate
         if self.priming:
             self.priming = 0
             self.d.acc = self.saved_acc

@@ -47,6 +47,7 @@ def bolus(dev, args):
     # the therapy's fastest moment (flex step, periodic bolus) under this bolus
     check_total(prescription_top(th, concs) + worst, "%d mcg over %d s with the therapy" % (mcg, over))
     th.start_bolus(mcg, over * 10)
+    dev.log("bolus", "%d mcg over %d s" % (mcg, over))
     return dev.summary()
 
 
@@ -58,6 +59,7 @@ def prime(dev, args):
     cath = need_int(args, "catheter_nl", 0, MAX_CATHETER_NL, "nL")
     th.prime(cath)
     dev.fsm.fire("prime")
+    dev.log("prime", "catheter %d nL + tubing" % cath)
     return dev.summary()
 
 
@@ -66,7 +68,7 @@ def refill(dev, args):
     if dev.fsm.state == "priming":
         raise CommandError(NOT_ALLOWED, "priming is in progress: refill after it completes")
     cap = dev.hal.capacity_ml * 1000000
-    need_int(args, "removed_nl", 0, cap, "nL")
+    removed = need_int(args, "removed_nl", 0, cap, "nL")
     added = need_int(args, "added_nl", 1, cap, "nL")
     conc = args.get("concentration")
     if not isinstance(conc, int) or isinstance(conc, bool) or conc not in LIBRARY:
@@ -76,8 +78,29 @@ def refill(dev, args):
         # the running prescription must still fit the pump in the new drug
         check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),
                     "the current prescription at %d mcg/mL" % conc)
+    expected = th.reservoir_nl if th.conc else -1  # a first fill has nothing to compare
     th.refill(added, conc)
-    return dev.summary()
+    a = dev.alarms.active
+    if "low_reservoir" in a or "empty_reservoir" in a or added <= dev.low_reservoir_nl or getattr(dev, "stall_try", 0):
+        dev.call("alarm_rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
+    else:
+        dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
+    out = dev.summary()
+    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(removed), dose.ml_text(added), conc))
+    warning = _discrepancy(removed, expected)
+    if warning:
+        out["warnings"] = [warning]
+        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(removed), dose.ml_text(expected)))
+    return out
+
+
+def _discrepancy(removed, expected):
+    """Spec §5 (2011 pocket-fill incident): removed volume off the expectation by > 2 mL or > 20 %."""
+    diff = abs(removed - expected)
+    if expected < 0 or (diff <= 2000000 and diff * 5 <= expected):
+        return None
+    return "removed %s mL, expected %s mL: possible pocket fill, catheter or pump problem" % (
+        dose.ml_text(removed), dose.ml_text(expected))
 
 
 def clock(dev, args):
@@ -87,6 +110,7 @@ def clock(dev, args):
     now = None if args.get("set_s") is None else need_int(args, "set_s", 0, 0x3FFFFFFF, "seconds since 2000-01-01")
     new = None if args.get("utc_offset_min") is None else need_int(args, "utc_offset_min", -720, 840, "minutes")
     if now is not None:
+        dev.log("clock", "%d -> %d" % (th.now_s(), now))
         dev.hal.rtc_set(now)
         th.set_clock(now)
     if new is not None:
@@ -99,6 +123,7 @@ def clock(dev, args):
                 shift.append("%02d:%02d local (%d mcg/day): %s UTC, was %s UTC"
                              % (start // 60, start % 60, mcg, _hhmm(start - new), _hhmm(start - old)))
         th.set_offset(new)
+        dev.log("utc_offset", "%+d -> %+d min" % (old, new))
     return {"clock": th.now_s(), "utc_offset_min": th.offset_min, "schedule_shift": shift}
 
 

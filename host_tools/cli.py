@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
-from host_tools.client import PumpClient
+from host_tools.client import LOG_DEFAULT_LAST, PumpClient
 from host_tools.durations import format_duration, parse_duration
 from host_tools.errors import PumpError, UsageError
 
@@ -25,6 +25,14 @@ SIM_FAULTS = {
     # name -> rig line to set it, rig line to clear it (None: momentary)
     "power-cut": None,
     "motor-stall": ("stall 1", "stall 0"),
+    "motor-stall-intermittent": ("stall 120", "stall 0"),  # the rotor sticks 20 min of every 2 h
+    # battery voltage at the ADC, sim defaults (3000 mV nominal): ERI <= 2700, EOS <= 2500, fault < 2200
+    "battery-eri": ("battery 2650", "battery 3000"),
+    "battery-eos": ("battery 2400", "battery 3000"),
+    "battery-fault": ("battery 2100", "battery 3000"),
+    # flash and clock: found by the next boot (follow with power-cut)
+    "corrupt-flash": "corrupt_flash",
+    "clock-loss": "clock_loss",
 }
 
 
@@ -38,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("status", help="therapy, state, reservoir, alarms, dates, clock")
+    alarms = sub.add_parser("alarms", help="active alarms; --ack acknowledges (silences) them")
+    alarms.add_argument("--ack", action="store_true",
+                        help="silence every active alarm (each stays listed until its condition clears)")
+    sub.add_parser("alarm-test", help="play the critical and non-critical alarm tones once")
+    log = sub.add_parser("log", help="the event log: newest entries, oldest first")
+    log.add_argument("--last", type=_log_count, default=None, metavar="N",
+                     help=f"how many entries, 1..{LOG_CAPACITY} (default {LOG_DEFAULT_LAST})")
 
     sim = sub.add_parser("sim", help="start, stop and drive the virtual Pico")
     state_dir = argparse.ArgumentParser(add_help=False)
@@ -56,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     adv.add_argument("duration")
     fault = simsub.add_parser("fault", parents=[state_dir], help=f"inject a fault: {', '.join(SIM_FAULTS)}")
     fault.add_argument("name")
-    fault.add_argument("--off", action="store_true", help="clear a lasting fault")
+    fault.add_argument("--off", action="store_true",
+                       help="clear a lasting fault (battery faults: back to 3000 mV)")
     fault.add_argument("--off-for", help="power-cut: how long power stays off (e.g. 30s)")
 
     _therapy_parsers(sub)
@@ -226,6 +242,42 @@ def _status(client: PumpClient, args: argparse.Namespace) -> int:
 
 COMMANDS["status"] = _status
 
+LOG_CAPACITY = 1024  # entries the pump's ring holds (spec §6)
+
+
+def _log_count(text: str) -> int:
+    """--last N: checked when parsing, before any port is opened."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= LOG_CAPACITY:
+        raise argparse.ArgumentTypeError(f"must be a whole number 1..{LOG_CAPACITY} "
+                                         f"(the log holds {LOG_CAPACITY} entries), got '{text}'")
+    return n
+
+
+def _log(client: PumpClient, args: argparse.Namespace) -> int:
+    raw = client.log(args.last)
+    return _emit(args, render.log_json(raw), render.log_text(raw))
+
+
+COMMANDS["log"] = _log
+
+
+def _alarms(client: PumpClient, args: argparse.Namespace) -> int:
+    a = render.alarms_json(client.alarms(ack=args.ack))
+    return _emit(args, a, render.alarms_text(a))
+
+
+def _alarm_test(client: PumpClient, args: argparse.Namespace) -> int:
+    raw = client.alarm_test()
+    return _emit(args, raw, render.alarm_test_text(raw))
+
+
+COMMANDS["alarms"] = _alarms
+COMMANDS["alarm-test"] = _alarm_test
+
 
 def _therapy(args: argparse.Namespace) -> int:
     """program, bolus, prime, refill, clock: validate and convert first, then send (unless --dry-run)."""
@@ -292,6 +344,11 @@ def _fault(args: argparse.Namespace, ctl: Any) -> int:
     if name not in SIM_FAULTS:
         raise UsageError(f"unknown fault '{name}': known faults are {', '.join(SIM_FAULTS)}")
     lines = SIM_FAULTS[name]
+    if isinstance(lines, str):  # a supervisor operation on the board's flash or RTC
+        if args.off or args.off_for:
+            raise UsageError(f"{name} has no --off/--off-for: it takes effect at the next boot")
+        getattr(ctl, lines)()
+        return _emit(args, {"fault": name, "on": True}, f"{name} injected: the next boot (power-cut) finds it")
     if lines is None:
         if args.off:
             raise UsageError(f"{name} is momentary: it has no --off")

@@ -25,6 +25,8 @@ from host_tools.errors import (
 
 # error codes meaning "the device did not receive our frame intact": safe to resend
 _RESEND = {1: "bad_frame", 2: "bad_crc", 3: "too_long"}
+LOG_DEFAULT_LAST = 50  # entries `log` returns without --last (the device's default too)
+LOG_MAX_PER_REQUEST = 1000  # the device's limit on `last`; more are fetched in pages
 
 
 class PumpClient:
@@ -100,6 +102,32 @@ class PumpClient:
         """Read the clock, or set it (device seconds) and/or the local-time offset (minutes)."""
         args = {k: v for k, v in (("set_s", set_s), ("utc_offset_min", utc_offset_min)) if v is not None}
         return self.request("clock", **args)
+
+    def log(self, last: int | None = None) -> dict:
+        """The newest `last` event-log entries (default 50), oldest first, in as many requests as
+        the frame limit takes: {"entries": [{"seq", "time", "event", "text"}], "bad", "capacity"}."""
+        want = LOG_DEFAULT_LAST if last is None else last
+        entries: list[dict] = []
+        bad = 0
+        before: dict[str, int] = {}
+        while True:
+            n = min(want - len(entries), LOG_MAX_PER_REQUEST)
+            page = self.request("log", last=n, **before)
+            got = page["entries"]
+            entries[:0] = got
+            bad += page.get("bad", 0)
+            if not got or len(entries) >= want or (len(got) < n and not page.get("truncated")):
+                return {"entries": entries, "bad": bad, "capacity": page.get("capacity")}
+            before = {"before": got[0]["seq"]}  # the next page: older than the oldest so far
+
+    def alarms(self, ack: bool = False) -> dict:
+        """Active alarms {"alarms": [{code, priority, since, acknowledged}], "acknowledged": [codes]};
+        ack=True acknowledges (silences) them all: they stay listed until their condition clears."""
+        return self.request("alarms", ack=True) if ack else self.request("alarms")
+
+    def alarm_test(self) -> dict:
+        """Play the critical and the non-critical alarm tones once."""
+        return self.request("alarm_test")
 
     # -- protocol ---------------------------------------------------------------
     def request(self, cmd: str, **args: Any) -> dict:

@@ -205,3 +205,57 @@ def clock_answer_text(raw: dict, title: str) -> str:
         lines.append("  schedule shift none")
     extra = {k: v for k, v in raw.items() if k not in ("clock", "utc_offset_min", "schedule_shift")}
     return "\n".join(lines + _answer_lines(extra, 2))
+
+
+# -- the event log (`log`) ---------------------------------------------------------------------
+
+def log_json(raw: dict) -> dict:
+    """The `log` answer (client.log) for scripts: entries oldest first, times as ISO 8601 UTC."""
+    return {
+        "entries": [{"seq": e["seq"], "time": device_time(e["time"]), "event": e["event"], "text": e["text"]}
+                    for e in raw["entries"]],
+        "bad": raw.get("bad", 0),
+        "capacity": raw.get("capacity"),
+    }
+
+
+def log_text(raw: dict) -> str:
+    """One line per entry, oldest first: ISO time, event, text; then damaged entries, if any."""
+    width = max((len(e["event"]) for e in raw["entries"]), default=0)
+    lines = [f"{device_time(e['time'])}  {e['event']:<{width}}  {e['text']}".rstrip() for e in raw["entries"]]
+    if not lines:
+        lines.append("event log: no entries")
+    if raw.get("bad"):
+        lines.append(f"({raw['bad']} damaged entr{'y' if raw['bad'] == 1 else 'ies'} skipped: CRC check failed)")
+    return "\n".join(lines)
+
+
+# -- alarms (`alarms [--ack]`, `alarm-test`) ----------------------------------------------------
+
+def alarms_json(raw: dict) -> dict:
+    """The `alarms` answer for scripts: the status's alarm list (since as ISO 8601 UTC), and the
+    codes this request acknowledged."""
+    return {
+        "alarms": [{"code": a["code"], "priority": a["priority"], "since": device_time(a["since"]),
+                    "acknowledged": a["acknowledged"]} for a in raw["alarms"]],
+        "acknowledged": list(raw.get("acknowledged") or []),
+    }
+
+
+def alarms_text(a: dict) -> str:
+    """One line per active alarm, critical first; then what --ack silenced."""
+    if not a["alarms"]:
+        lines = ["alarms: none"]
+    else:
+        lines = [f"alarms: {len(a['alarms'])} active"]
+        for x in a["alarms"]:
+            state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
+            lines.append(f"  {x['code']:<18} {x['priority'].replace('_', '-'):<12}  since {x['since']}  {state}")
+    if a["acknowledged"]:
+        lines.append(f"acknowledged now: {', '.join(a['acknowledged'])} (they stay listed until they clear)")
+    return "\n".join(lines)
+
+
+def alarm_test_text(raw: dict) -> str:
+    kinds = " then ".join(k.replace("_", "-") for k in raw.get("playing", []))
+    return f"alarm test: the pump plays the {kinds} tones once ({raw.get('duration_ms', 0) / 1000:g} s)"

@@ -23,7 +23,11 @@ class MemHal:
         self.capacity_ml = capacity_ml
         self._reset = reset_cause
         self.strokes = 0
+        self.missed = 0  # strokes without a rotor pulse (a stalled motor)
+        self.stalled = False  # every stroke from now on misses its rotor pulse
+        self.battery = 3000  # mV at the ADC
         self.tone = 0
+        self.tones: list[tuple[int, int]] = []  # (ms, Hz) of every buzzer change
 
     def ticks_ms(self): return self.ms & MASK
     def ticks_add(self, t, d): return (t + d) & MASK
@@ -44,8 +48,55 @@ class MemHal:
     def wdt_start(self, ms): pass
     def wdt_feed(self): pass
     def motor_enable(self, on): pass
-    def stroke(self): self.strokes += 1
-    def rotor_count(self): return self.strokes
-    def battery_mv(self): return 3000
-    def buzzer(self, f): self.tone = f
+    def stroke(self):
+        self.strokes += 1
+        self.missed += self.stalled
+    def rotor_count(self): return self.strokes - self.missed
+    def battery_mv(self): return self.battery
+
+    def buzzer(self, f):
+        self.tone = f
+        self.tones.append((self.ms, f))
+
     def led(self, on): pass
+
+    # -- flash: plain files in the cwd (the flash dir), as the sim HAL --------------------------
+    flash_writes = 0
+    cut_write = 0  # power fails half-way through this flash write (flash_writes number; 0: never)
+
+    def flash_read(self, name):
+        try:
+            with open(name, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def flash_readinto(self, name, offset, buf):
+        """Bytes of name from offset into buf; returns how many (0: missing, or shorter)."""
+        try:
+            with open(name, "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf)
+        except OSError:
+            return 0
+
+    def flash_write(self, name, data, offset=-1):
+        self.flash_writes += 1
+        cut = self.cut_write and self.flash_writes >= self.cut_write
+        if cut:
+            data = data[: len(data) // 2]
+        if offset < 0:
+            with open(name, "wb") as f:
+                f.write(data)
+        else:
+            with open(name, "r+b" if os.path.exists(name) else "w+b") as f:
+                f.seek(offset)
+                f.write(data)
+        if cut:
+            raise PowerCut(name)
+
+    def flash_rename(self, old, new): os.replace(old, new)
+
+
+class PowerCut(Exception):
+    """MemHal.cut_write: the power failed during a flash write (the write is half done)."""

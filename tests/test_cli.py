@@ -122,3 +122,20 @@ def test_link_failures_are_one_line_reasons(answer, words):
         peer.close()
     assert r.returncode == 1
     assert words in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_flash_and_clock_faults_from_the_cli(tmp_path):
+    d = str(tmp_path / "f")
+    assert run("sim", "start", "--state-dir", d, "--clock", "manual", "--fresh").returncode == 0
+    try:
+        env = {"ITBPUMP_SIM_DIR": d, "ITBPUMP_PORT": "sim"}
+        assert run("refill", "--removed", "0", "--added", "20", "--concentration", "500", "--yes", env=env).returncode == 0
+        r = run("sim", "fault", "corrupt-flash", "--state-dir", d)
+        assert r.returncode == 0 and "next boot" in r.stdout
+        assert run("sim", "fault", "power-cut", "--state-dir", d).returncode == 0
+        s = json.loads(run("--json", "status", env=env).stdout)
+        assert "memory_noncritical" in [a["code"] for a in s["alarms"]]
+        r = run("sim", "fault", "clock-loss", "--off", "--state-dir", d)
+        assert r.returncode == 1 and "no --off" in r.stderr
+    finally:
+        run("sim", "stop", "--state-dir", d)

@@ -26,6 +26,7 @@ Programmer link (USB CDC on a Pico; a pipe to the pty relay on the virtual Pico)
 
 Flash (the firmware's files; every write goes through here so a rig can cut power mid-write)
   flash_read(name) -> bytes | None        whole file, None when missing
+  flash_readinto(name, offset, buf) -> int  part of a file into buf; bytes read (0: missing)
   flash_write(name, data, offset=-1)      offset -1: the file becomes data; else data is
                                           written at offset (the file is created if missing)
   flash_rename(old, new) -> None          atomic on LittleFS: the way to replace a file safely

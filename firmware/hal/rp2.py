@@ -157,6 +157,15 @@ class Hal:
         except OSError:
             return None
 
+    def flash_readinto(self, name: str, offset: int, buf: bytearray) -> int:
+        """Read into buf from offset; bytes read (0 when missing): no whole-file copies."""
+        try:
+            with open(name, "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf) or 0
+        except OSError:
+            return 0
+
     def flash_write(self, name: str, data: bytes, offset: int = -1) -> None:
         self.flash_writes += 1
         if offset < 0:

@@ -16,16 +16,19 @@ Ticks wrap at 2**30 ms like the Pico's and start one minute before the wrap.
 import sys
 import os
 import time
-import select
-import json
 from micropython import const
-from hal import RESET_POWER
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 _PERIOD = const(0x40000000)
 _MASK = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
 TICKS_START = const(0x40000000 - 60000)
 _POLLIN = const(1)
+_TONES = const(48)  # buzzer changes the rig can read back (a critical pattern is 7)
 
 
 def _ready(poller, timeout):
@@ -45,66 +48,47 @@ def _ticks_diff(a, b):
 
 class Hal:
     board = "virtual-pico"
+    # set by hal/sim_boot.py at power-on (annotations only: MicroPython ignores them)
+    _advancing: bool
+    _all_poll: Any
+    _boot_v: int
+    _cut_write: int
+    _grant: int
+    _hw: str
+    _link_in: Any
+    _link_out: Any
+    _link_poll: Any
+    _manual: bool
+    _one: bytearray
+    _real0: int
+    _reset: int
+    _rig_in: Any
+    _rig_out: Any
+    _rig_poll: Any
+    _rotor: int
+    _rtc_at: int
+    _rtc_path: str
+    _rtc_v: int
+    _uid: bytes
+    _vnow: int
+    _wdt_fed: int
+    _wdt_ms: int
+    battery: int
+    capacity_ml: int
+    flash_writes: int
+    led_on: bool
+    motor_on: bool
+    stalled: bool
+    strokes: int
+    tone: int
 
     def __init__(self):
-        hw = os.getenv("ITBPUMP_SIM_HW")
-        if not hw:
-            raise RuntimeError("ITBPUMP_SIM_HW is not set: start the virtual Pico with 'itbpump sim start'")
-        self._hw = hw
-        with open(hw + "/boot.json") as f:
-            cfg = json.load(f)
-        self._manual = cfg["clock"] == "manual"
-        self._vnow = cfg["vnow_ms"]  # virtual ms since the virtual Pico was created
-        self._boot_v = self._vnow
-        self._grant = self._vnow
-        self._advancing = False
-        self._real0 = time.ticks_ms()
-        self._reset = cfg.get("reset_cause", RESET_POWER)
-        self.capacity_ml = cfg.get("reservoir_ml", 20)
-        self._rtc_path = hw + "/rtc.json"
-        try:
-            with open(self._rtc_path) as f:
-                r = json.load(f)
-            self._rtc_at, self._rtc_v = r["rtc"], r["at_v"]
-        except OSError:
-            self._rtc_at, self._rtc_v = cfg["rtc_default"], 0  # the factory RTC value, set at virtual time 0
-        self._uid = self._load_uid(hw)
-        os.chdir(cfg["flash_dir"])
-        self._rig_in = open("/dev/fd/%d" % cfg["rig_in_fd"], "rb")
-        self._rig_out = open("/dev/fd/%d" % cfg["rig_out_fd"], "wb")
-        self._link_in = sys.stdin.buffer
-        self._link_out = sys.stdout.buffer
-        self._link_poll = select.poll()
-        self._link_poll.register(self._link_in, _POLLIN)
-        self._rig_poll = select.poll()
-        self._rig_poll.register(self._rig_in, _POLLIN)
-        self._all_poll = select.poll()
-        self._all_poll.register(self._link_in, _POLLIN)
-        self._all_poll.register(self._rig_in, _POLLIN)
-        self._one = bytearray(1)
-        # plant model: motor + rotor feedback, battery, buzzer, LED
-        self.motor_on = False
-        self.strokes = 0
-        self._rotor = 0
-        self.stalled = cfg.get("stall", 0) == 1
-        self.battery = cfg.get("battery", 3000)
-        self.tone = 0
-        self.led_on = False
-        self.flash_writes = 0
-        self._cut_write = 0  # rig fault: power fails during this flash write (0: never)
-        self._wdt_ms = 0
-        self._wdt_fed = self._vnow
+        import hal.sim_boot  # wiring the board up is done once: its code does not stay
 
-    @staticmethod
-    def _load_uid(hw):
         try:
-            with open(hw + "/uid", "rb") as f:
-                return f.read()
-        except OSError:
-            uid = os.urandom(8)
-            with open(hw + "/uid", "wb") as f:
-                f.write(uid)
-            return uid
+            hal.sim_boot.setup(self)
+        finally:
+            sys.modules.pop("hal.sim_boot", None)
 
     # -- time --------------------------------------------------------------
     def now(self):
@@ -128,7 +112,7 @@ class Hal:
         self._rtc_at, self._rtc_v = seconds, self.now()
         tmp = self._rtc_path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"rtc": self._rtc_at, "at_v": self._rtc_v}, f)
+            f.write('{"rtc": %d, "at_v": %d}' % (self._rtc_at, self._rtc_v))
         os.rename(tmp, self._rtc_path)
 
     # -- identity ----------------------------------------------------------
@@ -225,11 +209,21 @@ class Hal:
         except OSError:
             return None
 
+    def flash_readinto(self, name, offset, buf):
+        """Read into buf from offset; bytes read (0 when missing): no whole-file copies."""
+        try:
+            with open(name, "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf) or 0
+        except OSError:
+            return 0
+
     def flash_write(self, name, data, offset=-1):
         self.flash_writes += 1
         if self._cut_write and self.flash_writes >= self._cut_write:
             data = data[: len(data) // 2]  # power fails half-way through this write
             self._write(name, data, offset)
+            self.rig_say("cut %d %d" % (self.strokes, self._vnow))  # what the plant saw
             sys.exit(9)  # the supervisor restarts the VM as after a power cut
         self._write(name, data, offset)
 
@@ -264,9 +258,15 @@ class Hal:
     def motor_enable(self, on):
         self.motor_on = on
 
+    # plant faults (hal/sim_rig.py): stalled, the rotor never turns; stall_cycle_ms > 0, an
+    # intermittent stall: the rotor sticks for the first STUCK_MS of every stall_cycle_ms
+    stall_cycle_ms = 0
+    STUCK_MS = 1200000  # 20 min
+
     def stroke(self):
         self.strokes += 1
-        if not self.stalled:
+        cycle = self.stall_cycle_ms
+        if not self.stalled and not (cycle and self.now() % cycle < self.STUCK_MS):
             self._rotor += 1
 
     def rotor_count(self):
@@ -275,8 +275,18 @@ class Hal:
     def battery_mv(self):
         return self.battery
 
+    # the last _TONES buzzer changes as (vnow_ms, Hz) pairs, for the rig line "tones"
+    _tones: Any = None
+    tones_n = 0  # changes recorded since the rig last read them (only the last _TONES are kept)
+
     def buzzer(self, freq_hz):
         self.tone = freq_hz
+        if self._tones is None:
+            self._tones = [0] * (2 * _TONES)
+        i = self.tones_n % _TONES * 2
+        self._tones[i] = self.now()
+        self._tones[i + 1] = freq_hz
+        self.tones_n += 1
 
     def led(self, on):
         self.led_on = on

@@ -7,9 +7,12 @@ Pico is flashed with the same .mpy files (itbpump flash).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from hil.vpico.layout import FIRMWARE_DIR
@@ -21,17 +24,49 @@ def mpy_cross() -> str | None:
 
 
 def build(dest: Path, source: Path = FIRMWARE_DIR) -> bool:
-    """Compile source into dest; False (and a plain copy) when mpy-cross is not installed."""
+    """Put the compiled firmware in dest; False (and a plain copy) when mpy-cross is not installed.
+
+    Builds are cached by a hash of the sources: starting a virtual Pico should not
+    pay for thirty mpy-cross runs when nothing changed.
+    """
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
     tool = mpy_cross()
     if tool is None:
+        shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
         return False
+    cached = _cache_dir() / _digest(source)
+    if not cached.exists():
+        tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_cache_dir()))
+        _compile(source, tmp / "fw", tool)
+        try:
+            (tmp / "fw").rename(cached)
+        except OSError:
+            pass  # another process built the same sources first
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(cached, dest)
+    return True
+
+
+def _compile(source: Path, dest: Path, tool: str) -> None:
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
     for py in sorted(dest.rglob("*.py")):
         if py.name == "main.py" and py.parent == dest:
             continue  # the board runs main.py itself from source
         subprocess.run([tool, "-o", str(py.with_suffix(".mpy")), str(py)], check=True,
                        capture_output=True, text=True)
         py.unlink()
-    return True
+
+
+def _digest(source: Path) -> str:
+    h = hashlib.sha256()
+    for py in sorted(source.rglob("*.py")):
+        h.update(str(py.relative_to(source)).encode() + b"\0" + py.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    d = Path(base) / "itbpump" / "firmware-builds"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

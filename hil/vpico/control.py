@@ -102,6 +102,14 @@ class SimControl:
     def power_cut(self, off_ms: int = 0) -> dict:
         return self._call({"op": "power_cut", "off_ms": int(off_ms)}, timeout=15)
 
+    def corrupt_flash(self, copy: str = "a") -> dict:
+        """Flip a byte in a stored state copy ('a', 'b' or 'both'); the next boot finds it."""
+        return self._call({"op": "corrupt_flash", "copy": copy}, timeout=15)
+
+    def clock_loss(self) -> dict:
+        """The RTC loses its time: after the next power cut it restarts at 2000-01-01."""
+        return self._call({"op": "clock_loss"}, timeout=15)
+
     def rig(self, line: str) -> str:
         """Send one line to the board's rig channel; returns its one-line answer."""
         return str(self._call({"op": "rig", "line": line}, timeout=15)["line"])

@@ -76,6 +76,7 @@ class Supervisor:
         self.pending_advance: socket.socket | None = None
         self.pending_rig: list[socket.socket] = []
         self.boots = 0
+        self.plant_strokes = 0  # STEP pulses the fixture counted in earlier boots
         self.fast_crashes = 0
         self.booted_at = 0.0
         self.power_back_at: float | None = None  # realtime power cut with an off time
@@ -177,8 +178,12 @@ class Supervisor:
         assert self.proc is not None
         code = self.proc.wait()
         self._note(f"VM exited with {code}")
+        tail = self._read(self.rig_r) or b""
         self._close_vm_fds()
         if code == POWER_CUT_EXIT:  # the rig's cutwrite fault: power failed mid-write
+            for line in (self.rig_buf + tail).decode(errors="replace").splitlines():
+                if line.startswith("cut "):
+                    self._plant_cut(line)
             self.start_vm(layout.RESET_POWER)
             return
         if time.monotonic() - self.booted_at < CRASH_WINDOW_S:
@@ -239,7 +244,17 @@ class Supervisor:
             line, self.rig_buf = self.rig_buf.split(b"\n", 1)
             self._rig_line(line.decode())
 
+    def _plant_cut(self, line: str) -> None:
+        """The VM's last words before a mid-write power cut: its strokes and virtual time."""
+        strokes, vnow = (int(w) for w in line.split()[1:3])
+        self.plant_strokes += strokes
+        self.vnow = vnow
+        self._save_vnow()
+
     def _rig_line(self, line: str) -> None:
+        if line.startswith("cut "):
+            self._plant_cut(line)
+            return
         if line.startswith("at "):
             self.vnow = int(line.split()[1])
             self._save_vnow()
@@ -328,6 +343,7 @@ class Supervisor:
                 self._reply(conn, {"ok": False, "error": "the virtual Pico is off"})
         elif op == "power_cut":
             off_ms = int(req.get("off_ms", 0))
+            self.plant_strokes += self._strokes_now()
             self.kill_vm()
             self._note(f"power cut, off for {off_ms} ms")
             if self.board["clock"] == "manual":
@@ -339,11 +355,39 @@ class Supervisor:
             else:
                 self.start_vm(layout.RESET_POWER)
             self._reply(conn, {"ok": True, **self.describe()})
+        elif op == "corrupt_flash":
+            names = {"a": ["state.a"], "b": ["state.b"], "both": ["state.a", "state.b"]}[req.get("copy", "a")]
+            for name in names:
+                path = self.paths.flash / name
+                if path.exists():
+                    data = bytearray(path.read_bytes())
+                    data[len(data) // 2] ^= 0xFF  # one flipped byte: the copy's CRC no longer matches
+                    path.write_bytes(bytes(data))
+            self._reply(conn, {"ok": True, "corrupted": names})
+        elif op == "clock_loss":
+            # the RTC keeps no time without power: the next boot starts at the device epoch
+            layout.write_json(self.paths.hw / "rtc.json", {"rtc": 0, "at_v": self.current_vnow()})
+            self._reply(conn, {"ok": True})
         elif op == "stop":
             self._reply(conn, {"ok": True})
             self.running = False
         else:
             self._reply(conn, {"ok": False, "error": f"unknown control op {op!r}"})
+
+    def _strokes_now(self) -> int:
+        """Ask the idle VM how many strokes this boot has made (before cutting its power)."""
+        if self.proc is None or not self._rig_send("get"):
+            return 0
+        deadline = time.monotonic() + 5
+        buf = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.rig_r], [], [], 0.1)
+            if ready:
+                buf += self._read(self.rig_r) or b""
+                for line in buf.decode(errors="replace").splitlines():
+                    if line.startswith("hw "):
+                        return int(line.split()[2])
+        return 0
 
     def _remember_plant(self, line: str) -> None:
         """Faults of the plant (motor, battery) are physical: they outlast a power cut."""
@@ -361,6 +405,7 @@ class Supervisor:
             "clock": self.board["clock"],
             "vnow_ms": self.current_vnow(),
             "boots": self.boots,
+            "plant_strokes_before": self.plant_strokes,
             "reservoir_ml": self.board["reservoir_ml"],
             "state_dir": str(self.paths.root),
         }

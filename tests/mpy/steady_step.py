@@ -43,6 +43,12 @@ class StepHal:
     def motor_enable(self, on):
         pass
 
+    def rotor_count(self):
+        return self.strokes  # a healthy motor: one rotor pulse per stroke
+
+    def battery_mv(self):
+        return 3000
+
     def link_write(self, data):
         pass
 
@@ -59,7 +65,7 @@ def main():
     start = hal.strokes
     micropython.heap_lock()
     try:
-        for _ in range(2000):  # across the tick wrap, never a rate boundary
+        for _ in range(2000):  # across the tick wrap and 72 housekeeping ticks, never a rate boundary
             hal.ms += 21600
             dev.service()
     finally:
