@@ -1,0 +1,87 @@
+"""The event log (spec §6): a ring of 1024 fixed 64-byte records, each time-stamped and CRC-checked.
+
+Loaded for one call (Device.log, the `log` request) and dropped after: nothing is kept here.
+Only writing and the scan are here (Device.log loads this module in the middle of requests:
+it stays small); reading a page of entries is log_cmd.py's.
+The newest sequence number lives in dev.log_seq (absent or None: not known yet; last_seq()
+finds it by one scan of the ring, the first time after boot).
+
+Record, little-endian: seq u32 | time u32 (device s) | event 12 B | text 40 B | CRC-32 of bytes 0..59.
+event and text are UTF-8, cut at a character boundary and padded with NUL bytes.
+
+The ring is 16 files log00.bin .. log15.bin of 64 records (4 KB, one LittleFS block) each:
+an in-place write rewrites that one block, not the tail of one large file. Entry seq goes to
+ring slot seq % 1024: file slot // 64, offset (slot % 64) * 64, in one flash_write, so a power
+cut damages at most that entry. Reads take 4 records (256 bytes) at a time with the HAL's
+flash_readinto; a HAL without it reads the whole file (4 KB: more heap).
+"""
+
+import gc
+import struct
+from binascii import crc32
+
+CAPACITY = 1024
+REC = 64
+PER_FILE = 64
+CHUNK = 4  # records read at a time (256 bytes)
+_FMT = "<II12s40s"
+_BODY = 60  # bytes covered by the CRC
+
+
+def _fit(s, n):
+    """s as UTF-8 in at most n bytes, not cutting a character."""
+    b = str(s).encode()
+    if len(b) > n:
+        while n and b[n] & 0xC0 == 0x80:
+            n -= 1
+        b = b[:n]
+    return b
+
+
+def append(dev, event, text=""):
+    """Write one entry: the next sequence number, device time, event code, detail text."""
+    seq = last_seq(dev) + 1
+    slot = seq % CAPACITY
+    rec = bytearray(REC)
+    struct.pack_into(_FMT, rec, 0, seq, max(0, dev.therapy.now_s()), _fit(event, 12), _fit(text, 40))
+    struct.pack_into("<I", rec, _BODY, crc32(rec[:_BODY]))
+    dev.hal.flash_write("log%02d.bin" % (slot // PER_FILE), rec, slot % PER_FILE * REC)
+    dev.log_seq = seq
+    return seq
+
+
+def load(dev, c, buf):
+    """Ring slots c*CHUNK .. c*CHUNK+CHUNK-1 into buf; returns the number of bytes there are."""
+    name = "log%02d.bin" % (c * CHUNK // PER_FILE)
+    off = c * CHUNK % PER_FILE * REC
+    readinto = getattr(dev.hal, "flash_readinto", None)
+    if readinto is not None:
+        return readinto(name, off, buf) or 0
+    gc.collect()
+    data = dev.hal.flash_read(name)  # the whole file
+    n = 0 if data is None else max(0, min(len(buf), len(data) - off))
+    if n:
+        buf[:n] = data[off:off + n]
+    return n
+
+
+def seq_at(buf, n, i):
+    """The sequence number of record i in buf (n bytes read); -1 if missing or damaged."""
+    o = i * REC
+    if o + REC > n or crc32(buf[o:o + _BODY]) != struct.unpack_from("<I", buf, o + _BODY)[0]:
+        return -1
+    return struct.unpack_from("<I", buf, o)[0]
+
+
+def last_seq(dev):
+    """Sequence number of the newest entry (-1: empty log); scans the ring once after boot."""
+    seq = getattr(dev, "log_seq", None)
+    if seq is None:
+        seq = -1
+        buf = bytearray(CHUNK * REC)
+        for c in range(CAPACITY // CHUNK):
+            n = load(dev, c, buf)
+            for i in range(CHUNK):
+                seq = max(seq, seq_at(buf, n, i))
+        dev.log_seq = seq
+    return seq

@@ -1,0 +1,255 @@
+"""The event log (firmware/evlog.py, log_cmd.py) under CPython with the in-memory HAL."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+
+import evlog
+import pytest
+from device import Device
+from memhal import MemHal, PowerCut
+
+from host_tools import framing
+
+
+@pytest.fixture
+def flash(tmp_path):
+    cwd = os.getcwd()
+    yield str(tmp_path / "flash")
+    os.chdir(cwd)
+
+
+class WholeFileHal(MemHal):
+    """A HAL without flash_readinto: evlog reads whole files instead."""
+
+    flash_readinto = None
+
+
+def new_device(flash: str, hal: type = MemHal) -> Device:
+    """A Device on this flash: a new one on the same flash is a reboot, as far as the log goes.
+    Not booted: boot writes entries of its own (resets), which these tests do not count."""
+    return Device(hal(flash))
+
+
+def log_n(dev: Device, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):  # straight in: Device.call's gc.collect() is slow under CPython
+        evlog.append(dev, "ev%d" % (i % 7), "entry %d" % i)
+
+
+def read(dev: Device, last: int, before: int = -1, room: int = 0):
+    return dev.call("log_cmd", "read", last, before, room)
+
+
+def ask(dev: Device, req_id: int = 9, **args) -> tuple[int, dict]:
+    dev.hal.rx += framing.encode(framing.REQUEST, req_id, json.dumps({"cmd": "log", "args": args}).encode())
+    dev.poll_link()
+    (raw,) = [f for f in bytes(dev.hal.tx).split(b"\x00") if f]
+    dev.hal.tx.clear()
+    frame = framing.decode(raw)
+    return frame.kind, json.loads(frame.body)
+
+
+def test_entries_in_order_with_time_event_text(flash):
+    d = new_device(flash)
+    t0 = d.therapy.now_s()
+    log_n(d, 3)
+    d.therapy.idle(100)  # 10 s
+    d.call("evlog", "append", "refill", "20 mL at 500 mcg/mL")
+    entries, bad, truncated = read(d, 50)
+    assert (bad, truncated) == (0, False)
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3]
+    assert entries[0] == {"seq": 0, "time": t0, "event": "ev0", "text": "entry 0"}
+    assert entries[3] == {"seq": 3, "time": t0 + 10, "event": "refill", "text": "20 mL at 500 mcg/mL"}
+    assert [e["seq"] for e in read(d, 2)[0]] == [2, 3]  # the last N, oldest first
+
+
+def test_one_flash_write_per_entry_in_place(flash):
+    d = new_device(flash)
+    log_n(d, 1)  # the scan after boot reads, never writes
+    before = d.hal.flash_writes
+    log_n(d, 40)
+    assert d.hal.flash_writes - before == 40
+    assert os.path.getsize("log00.bin") == 41 * 64 and not os.path.exists("log01.bin")
+    log_n(d, 30)
+    assert os.path.getsize("log00.bin") == 4096 and os.path.getsize("log01.bin") == 7 * 64
+
+
+def test_ring_wraps_after_1024_entries(flash):
+    d = new_device(flash)
+    log_n(d, 1024 + 100)
+    files = sorted(f for f in os.listdir(".") if f.startswith("log"))
+    assert len(files) == 16 and all(os.path.getsize(f) == 4096 for f in files)  # 64 KB, no more
+    entries, bad, _ = read(d, 1000)
+    assert bad == 0 and len(entries) == 1000
+    assert [e["seq"] for e in entries] == list(range(124, 1124))
+    assert entries[-1]["text"] == "entry 1123"
+    everything, bad, _ = read(d, 5000)
+    assert [e["seq"] for e in everything] == list(range(100, 1124))  # the 1024 kept
+
+
+def test_sequence_continues_after_reboot(flash):
+    d = new_device(flash)
+    log_n(d, 1030)
+    d2 = new_device(flash)  # a reboot: same flash, seq found again by a scan
+    assert getattr(d2, "log_seq", None) is None
+    d2.call("evlog", "append", "reset", "after reboot")
+    assert d2.log_seq == 1030
+    entries, bad, _ = read(d2, 3)
+    assert [(e["seq"], e["event"]) for e in entries] == [(1028, "ev6"), (1029, "ev0"), (1030, "reset")]
+    assert bad == 0
+
+
+def test_long_text_and_event_are_cut_to_fit(flash):
+    d = new_device(flash)
+    d.call("evlog", "append", "a_very_long_event_code", "x" * 100)
+    d.call("evlog", "append", "program", "é" * 30)  # 60 bytes of UTF-8: cut between characters
+    (a, b), _, _ = read(d, 2)
+    assert a["event"] == "a_very_long_" and a["text"] == "x" * 40
+    assert b["text"] == "é" * 20
+
+
+def flip_byte(name: str, offset: int) -> None:
+    with open(name, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 0x20]))
+
+
+def test_crc_catches_a_corrupted_record_which_is_skipped_and_counted(flash):
+    d = new_device(flash)
+    log_n(d, 10)
+    flip_byte("log00.bin", 4 * 64 + 25)  # a text byte of entry 4
+    entries, bad, _ = read(d, 50)
+    assert bad == 1
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    entries, bad, _ = read(d, 7)  # the last 7 valid entries: the bad one is passed over
+    assert [e["seq"] for e in entries] == [2, 3, 5, 6, 7, 8, 9] and bad == 1
+    # the record format as documented: CRC-32 of bytes 0..59, little-endian at 60
+    rec = open("log00.bin", "rb").read()[64:128]
+    assert struct.unpack("<I", rec[60:])[0] == zlib.crc32(rec[:60])
+    assert struct.unpack("<II", rec[:8])[0] == 1 and rec[8:20].rstrip(b"\0") == b"ev1"
+
+
+def test_a_record_torn_by_a_power_cut_is_skipped_and_the_rest_remain(flash):
+    d = new_device(flash)
+    log_n(d, 1100)
+    d.hal.cut_write = d.hal.flash_writes + 1
+    with pytest.raises(PowerCut):
+        d.call("evlog", "append", "program", "torn")  # seq 1100: half written over seq 76
+    d2 = new_device(flash)  # power back
+    entries, bad, _ = read(d2, 5000)
+    assert bad == 1  # the old entry 76, half overwritten
+    assert [e["seq"] for e in entries] == [s for s in range(77, 1100)]
+    d2.call("evlog", "append", "reset", "power back")  # seq 1100 again, over the torn record
+    entries, bad, _ = read(d2, 5000)
+    assert bad == 0 and entries[-1]["seq"] == 1100 and entries[-1]["text"] == "power back"
+    assert entries[0]["seq"] == 77 and len(entries) == 1024
+
+
+def test_a_torn_first_write_leaves_an_empty_log(flash):
+    d = new_device(flash)
+    d.hal.cut_write = d.hal.flash_writes + 1
+    with pytest.raises(PowerCut):
+        d.call("evlog", "append", "program", "torn")
+    d2 = new_device(flash)
+    assert read(d2, 50) == ([], 0, False)
+    d2.call("evlog", "append", "x", "y")
+    assert [e["seq"] for e in read(d2, 50)[0]] == [0]
+
+
+def test_device_log_never_raises(flash):
+    d = new_device(flash)
+    d.hal.cut_write = d.hal.flash_writes + 1
+    d.log("program", "old 1 new 2")  # the write fails: counted, delivery goes on
+    assert d.log_failures == 1
+    d.hal.cut_write = 0
+    d.log("program", "old 1 new 2")
+    assert d.log_failures == 1 and len(read(d, 50)[0]) == 1
+
+
+def test_room_limits_a_page_to_the_newest_entries(flash):
+    d = new_device(flash)
+    log_n(d, 30)
+    entries, bad, truncated = read(d, 30, -1, 500)
+    assert truncated and 0 < len(entries) < 30
+    assert entries[-1]["seq"] == 29 and len(json.dumps(entries)) <= 500
+    older, _, _ = read(d, 30, entries[0]["seq"])
+    assert [e["seq"] for e in older + entries] == list(range(30))
+
+
+def test_bad_entries_are_counted_once_across_pages(flash):
+    d = new_device(flash)
+    log_n(d, 60)
+    for seq in (20, 21, 40):
+        flip_byte("log%02d.bin" % (seq // 64), seq % 64 * 64 + 9)
+    seen, bad, before = [], 0, -1
+    while True:
+        page, b, truncated = read(d, 100, before, 300)
+        seen = page + seen
+        bad += b
+        if not truncated:
+            break
+        before = page[0]["seq"]
+    assert [e["seq"] for e in seen] == [s for s in range(60) if s not in (20, 21, 40)]
+    assert bad == 3
+
+
+def test_log_request_pages_within_the_frame_limit(flash):
+    d = new_device(flash)
+    for i in range(300):
+        evlog.append(d, "program", "continuous %d -> %d mcg/day (x)" % (i, i + 1))
+    kind, a = ask(d, last=200)
+    assert kind == framing.RESPONSE
+    assert a["capacity"] == 1024 and a["bad"] == 0 and a["truncated"] is True
+    assert a["entries"][-1]["seq"] == 299 and 0 < len(a["entries"]) < 200
+    assert len(json.dumps(a["entries"])) <= 800
+    got = a["entries"]
+    while a["truncated"]:
+        kind, a = ask(d, req_id=10 + len(got), last=200 - len(got), before=got[0]["seq"])
+        got = a["entries"] + got
+    assert [e["seq"] for e in got] == list(range(100, 300))
+
+
+def test_log_request_defaults_and_refusals(flash):
+    d = new_device(flash)
+    kind, a = ask(d)
+    assert kind == framing.RESPONSE and a == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False}
+    log_n(d, 60)
+    kind, a = ask(d, req_id=2)
+    assert len(a["entries"]) + (1 if a["truncated"] else 0) <= 50
+    for i, bad in enumerate(({"last": 0}, {"last": 1001}, {"last": "5"}, {"last": True}, {"before": -1})):
+        kind, a = ask(d, req_id=20 + i, **bad)
+        assert kind == framing.ERROR and a["error"] == "bad_argument", bad
+
+
+def test_a_hal_without_readinto_reads_whole_files(flash, monkeypatch):
+    monkeypatch.setattr(evlog.gc, "collect", lambda: 0)  # one per file read: slow under CPython
+    d = new_device(flash, WholeFileHal)
+    log_n(d, 1100)
+    flip_byte("log01.bin", 10 * 64 + 30)  # seq 1024 + 64 + 10
+    d2 = new_device(flash, WholeFileHal)
+    entries, bad, _ = read(d2, 2000)
+    assert bad == 1 and len(entries) == 1023
+    assert entries[0]["seq"] == 76 and entries[-1]["seq"] == 1099
+    assert 1098 not in [e["seq"] for e in entries]
+    assert evlog.append(d2, "x", "y") == 1100
+
+
+def test_host_renders_one_line_per_entry_and_the_damaged_count():
+    from host_tools import render
+
+    raw = {"entries": [{"seq": 7, "time": 0, "event": "refill", "text": "20 mL"},
+                       {"seq": 9, "time": 86400, "event": "program", "text": "a -> b"}],
+           "bad": 1, "capacity": 1024}
+    assert render.log_text(raw).splitlines() == [
+        "2000-01-01T00:00:00Z  refill   20 mL",
+        "2000-01-02T00:00:00Z  program  a -> b",
+        "(1 damaged entry skipped: CRC check failed)",
+    ]
+    assert render.log_json(raw)["entries"][1] == {"seq": 9, "time": "2000-01-02T00:00:00Z", "event": "program",
+                                                  "text": "a -> b"}
+    assert render.log_text({"entries": [], "bad": 0}) == "event log: no entries"

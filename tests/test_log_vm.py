@@ -1,0 +1,182 @@
+"""The event log on MicroPython: the `log` request on the virtual Pico (empty, and a full ring
+in a 64 KB heap), itbpump log, and evlog.py itself run by the MicroPython VM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import evlog
+import log_cmd
+import pytest
+from memhal import MemHal
+
+from host_tools.client import PumpClient
+from host_tools.errors import DeviceRefused
+from host_tools.units import device_time
+
+ROOT = Path(__file__).resolve().parents[1]
+ITBPUMP = str(Path(sys.executable).parent / "itbpump")
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+T0 = 800_000_000  # device seconds
+TEXT_1099 = "continuous 1099 -> 1100 mcg/day, clinician"[:40]  # cut to the record's 40 bytes
+
+
+class FakeDev:
+    """What evlog needs of a Device: the HAL's flash and the engine's clock."""
+
+    def __init__(self, hal):
+        self.hal = hal
+        self.therapy = self
+        self.t = T0
+
+    def now_s(self):
+        return self.t
+
+
+def write_log(flash_dir: Path, n: int) -> None:
+    """n entries written by evlog under CPython into a (stopped) virtual Pico's flash."""
+    cwd = os.getcwd()
+    try:
+        dev = FakeDev(MemHal(str(flash_dir)))
+        for i in range(n):
+            dev.t = T0 + 60 * i
+            evlog.append(dev, "program", "continuous %d -> %d mcg/day, clinician" % (i, i + 1))
+    finally:
+        os.chdir(cwd)
+
+
+def itbpump(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ITBPUMP, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_log_request_on_an_empty_log(vpico_port):
+    with PumpClient(vpico_port) as c:
+        assert c.log() == {"entries": [], "bad": 0, "capacity": 1024}
+        assert c.request("log", last=5) == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False}
+        with pytest.raises(DeviceRefused) as e:
+            c.request("log", last=1001)
+        assert e.value.name == "bad_argument" and "1..1000" in e.value.text
+    r = itbpump("--port", vpico_port, "log")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "event log: no entries"
+    r = itbpump("--port", vpico_port, "--json", "log", "--last", "3")
+    assert json.loads(r.stdout) == {"entries": [], "bad": 0, "capacity": 1024}
+    r = itbpump("--port", vpico_port, "log", "--last", "0")
+    assert r.returncode == 2 and "1..1024" in r.stderr
+
+
+SIM_READINTO = "def flash_readinto" in (ROOT / "firmware" / "hal" / "sim.py").read_text()
+
+
+@pytest.mark.parametrize("heap", [
+    "192K",
+    # the small-heap budget of test_vpico_link: 64 KB for the firmware + 8 KB for the sim HAL
+    pytest.param("72K", marks=pytest.mark.skipif(
+        not SIM_READINTO, reason="the sim HAL has no flash_readinto: evlog reads whole 4 KB files, "
+                                 "too much for a 64 KB firmware heap")),
+])
+def test_a_full_ring_pages_on_the_virtual_pico(tmp_path, heap):
+    """1100 entries (the ring wrapped), read a page at a time."""
+    from hil.vpico.control import SimControl
+
+    ctl = SimControl(tmp_path / "sim")
+    ctl.start(clock="manual", fresh=True, heap=heap)
+    ctl.stop()
+    write_log(ctl.paths.flash, 1100)
+    port = ctl.start(clock="manual", heap=heap)["port"]
+    try:
+        with PumpClient(port) as c:
+            got = c.log(last=200)
+            seqs = [e["seq"] for e in got["entries"]]
+            newest = seqs[-1]  # 1099, or later: the firmware may log its own entries at boot (a reset)
+            assert newest >= 1099 and seqs == list(range(newest - 199, newest + 1))
+            assert got["bad"] == 0 and got["capacity"] == 1024
+            assert got["entries"][seqs.index(1099)] == {"seq": 1099, "time": T0 + 60 * 1099, "event": "program",
+                                                        "text": TEXT_1099}
+            assert [e["seq"] for e in c.log(last=1024)["entries"]] == list(range(newest - 1023, newest + 1))
+            assert c.diag()["mem_free"] > 4 * 1024
+        r = itbpump("--port", port, "log", "--last", str(newest - 1099 + 2))
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert len(lines) == newest - 1099 + 2
+        assert lines[1].split(None, 2) == [device_time(T0 + 60 * 1099), "program", TEXT_1099]
+        assert ctl.info()["boots"] == 1  # never ran out of memory and reset
+    finally:
+        ctl.stop()
+
+
+MPY_SCRIPT = """
+import sys, json
+sys.path.insert(0, sys.argv[1])
+import evlog, log_cmd
+
+class Hal:
+    def flash_read(self, name):
+        try:
+            with open(name, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+    def flash_write(self, name, data, offset=-1):
+        try:
+            f = open(name, "r+b")
+        except OSError:
+            f = open(name, "w+b")
+        f.seek(offset)
+        f.write(data)
+        f.close()
+
+class ReadintoHal(Hal):
+    def flash_readinto(self, name, offset, buf):
+        try:
+            with open(name, "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf) or 0
+        except OSError:
+            return 0
+
+class Dev:
+    def __init__(self):
+        self.hal = ReadintoHal() if sys.argv[2] == "readinto" else Hal()
+        self.therapy = self
+    def now_s(self):
+        return 800000000
+
+d = Dev()
+for i in range(1030):
+    evlog.append(d, "ev%d" % (i % 3), "entry %d" % i)
+evlog.append(d, "a_very_long_event_code", "\\u00e9" * 30)
+d2 = Dev()  # a reboot: seq found by a scan
+evlog.append(d2, "reset", "x" * 50)
+print(json.dumps(log_cmd.read(d2, 5)))
+print(json.dumps(log_cmd.read(d2, 1000, 1000, 400)))
+"""
+
+
+@pytest.mark.parametrize("read", ["readinto", "whole-file"])
+def test_evlog_runs_on_micropython_and_reads_the_same_under_cpython(tmp_path, read):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    script = tmp_path / "evlog_mpy.py"
+    script.write_text(MPY_SCRIPT)
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=64K", str(script), str(ROOT / "firmware"), read],
+                       cwd=flash, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+    last5, page = [json.loads(line) for line in r.stdout.splitlines()]
+    entries, bad, truncated = last5
+    assert (bad, truncated) == (0, False)
+    assert [(e["seq"], e["event"], e["text"]) for e in entries] == [
+        (1027, "ev1", "entry 1027"), (1028, "ev2", "entry 1028"), (1029, "ev0", "entry 1029"),
+        (1030, "a_very_long_", "\u00e9" * 20), (1031, "reset", "x" * 40)]
+    entries, bad, truncated = page
+    assert truncated and entries[-1]["seq"] == 999 and bad == 0
+    cwd = os.getcwd()
+    try:
+        dev = FakeDev(MemHal(str(flash)))  # the same files, read by CPython
+        assert list(log_cmd.read(dev, 5)) == last5
+    finally:
+        os.chdir(cwd)
