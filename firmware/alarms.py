@@ -1,7 +1,13 @@
-"""Active alarms: raised, acknowledged (silenced) and cleared, two priorities."""
+"""Active alarms: raised, acknowledged (silenced) and cleared, two priorities.
+
+When each alarm is raised and cleared, and what it does to delivery: alarm_rules.py.
+"""
+
+from micropython import const
 
 CRITICAL = "critical"
 NON_CRITICAL = "non_critical"
+EMPTY_NL = const(500000)  # empty-reservoir threshold, 0.5 mL (status predicts the refill date from it)
 
 PRIORITY = {
     "low_reservoir": NON_CRITICAL,
@@ -33,11 +39,15 @@ class Alarms:
         return True
 
     def acknowledge(self):
+        """Silence every active alarm; returns the codes that were not acknowledged yet."""
+        done = []
         for code in self.active:
             entry = self.active[code]
             if not entry[1]:
                 entry[1] = True
+                done.append(code)
                 self._notify("acknowledged", code, PRIORITY[code], entry[0])
+        return done
 
     def clear(self, code):
         entry = self.active.pop(code, None)

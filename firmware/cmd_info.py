@@ -3,6 +3,7 @@
 import gc
 from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
+from alarms import EMPTY_NL
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 
@@ -43,14 +44,30 @@ def status(dev, args):
     out["reservoir_nl"] = th.reservoir_nl
     out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
     out["alarms"] = alarm_list(dev.alarms)
-    out["alarm_date"] = None
-    out["refill_date"] = None
+    out["alarm_date"] = reaches(dev, dev.low_reservoir_nl)
+    out["refill_date"] = reaches(dev, EMPTY_NL)
     out["clock"] = th.now_s()
     out["utc_offset_min"] = th.offset_min
     out["firmware_version"] = FIRMWARE_VERSION
     out["serial"] = dev.identity()
     out["therapy"] = _detail(th)
     return out
+
+
+def reaches(dev, level_nl):
+    """Device time the reservoir reaches level_nl at the current daily volume (now if it has);
+    None when nothing is delivered. Minimum rate and halt: the rate delivered now."""
+    th = dev.therapy
+    if th.halted or th.minimum:
+        per_day = th.d.rate * 1440  # nL/day x 1440
+    elif th.mode == "stopped" or not th.conc:
+        per_day = 0
+    else:
+        per_day = th.daily_x1440 * (1000000 // th.conc)
+    if per_day <= 0:
+        return None
+    left = th.reservoir_nl - level_nl
+    return th.now_s() + (left * 124416000 // per_day if left > 0 else 0)  # 86400 s x 1440
 
 
 def flex_step_index(th):

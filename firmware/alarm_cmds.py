@@ -1,0 +1,42 @@
+"""Requests `alarms` (list; args {"ack": true} acknowledges, i.e. silences) and `alarm_test`.
+
+Acknowledged alarms stay listed until their condition clears (alarm_rules.py). Loaded per request.
+"""
+
+from alarms import PRIORITY, CRITICAL
+from errors import CommandError, BAD_ARGUMENT
+
+_TEST_STEP = 192  # buzzer.KIND_TEST * 64: the test pattern from its first tone
+_TEST_MS = 5000  # its length: critical 3 s, 1 s silence, non-critical 1 s
+
+
+def alarms(dev, args):
+    ack = args.get("ack", False)
+    if not isinstance(ack, bool):
+        raise CommandError(BAD_ARGUMENT, "ack must be true or false, got %r" % (ack,))
+    done = []
+    if ack:
+        done = dev.alarms.acknowledge()
+        for code in done:
+            dev.log("alarm_acked", code)
+        dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
+        dev.tone_step = 0
+        dev.tone_at = -1
+    return {"alarms": alarm_list(dev.alarms), "acknowledged": done}
+
+
+def alarm_test(dev, args):
+    dev.tone_step = _TEST_STEP
+    dev.tone_at = dev.hal.ticks_ms()  # the main loop plays it from now
+    dev.log("alarm_test", "")
+    return {"playing": ["critical", "non_critical"], "duration_ms": _TEST_MS}
+
+
+def alarm_list(alarms):
+    """Active alarms as status lists them: critical first, then oldest first."""
+    out = []
+    for code in alarms.active:
+        since, acked = alarms.active[code]
+        out.append({"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked})
+    out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
+    return out
