@@ -3,7 +3,7 @@
 Acknowledged alarms stay listed until their condition clears (alarm_rules.py). Loaded per request.
 """
 
-from alarms import PRIORITY, CRITICAL
+from alarm_view import alarm_list
 from errors import CommandError, BAD_ARGUMENT
 
 _TEST_STEP = 192  # buzzer.KIND_TEST * 64: the test pattern from its first tone
@@ -30,13 +30,3 @@ def alarm_test(dev, args):
     dev.tone_at = dev.hal.ticks_ms()  # the main loop plays it from now
     dev.log("alarm_test", "")
     return {"playing": ["critical", "non_critical"], "duration_ms": _TEST_MS}
-
-
-def alarm_list(alarms):
-    """Active alarms as status lists them: critical first, then oldest first."""
-    out = []
-    for code in alarms.active:
-        since, acked = alarms.active[code]
-        out.append({"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked})
-    out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
-    return out

@@ -4,6 +4,7 @@ import gc
 from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
 from alarms import EMPTY_NL
+from alarm_view import alarm_list
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 
@@ -24,18 +25,6 @@ def diag(dev, args):
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms(),
             "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
-
-
-def alarm_list(alarms):
-    """Active alarms for status: critical first, then oldest first."""
-    from alarms import PRIORITY, CRITICAL
-
-    out = []
-    for code in alarms.active:
-        since, acked = alarms.active[code]
-        out.append({"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked})
-    out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
-    return out
 
 
 def status(dev, args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from hal import RESET_POWER
+from hal import RESET_POWER, flashfs
 
 MASK = (1 << 30) - 1
 HALF = 1 << 29
@@ -65,35 +65,17 @@ class MemHal:
     cut_write = 0  # power fails half-way through this flash write (flash_writes number; 0: never)
 
     def flash_read(self, name):
-        try:
-            with open(name, "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        return flashfs.read(name)
 
     def flash_readinto(self, name, offset, buf):
-        """Bytes of name from offset into buf; returns how many (0: missing, or shorter)."""
-        try:
-            with open(name, "rb") as f:
-                f.seek(offset)
-                return f.readinto(buf)
-        except OSError:
-            return 0
+        return flashfs.readinto(name, offset, buf)
 
     def flash_write(self, name, data, offset=-1):
         self.flash_writes += 1
-        cut = self.cut_write and self.flash_writes >= self.cut_write
-        if cut:
-            data = data[: len(data) // 2]
-        if offset < 0:
-            with open(name, "wb") as f:
-                f.write(data)
-        else:
-            with open(name, "r+b" if os.path.exists(name) else "w+b") as f:
-                f.seek(offset)
-                f.write(data)
-        if cut:
+        if self.cut_write and self.flash_writes >= self.cut_write:
+            flashfs.write(name, data[: len(data) // 2], offset)
             raise PowerCut(name)
+        flashfs.write(name, data, offset)
 
     def flash_rename(self, old, new): os.replace(old, new)
 

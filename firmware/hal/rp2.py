@@ -15,6 +15,7 @@ import micropython
 from micropython import const
 from machine import Pin, PWM, ADC
 from hal import RESET_POWER, RESET_WATCHDOG, RESET_SOFT
+from hal import flashfs
 
 # -- pin map (GPIO numbers; docs/hardware.md has the wiring) -----------------
 PIN_STEP = const(2)     # out: driver STEP, one pulse = one (micro)step
@@ -151,36 +152,14 @@ class Hal:
 
     # -- flash (LittleFS) ---------------------------------------------------------
     def flash_read(self, name: str) -> "bytes | None":
-        try:
-            with open(name, "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        return flashfs.read(name)
 
     def flash_readinto(self, name: str, offset: int, buf: bytearray) -> int:
-        """Read into buf from offset; bytes read (0 when missing): no whole-file copies."""
-        try:
-            with open(name, "rb") as f:
-                f.seek(offset)
-                return f.readinto(buf) or 0
-        except OSError:
-            return 0
+        return flashfs.readinto(name, offset, buf)
 
     def flash_write(self, name: str, data: bytes, offset: int = -1) -> None:
         self.flash_writes += 1
-        if offset < 0:
-            with open(name, "wb") as f:
-                f.write(data)
-            return
-        try:
-            f = open(name, "r+b")
-        except OSError:
-            f = open(name, "w+b")
-        try:
-            f.seek(offset)
-            f.write(data)
-        finally:
-            f.close()
+        flashfs.write(name, data, offset)
 
     def flash_rename(self, old: str, new: str) -> None:
         os.rename(old, new)

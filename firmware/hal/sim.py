@@ -17,6 +17,7 @@ import sys
 import os
 import time
 from micropython import const
+from hal import flashfs
 
 try:
     from typing import Any
@@ -203,45 +204,18 @@ class Hal:
 
     # -- flash ---------------------------------------------------------------
     def flash_read(self, name):
-        try:
-            with open(name, "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        return flashfs.read(name)
 
     def flash_readinto(self, name, offset, buf):
-        """Read into buf from offset; bytes read (0 when missing): no whole-file copies."""
-        try:
-            with open(name, "rb") as f:
-                f.seek(offset)
-                return f.readinto(buf) or 0
-        except OSError:
-            return 0
+        return flashfs.readinto(name, offset, buf)
 
     def flash_write(self, name, data, offset=-1):
         self.flash_writes += 1
         if self._cut_write and self.flash_writes >= self._cut_write:
-            data = data[: len(data) // 2]  # power fails half-way through this write
-            self._write(name, data, offset)
+            flashfs.write(name, data[: len(data) // 2], offset)  # power fails half-way through
             self.rig_say("cut %d %d" % (self.strokes, self._vnow))  # what the plant saw
             sys.exit(9)  # the supervisor restarts the VM as after a power cut
-        self._write(name, data, offset)
-
-    @staticmethod
-    def _write(name, data, offset):
-        if offset < 0:
-            with open(name, "wb") as f:
-                f.write(data)
-            return
-        try:
-            f = open(name, "r+b")
-        except OSError:
-            f = open(name, "w+b")
-        try:
-            f.seek(offset)
-            f.write(data)
-        finally:
-            f.close()
+        flashfs.write(name, data, offset)
 
     def flash_rename(self, old, new):
         os.rename(old, new)
