@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
-import threading
-import tty
 from pathlib import Path
 
 import pytest
+
+from scripted_peer import ScriptedPeer
 
 from host_tools import framing
 
@@ -77,36 +76,6 @@ def test_wrong_port_is_one_line():
     assert "cannot open serial port /dev/does-not-exist" in r.stderr
     r = run("--json", "--port", "/dev/does-not-exist", "status")
     assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False
-
-
-class ScriptedPeer:
-    """A pty whose far end answers every request with `answer(frame)`: for client error paths only."""
-
-    def __init__(self, answer):
-        self.master, slave = pty.openpty()
-        tty.setraw(slave)
-        self.port = os.ttyname(slave)
-        self._slave = slave
-        self._answer = answer
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        buf = b""
-        while True:
-            try:
-                buf += os.read(self.master, 4096)
-            except OSError:
-                return
-            while b"\x00" in buf:
-                raw, buf = buf.split(b"\x00", 1)
-                if raw:
-                    reply = self._answer(framing.decode(raw))
-                    if reply:
-                        os.write(self.master, reply)
-
-    def close(self):
-        os.close(self.master)
-        os.close(self._slave)
 
 
 @pytest.mark.parametrize("answer,words", [

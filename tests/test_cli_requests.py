@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pty
-import threading
-import tty
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scripted_peer import ScriptedPeer
 
 from host_tools import cli, framing, render, requests
 from host_tools.client import PumpClient
@@ -307,41 +304,22 @@ def test_flex_help_documents_days_and_dry_run(capsys):
 
 # -- a scripted pump for the client and the rendering of answers -------------------------------
 
-class FakePump:
-    """A pty peer that answers hello, records every request and answers from `answers`."""
+class FakePump(ScriptedPeer):
+    """A scripted pump that answers hello, records every request and answers from `answers`."""
 
     def __init__(self, answers: dict):
-        self.master, slave = pty.openpty()
-        tty.setraw(slave)
-        self.port = os.ttyname(slave)
-        self._slave = slave
         self.answers = answers
         self.requests: list[dict] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(self._reply)
 
-    def _serve(self):
-        buf = b""
-        while True:
-            try:
-                buf += os.read(self.master, 4096)
-            except OSError:
-                return
-            while b"\x00" in buf:
-                raw, buf = buf.split(b"\x00", 1)
-                if not raw:
-                    continue
-                f = framing.decode(raw)
-                body = json.loads(f.body)
-                if body["cmd"] == "hello":
-                    answer = {"protocol": framing.VERSION, "board": "fake", "serial": "ITB-TEST"}
-                else:
-                    self.requests.append(body)
-                    answer = self.answers[body["cmd"]]
-                os.write(self.master, framing.encode(framing.RESPONSE, f.req_id, json.dumps(answer).encode()))
-
-    def close(self):
-        os.close(self.master)
-        os.close(self._slave)
+    def _reply(self, f: framing.Frame) -> bytes:
+        body = json.loads(f.body)
+        if body["cmd"] == "hello":
+            answer = {"protocol": framing.VERSION, "board": "fake", "serial": "ITB-TEST"}
+        else:
+            self.requests.append(body)
+            answer = self.answers[body["cmd"]]
+        return framing.encode(framing.RESPONSE, f.req_id, json.dumps(answer).encode())
 
 
 @pytest.fixture
