@@ -114,30 +114,17 @@ import sys, json
 sys.path.insert(0, sys.argv[1])
 import evlog, log_cmd
 
+from hal import flashfs
+
 class Hal:
     def flash_read(self, name):
-        try:
-            with open(name, "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        return flashfs.read(name)
     def flash_write(self, name, data, offset=-1):
-        try:
-            f = open(name, "r+b")
-        except OSError:
-            f = open(name, "w+b")
-        f.seek(offset)
-        f.write(data)
-        f.close()
+        flashfs.write(name, data, offset)
 
 class ReadintoHal(Hal):
     def flash_readinto(self, name, offset, buf):
-        try:
-            with open(name, "rb") as f:
-                f.seek(offset)
-                return f.readinto(buf) or 0
-        except OSError:
-            return 0
+        return flashfs.readinto(name, offset, buf)
 
 class Dev:
     def __init__(self):
