@@ -44,3 +44,14 @@ def check_total(rate, what):
     if rate > MAX_RATE_NL:
         raise CommandError(BAD_ARGUMENT, "%s would run the pump at %s mL/day: above its maximum 24 mL/day; "
                            "give the bolus over a longer duration" % (what, ml_text(rate)))
+
+
+def override_reason(args, name):
+    """The override's reason (also a stop's): None when not given, else 1..120 characters."""
+    reason = args.get(name)
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 120:
+        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..120 characters, got %r"
+                           % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)))
+    return reason

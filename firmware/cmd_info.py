@@ -5,6 +5,7 @@ from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
 from alarms import EMPTY_NL
 from alarm_view import alarm_list
+from dates import reaches
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 
@@ -41,22 +42,6 @@ def status(dev, args):
     out["serial"] = dev.identity()
     out["therapy"] = _detail(th)
     return out
-
-
-def reaches(dev, level_nl):
-    """Device time the reservoir reaches level_nl at the current daily volume (now if it has);
-    None when nothing is delivered. Minimum rate and halt: the rate delivered now."""
-    th = dev.therapy
-    if th.halted or th.minimum:
-        per_day = th.d.rate * 1440  # nL/day x 1440
-    elif th.mode == "stopped" or not th.conc:
-        per_day = 0
-    else:
-        per_day = th.daily_x1440 * (1000000 // th.conc)
-    if per_day <= 0:
-        return None
-    left = th.reservoir_nl - level_nl
-    return th.now_s() + (left * 124416000 // per_day if left > 0 else 0)  # 86400 s x 1440
 
 
 def flex_step_index(th):

@@ -20,7 +20,13 @@ from version import PROTOCOL_VERSION
 _RECENT = 8  # answers kept for idempotent retries
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
-_READ_MODULES = ("cmd_info", "log_cmd")  # modules that only read: nothing to save after them
+_READ_MODULES = ("cmd_info", "log_cmd", "auth")  # nothing to save after them (auth saves its own failures)
+_READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
+_TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
+# the role a request needs (spec §7); others are open to anyone on the link
+_ROLE = {"program": "clinician", "bolus": "clinician", "prime": "clinician", "refill": "clinician",
+         "commit": "clinician", "ptm": "clinician", "limits": "clinician", "clock": "clinician",
+         "alarms": "clinician", "alarm_test": "clinician", "patient_bolus": "patient"}
 _FRAME_ERRORS = {
     link.BAD_COBS: (errors.BAD_FRAME, "frame is not valid COBS"),
     link.BAD_CRC: (errors.BAD_CRC, "frame CRC-16 does not match"),
@@ -58,19 +64,37 @@ class Device:
         self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
         self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
+        # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
+        self.lim = None  # set at boot (startup.py): defaults or the saved limits
+        self.hist = []
+        self.ptm = None
+        self.ptm_used = []
+        # authentication (auth.py) and two-phase programming (twophase.py, review.py): RAM only
+        self.session = None  # [role, session key, last counter]
+        self.nonce = None  # (role, nonce) of the open challenge
+        self.auth_fails = 0
+        self.auth_lock = 0  # device time until which auth is locked
+        self.pending = None  # the prepared change waiting for its commit
+        self.expect = None  # during a commit: the review the prepare showed
+        self.fp = None  # the last review built
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
             "status": "cmd_info",
             "diag": "cmd_info",
             "program": "program_cmd",
-            "bolus": "therapy_cmds",
-            "prime": "therapy_cmds",
-            "refill": "therapy_cmds",
-            "clock": "therapy_cmds",
+            "bolus": "bolus_cmd",
+            "prime": "prime_cmd",
+            "refill": "refill_cmd",
+            "clock": "clock_cmd",
             "log": "log_cmd",
             "alarms": "alarm_cmds",
             "alarm_test": "alarm_cmds",
+            "auth": "auth",
+            "commit": "twophase",
+            "limits": "limits_cmd",
+            "ptm": "ptm_cmd",
+            "patient_bolus": "ptm_cmd",
         }
 
     # -- boot ----------------------------------------------------------------
@@ -180,13 +204,29 @@ class Device:
             self.t_tick = hal.ticks_add(self.t_tick, ds * 100)
 
     def _on_demand(self, module, cmd, args):
-        """A request: engine time brought up to now, then module.cmd(self, args) (see call)."""
+        """A request: engine time brought up to now, then module.cmd(self, args) (see call).
+
+        A two-phase request only prepares: it answers the review and changes nothing; the
+        commit runs it again, for real, with the review it must still match.
+        """
         self.sync()
         try:
-            result = self.call(module, cmd, args)
-            if module not in _READ_MODULES:
+            if cmd in _TWO_PHASE and (args or cmd != "ptm"):
+                out = self.call(module, cmd, args, True)
+                out["token"], out["expires_s"] = self.call("twophase", "hold", cmd, module, args)
+                return out
+            if cmd == "commit":
+                module, cmd, args = self.call("twophase", "take", args)
+                try:
+                    out = self.call(module, cmd, args)
+                finally:
+                    self.expect = None
+                out["committed"] = cmd
+            else:
+                out = self.call(module, cmd, args)
+            if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
                 self.call("store", "save")  # a committed change survives any power cut from now
-            return result
+            return out
         finally:
             if self.motor_on and not self.therapy.d.rate:
                 self.motor_on = False
@@ -264,18 +304,28 @@ class Device:
             return link.KIND_ERROR, False, self._error_body(
                 errors.UNKNOWN_COMMAND,
                 "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
-        keep = cmd not in _READS
+        # reads and prepares are not kept for retries: repeating them changes nothing (a repeated
+        # prepare answers a new token), and a review is a large answer to hold in the heap
+        keep = cmd not in _READS and not (cmd in _TWO_PHASE and (args or cmd != "ptm"))
         try:
+            need = _ROLE.get(cmd)
+            if need and (args or cmd not in _READ_WHEN_EMPTY):
+                if cmd == "limits" and "hard_max_mcg" in args:
+                    need = "service"  # a factory limit
+                self.call("auth", "verify", body, req, cmd, need)
             result = self._on_demand(handler, cmd, args)
         except CommandError as e:
-            return link.KIND_ERROR, keep, self._error_body(e.code, e.text)
+            return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
         except Exception as e:  # a firmware bug must not take the link down
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
         return link.KIND_RESPONSE, keep, json.dumps(result).encode()
 
     @staticmethod
-    def _error_body(code, text):
-        return json.dumps({"code": code, "error": errors.NAMES[code], "text": text}).encode()
+    def _error_body(code, text, detail=None):
+        body = {"code": code, "error": errors.NAMES[code], "text": text}
+        if detail:
+            body.update(detail)
+        return json.dumps(body).encode()
 
     def _send(self, kind, req_id, body):
         self.hal.link_write(link.encode(link.header(kind, req_id) + body))
@@ -300,6 +350,10 @@ class Device:
         }
 
     def new_session(self):
-        """Forget answers kept for retries: they belong to another session."""
+        """Forget answers kept for retries, the authenticated role and a prepared change:
+        they belong to another session."""
         for i in range(_RECENT):
             self._recent[i] = (0, -1, b"")
+        self.session = None
+        self.nonce = None
+        self.pending = None

@@ -10,6 +10,9 @@ UNKNOWN_COMMAND = 7
 BAD_ARGUMENT = 8
 NOT_ALLOWED = 9
 INTERNAL = 10
+LIMIT = 11
+UNAUTHORIZED = 12
+AUTH_FAILED = 13
 
 NAMES = {
     BAD_FRAME: "bad_frame",
@@ -22,13 +25,18 @@ NAMES = {
     BAD_ARGUMENT: "bad_argument",
     NOT_ALLOWED: "not_allowed",
     INTERNAL: "internal",
+    LIMIT: "limit",
+    UNAUTHORIZED: "unauthorized",
+    AUTH_FAILED: "auth_failed",
 }
 
 
 class CommandError(Exception):
-    """A refused request: carries the code and a text that names the problem."""
+    """A refused request: carries the code, a text that names the problem, and optional
+    machine-readable detail (e.g. which limit bound, whether an override would pass it)."""
 
-    def __init__(self, code, text):
+    def __init__(self, code, text, detail=None):
         super().__init__(text)
         self.code = code
         self.text = text
+        self.detail = detail

@@ -1,14 +1,16 @@
 """The program request: check a prescription field by field, then hand it to the engine.
 
 Loaded for the request only (device._on_demand). A refusal names the field,
-the limit and the value before anything changes. Safety limits on doses
-(titration, ceiling, decrease guard) belong to the limits layer.
+the limit and the value before anything changes; then the safety limits on the
+daily dose (limits.py, through review.py) decide.
 """
 
 import dose
 from dose import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead
+from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason
+from limits import mcg_text
+from review import build, applied, ptm_x1440
 
 
 def _flex_day(name, steps, concs):
@@ -33,14 +35,15 @@ def _flex_day(name, steps, concs):
     return tuple(out)
 
 
-def program(dev, args):
-    """Check, then apply one prescription; each mode has its own small function
+def program(dev, args, review=False):
+    """Check a prescription against every limit; review=True answers the review and changes
+    nothing (the prepare), else applies it (the commit). Each mode has its own small function
     (small bytecode blocks load into a fragmented heap where one large one would not)."""
     mode = args.get("mode")
     if mode == "stop":
-        return _stop(dev, args)
-    apply = _MODES.get(mode)
-    if apply is None:
+        return _stop(dev, args, review)
+    plan = _MODES.get(mode)
+    if plan is None:
         raise CommandError(BAD_ARGUMENT, "mode must be one of continuous, flex, periodic, stop; got %r" % (mode,))
     state = dev.fsm.state
     if state == "priming":
@@ -53,12 +56,20 @@ def program(dev, args):
                                % (code, "refill first" if code == "empty_reservoir" else "replace the pump"))
     th = dev.therapy
     need_drug(th)
+    reason = override_reason(args, "override")
+    x, how = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
+    worst = x + ptm_x1440(dev.ptm)
+    rv = build(dev, "program", "%s %s mcg/day" % (mode, mcg_text(x)), worst, reason,
+               after=(mode, x * (1000000 // th.conc), None))
+    if review:
+        return rv
     old = _described(th)
-    apply(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
+    how[0](*how[1:])
+    th.daily_x1440 = x
     if dev.fsm.can("program"):
         dev.fsm.fire("program")
     dev.log("program", old + " -> " + _described(th))
-    return dev.summary()
+    return applied(dev, rv, reason, worst)
 
 
 def _described(th):
@@ -66,25 +77,26 @@ def _described(th):
     return "%s %d mcg/day" % (th.mode, (th.daily_x1440 + 720) // 1440)
 
 
-def _stop(dev, args):
-    reason = args.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
+def _stop(dev, args, review):
+    if args.get("reason") is None:
         raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
-    if len(reason) > 200:
-        raise CommandError(BAD_ARGUMENT, "reason is %d characters; at most 200" % len(reason))
-    old = _described(dev.therapy)
-    dev.therapy.stop()
+    reason = override_reason(args, "reason")
+    th = dev.therapy
+    rv = build(dev, "program", "stop", 0, reason, True, ("stopped", 0, None))
+    if review:
+        return rv
+    old = _described(th)
+    th.stop()
     if dev.fsm.can("stop"):
         dev.fsm.fire("stop")
     dev.log("program", old + " -> stopped: " + reason)
-    return dev.summary()
+    return applied(dev, rv, reason, -1)
 
 
 def _continuous(th, args, concs, running_bolus):
     mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
     check_total(check_rate("dose", mcg, concs) + running_bolus, "this dose with the running bolus")
-    th.program_continuous(mcg)
-    th.daily_x1440 = mcg * 1440
+    return mcg * 1440, (th.program_continuous, mcg)
 
 
 def _flex_week(days, concs):
@@ -109,8 +121,7 @@ def _flex(th, args, concs, running_bolus):
         for _, mcg in day:
             top = max(top, mcg)
     check_total(check_rate("flex step dose", top, concs) + running_bolus, "this schedule with the running bolus")
-    th.program_flex(week)
-    th.daily_x1440 = flex_daily_x1440(week)
+    return flex_daily_x1440(week), (th.program_flex, week)
 
 
 def _periodic(th, args, concs, running_bolus):
@@ -125,9 +136,9 @@ def _periodic(th, args, concs, running_bolus):
     for conc in concs:
         worst = max(worst, dose.bolus_rate(bolus * dose.nl_per_mcg(conc), over * 10)[0])
     check_total(rate + worst + running_bolus, "basal + periodic bolus (with any running bolus)")
-    th.program_periodic(basal, bolus, every * 10, over * 10, _first_bolus_in(th, args))
     # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every
-    th.daily_x1440 = basal * 1440 + bolus * 124416000 // every
+    return (basal * 1440 + bolus * 124416000 // every,
+            (th.program_periodic, basal, bolus, every * 10, over * 10, _first_bolus_in(th, args)))
 
 
 def _first_bolus_in(th, args):

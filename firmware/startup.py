@@ -11,6 +11,7 @@ copy where copies existed: critical memory alarm, stopped with safe defaults
 import ident
 import link
 import store
+import limits
 from hal import RESET_POWER, RESET_WATCHDOG
 
 
@@ -25,6 +26,7 @@ def run(dev):
         dev.fsm.fire("self_test_failed")
         dev.alarms.raise_alarm("memory_critical")
         return
+    dev.lim = limits.defaults()
     rec, seq, bad = store.load(dev.hal)
     dev.store_seq = max(seq, 0)
     if rec is None:
@@ -68,6 +70,11 @@ def _restore(dev, r):
     dev.eri_s = r["eri"]
     dev.low_reservoir_nl = r["low"]
     dev.alarms.active = r["alarms"]
+    dev.lim = r.get("lim") or dev.lim
+    dev.hist = r.get("hist", [])
+    dev.ptm = r.get("ptm")
+    dev.ptm_used = r.get("ptmu", [])
+    dev.auth_fails, dev.auth_lock = r.get("auth", (0, 0))
     _prescription(th, r)
     th.daily_x1440 = r["daily"]
     th.minimum = r["min"]

@@ -57,6 +57,8 @@ def _record(dev, committed):
         "min": th.minimum, "halt": th.halted,
         "strokes": th.d.strokes, "pstrokes": th.prime_strokes,
         "alarms": dev.alarms.active, "eri": dev.eri_s, "low": dev.low_reservoir_nl,
+        "lim": dev.lim, "hist": dev.hist, "ptm": dev.ptm, "ptmu": dev.ptm_used,
+        "auth": [dev.auth_fails, dev.auth_lock],
         "t": th.now_s(),
     }
 

@@ -7,7 +7,6 @@ its tick counter, so alarm times are virtual times. dev.log is wrapped to see wh
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 
@@ -16,8 +15,8 @@ import buzzer
 import pytest
 from device import TICK_MS, Device
 from memhal import MemHal
+from device_session import session
 
-from host_tools import framing
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -72,14 +71,10 @@ class Pump:
         return body
 
     def request(self, cmd: str, **args) -> tuple[bool, dict]:
-        hal = self.hal
-        hal.rx += framing.encode(framing.REQUEST, next(self._ids), json.dumps({"cmd": cmd, "args": args}).encode())
-        self.dev.poll_link()
-        frames = [framing.decode(f) for f in bytes(hal.tx).split(b"\x00") if f]
-        hal.tx.clear()
-        self.frames += [json.loads(f.body) for f in frames if f.req_id == 0]
-        (answer,) = [f for f in frames if f.req_id != 0]
-        return answer.kind == framing.RESPONSE, json.loads(answer.body)
+        """A clinician's request (authenticated; two-phase ones prepared and committed)."""
+        s = session(self.dev)
+        s.unsolicited = self.frames
+        return s.ask(cmd, **args)
 
     def run(self, ms: int) -> None:
         """Let ms pass as app.run does: sleep to the next deadline, serve what is due."""
@@ -219,7 +214,7 @@ def test_refill_clears_reservoir_alarms_and_undoes_minimum_rate(pump):
     left = pump.dev.therapy.reservoir_nl
     answer = pump.ask("refill", removed_nl=left, added_nl=20_000_000, concentration=500)
     assert answer["state"] == "running" and answer["rate_nl_per_day"] == 1_000_000
-    assert "warnings" not in answer
+    assert not answer["warnings"]
     assert pump.alarms() == {}
     assert sorted(text.split()[0] for _, text in pump.events("alarm_clear")) == ["empty_reservoir", "low_reservoir"]
     assert pump.dev.reservoir_floor == 2_000_000  # watching for the low threshold again
@@ -417,7 +412,7 @@ def test_refill_discrepancy_beyond_2_ml(pump, removed_nl, warn):
     running(pump)
     pump.run(15 * DAY_MS // 2)
     answer = pump.ask("refill", removed_nl=removed_nl, added_nl=20_000_000, concentration=500)
-    assert ("warnings" in answer) == warn
+    assert bool(answer["warnings"]) == warn
 
 
 def test_refill_discrepancy_beyond_20_percent(pump):
@@ -426,11 +421,10 @@ def test_refill_discrepancy_beyond_20_percent(pump):
     answer = pump.ask("refill", removed_nl=3_150_000, added_nl=20_000_000, concentration=500)
     assert answer["warnings"][0].startswith("removed 3.150000 mL, expected 4.000000 mL")  # 0.85 mL, 21 %
     pump.run(DAY_MS)
-    assert "warnings" not in pump.ask("refill", removed_nl=18_000_000, added_nl=20_000_000,
-                                      concentration=500)
+    assert not pump.ask("refill", removed_nl=18_000_000, added_nl=20_000_000, concentration=500)["warnings"]
 
 
 def test_first_fill_is_never_a_discrepancy(pump):
     answer = pump.ask("refill", removed_nl=5_000_000, added_nl=20_000_000, concentration=500)
-    assert "warnings" not in answer
+    assert not answer["warnings"]
     assert len(pump.events("refill")) == 1 and pump.events("refill_warn") == []

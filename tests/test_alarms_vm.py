@@ -51,7 +51,7 @@ def alarms(c: PumpClient) -> dict[str, dict]:
 def test_vm_reservoir_alarms_tones_minimum_rate_ack_and_refill(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=2_500_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)  # 1 mL/day: a stroke every 21.6 s
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")  # 1 mL/day: a stroke every 21.6 s
         st = c.status()
         t0 = st["clock"]
         assert st["alarm_date"] == t0 + 43_200 and st["refill_date"] == t0 + 2 * 86_400
@@ -85,7 +85,7 @@ def test_vm_reservoir_alarms_tones_minimum_rate_ack_and_refill(vpico, vpico_port
         left = c.status()["reservoir_nl"]
         answer = c.refill(removed_nl=left, added_nl=20_000_000, concentration=500)
         assert answer["state"] == "running" and answer["rate_nl_per_day"] == 1_000_000
-        assert "warnings" not in answer and c.status()["alarms"] == []
+        assert not answer["warnings"] and c.status()["alarms"] == []
         assert events(c, "alarm_raised") == ["low_reservoir 2000000 nL", "empty_reservoir 500000 nL"]
         assert sorted(events(c, "alarm_acked")) == ["empty_reservoir", "low_reservoir"]
         assert sorted(t.split()[0] for t in events(c, "alarm_clear")) == ["empty_reservoir", "low_reservoir"]
@@ -94,7 +94,7 @@ def test_vm_reservoir_alarms_tones_minimum_rate_ack_and_refill(vpico, vpico_port
 def test_vm_incident_2012_2019_permanent_stall(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
     vpico.advance(HOUR_MS)
     assert vpico.rig("stall 1") == "ok"
     vpico.advance(30_000)
@@ -124,7 +124,7 @@ def test_vm_incident_2012_2019_permanent_stall(vpico, vpico_port):
 def test_vm_incident_2012_2019_intermittent_stall(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
     assert vpico.rig("stall 120") == "ok"  # the rotor sticks the first 20 min of every 2 h
     vpico.advance(5 * HOUR_MS + 30 * 60_000)  # windows at 0 h, 2 h and 4 h
     with PumpClient(vpico_port) as c:
@@ -140,7 +140,7 @@ def test_vm_incident_2012_2019_intermittent_stall(vpico, vpico_port):
 def test_vm_incident_2009_2011_battery_fault_goes_to_minimum_rate(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
     vpico.advance(HOUR_MS)
     tones(vpico)
     r = subprocess.run([ITBPUMP, "--json", "sim", "fault", "--state-dir", str(vpico.paths.root), "battery-fault"],
@@ -166,7 +166,7 @@ def test_vm_incident_2009_2011_battery_fault_goes_to_minimum_rate(vpico, vpico_p
 def test_vm_battery_eri_then_eos_stops_the_pump(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=2000)
-        c.program(mode="continuous", dose_mcg=100)  # 0.05 mL/day
+        c.program(mode="continuous", dose_mcg=100, override="new pump: first program")  # 0.05 mL/day
     vpico.rig("battery 2650")
     vpico.advance(TICK_MS)
     with PumpClient(vpico_port) as c:
@@ -203,7 +203,7 @@ def test_vm_alarm_test_and_cli(vpico, vpico_port):
 def test_vm_incident_2011_pocket_fill_refill_warning(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
     vpico.advance(15 * DAY_MS // 2)
     r = subprocess.run([ITBPUMP, "--port", vpico_port, "refill", "--removed", "2", "--added", "20",
                         "--concentration", "500", "--yes"], capture_output=True, text=True, timeout=60)
@@ -218,11 +218,11 @@ def test_vm_alarm_paths_run_in_the_small_heap(tmp_path):
     from hil.vpico.control import SimControl
 
     ctl = SimControl(tmp_path / "small")
-    port = ctl.start(clock="manual", fresh=True, heap="72K")["port"]
+    port = ctl.start(clock="manual", fresh=True, heap="88K")["port"]
     try:
         with PumpClient(port) as c:
             c.refill(removed_nl=0, added_nl=2_100_000, concentration=500)
-            c.program(mode="continuous", dose_mcg=500)
+            c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
         ctl.advance(2 * DAY_MS)  # low, then empty: minimum rate
         with PumpClient(port) as c:
             assert c.status()["state"] == "minimum_rate"

@@ -75,7 +75,7 @@ SIM_READINTO = "def flash_readinto" in (ROOT / "firmware" / "hal" / "sim.py").re
 @pytest.mark.parametrize("heap", [
     "192K",
     # the small-heap budget of test_vpico_link: 64 KB for the firmware + 8 KB for the sim HAL
-    pytest.param("72K", marks=pytest.mark.skipif(
+    pytest.param("88K", marks=pytest.mark.skipif(
         not SIM_READINTO, reason="the sim HAL has no flash_readinto: evlog reads whole 4 KB files, "
                                  "too much for a 64 KB firmware heap")),
 ])

@@ -44,9 +44,9 @@ def deliver(dev: Device, seconds: int) -> None:
 
 def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash):
     dev = boot(flash)
-    dev.call("therapy_cmds", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
     dev.call("store", "save")
-    dev.call("program_cmd", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}})
+    dev.call("program_cmd", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}, "override": "test setup"})
     dev.call("store", "save")
     deliver(dev, 7 * 3600 + 37 * 60)
     truth = dev.therapy.reservoir_nl
@@ -60,9 +60,9 @@ def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash
 
 def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
     dev = boot(flash)
-    dev.call("therapy_cmds", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
     dev.call("store", "save")
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300})
+    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"})
     dev.call("store", "save")
     newest = "state.a" if dev.store_seq % 2 == 0 else "state.b"
     with open(newest, "r+b") as f:
@@ -76,8 +76,8 @@ def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
 
 def test_no_valid_copy_is_a_critical_memory_alarm_and_a_stopped_pump(flash):
     dev = boot(flash)
-    dev.call("therapy_cmds", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300})
+    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"})
     for name in ("state.a", "state.b"):
         with open(name, "wb") as f:
             f.write(b"garbage")
@@ -88,7 +88,7 @@ def test_no_valid_copy_is_a_critical_memory_alarm_and_a_stopped_pump(flash):
 
 def test_a_torn_write_leaves_the_previous_copy(flash):
     dev = boot(flash)
-    dev.call("therapy_cmds", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
     dev.call("store", "save")
     with open("state.tmp", "wb") as f:  # power failed while the next copy was written
         f.write(b"ITB1\x00\x00")
@@ -98,8 +98,8 @@ def test_a_torn_write_leaves_the_previous_copy(flash):
 
 def test_checkpoints_are_about_every_15_minutes_of_delivery(flash):
     dev = boot(flash)
-    dev.call("therapy_cmds", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 500})
+    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 500, "override": "test setup"})
     dev.call("store", "save")
     before = dev.hal.flash_writes
     deliver(dev, 86_400)
@@ -115,7 +115,7 @@ def test_power_cut_at_random_instants_including_mid_write(vpico, vpico_port):
     rnd = random.Random(20261122)
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=500)  # 1 mL/day: 4000 strokes a day
+        c.program(mode="continuous", dose_mcg=500, override="new pump: first program")  # 1 mL/day: 4000 strokes a day
     cuts = 0
     seen: list[int] = []
     bias = 0  # how far the estimate is below the truth
@@ -155,7 +155,7 @@ def test_power_cut_at_random_instants_including_mid_write(vpico, vpico_port):
 def test_corrupted_copies_on_the_virtual_pico(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=400)
+        c.program(mode="continuous", dose_mcg=400, override="new pump: first program")
     vpico.advance(3_600_000)
     vpico.corrupt_flash("a")
     vpico.power_cut()
@@ -175,7 +175,7 @@ def test_corrupted_copies_on_the_virtual_pico(vpico, vpico_port):
 def test_clock_loss_restores_the_last_saved_time(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-        c.program(mode="continuous", dose_mcg=400)
+        c.program(mode="continuous", dose_mcg=400, override="new pump: first program")
         before = c.status()["clock"]
     vpico.advance(600_000)
     vpico.clock_loss()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import errors
 import pytest
 from device import Device
 from memhal import MemHal
+from device_session import session
 
-from host_tools import framing
 
 TUBING = 140_000
 
@@ -24,17 +23,9 @@ def dev(tmp_path):
     os.chdir(cwd)
 
 
-_ids = iter(range(1, 60000))
-
-
 def ask(dev: Device, cmd: str, **args):
-    wire = framing.encode(framing.REQUEST, next(_ids), json.dumps({"cmd": cmd, "args": args}).encode())
-    dev.hal.rx += wire
-    dev.poll_link()
-    (frame,) = [framing.decode(f) for f in bytes(dev.hal.tx).split(b"\x00") if f]
-    dev.hal.tx.clear()
-    body = json.loads(frame.body)
-    return (frame.kind == framing.RESPONSE), body
+    """A clinician's request: authenticated, and two-phase requests prepared then committed."""
+    return session(dev).ask(cmd, **args)
 
 
 def ok(dev, cmd, **args):

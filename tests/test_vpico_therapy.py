@@ -29,7 +29,7 @@ class Twin:
         self.th = Therapy(self.client.status()["clock"])  # engine time 0 = the device's boot
 
     def ask(self, cmd: str, **args) -> dict:
-        return self.client.request(cmd, **args)
+        return self.client.run(cmd, **args)
 
     def advance(self, ms: int) -> None:
         assert ms % 100 == 0
@@ -47,7 +47,7 @@ def test_continuous_matches_cpython(vpico, vpico_port):
     tw = Twin(vpico, vpico_port)
     tw.ask("refill", removed_nl=0, added_nl=20_000_000, concentration=500)
     tw.th.refill(20_000_000, 500)
-    tw.ask("program", mode="continuous", dose_mcg=123)
+    tw.ask("program", mode="continuous", dose_mcg=123, override="new pump: first program")
     tw.th.program_continuous(123)
     tw.advance(3 * 24 * HOUR_MS + 1_234_500)
     tw.advance(17 * 24 * HOUR_MS)  # past the 2**30 ms tick wrap, twice
@@ -61,7 +61,7 @@ def test_flex_with_daylight_saving_change_matches_cpython(vpico, vpico_port):
     tw.th.refill(20_000_000, 500)
     tw.ask("clock", utc_offset_min=60)
     tw.th.set_offset(60)
-    tw.ask("program", mode="flex", days={"all": [[420, 300], [1320, 600]]})
+    tw.ask("program", mode="flex", days={"all": [[420, 300], [1320, 600]]}, override="new pump: first program")
     tw.th.program_flex((((420, 300), (1320, 600)),) * 7)
     tw.advance(30 * HOUR_MS)
     shift = tw.ask("clock", utc_offset_min=120)["schedule_shift"]
@@ -77,7 +77,7 @@ def test_periodic_bolus_and_clinician_bolus_match_cpython(vpico, vpico_port):
     now = tw.th.now_s() + tw.th.offset_min * 60
     start_min = ((now % 86400) // 60 + 90) % 1440  # first bolus 90-odd minutes from now
     answer = tw.ask("program", mode="periodic", basal_mcg=200, bolus_mcg=50, every_s=6 * 3600, over_s=1800,
-                    start_min=start_min)
+                    start_min=start_min, override="new pump: first program")
     assert answer["daily_dose_mcg"] == 200 + 4 * 50
     first = ((start_min * 60 - now % 86400) % 86400) * 10 - tw.th.t % 10
     tw.th.program_periodic(200, 50, 6 * 36000, 18000, first)
@@ -91,7 +91,7 @@ def test_priming_and_bridge_match_cpython_and_hand_computed(vpico, vpico_port):
     tw = Twin(vpico, vpico_port)
     tw.ask("refill", removed_nl=0, added_nl=20_000_000, concentration=500)
     tw.th.refill(20_000_000, 500)
-    tw.ask("program", mode="continuous", dose_mcg=500)
+    tw.ask("program", mode="continuous", dose_mcg=500, override="new pump: first program")
     tw.th.program_continuous(500)
     tw.advance(HOUR_MS)
     s0 = tw.th.d.strokes
@@ -117,7 +117,7 @@ def test_refusals_name_the_limit_and_change_nothing(vpico, vpico_port):
         import pytest
 
         with pytest.raises(DeviceRefused, match="never been filled"):
-            c.program(mode="continuous", dose_mcg=500)
+            c.program(mode="continuous", dose_mcg=500, override="new pump: first program")
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
         for args, words in [
             ({"mode": "continuous", "dose_mcg": 20}, "outside the pump's rate range 0.048..24 mL/day"),

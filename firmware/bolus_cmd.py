@@ -1,0 +1,28 @@
+"""The clinician single bolus (two-phase): within the bolus cap, on top of the running therapy.
+
+Loaded for the request only. With review=True it answers the review and changes nothing.
+"""
+
+import dose
+from errors import CommandError, LIMIT
+from checks import MAX_BOLUS_S, need_int
+from bolus_fit import check_bolus
+from review import build, applied
+
+
+def bolus(dev, args, review=False):
+    """A clinician single bolus: within the bolus cap (limits), on top of running therapy."""
+    mcg = need_int(args, "dose_mcg", 1, 100000, "mcg")
+    over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
+    cap = dev.lim["bolus_cap"]
+    if mcg > cap:
+        raise CommandError(LIMIT, "bolus cap: %d mcg is above the clinician single-bolus cap %d mcg "
+                           "(limits --bolus-cap)" % (mcg, cap), {"limit": "bolus_cap", "override": False})
+    check_bolus(dev, mcg, over)
+    rv = build(dev, "bolus", "bolus %d mcg over %d s" % (mcg, over))
+    rv["new"]["bolus"] = {"dose_mcg": mcg, "over_s": over, "volume_nl": mcg * dose.nl_per_mcg(dev.therapy.conc)}
+    if review:
+        return rv
+    dev.therapy.start_bolus(mcg, over * 10)
+    dev.log("bolus", "%d mcg over %d s" % (mcg, over))
+    return applied(dev, rv)

@@ -1,0 +1,70 @@
+"""The safety limits' data (spec §4): settings, profiles, and the 24 h history of daily doses.
+
+The rules that judge a new dose are limit_rules.py (loaded only for a dose change). Doses here
+are mcg/day x 1440 (exact for flex and periodic schedules), times device seconds.
+
+dev.hist holds the daily doses in effect, oldest first, as a flat list [t, lo, hi, ...]: the
+dose that began at t (lo = hi = its worst-case daily dose, -1 when stopped) lasts until the next
+entry's t. A dose counts for the window when it was in effect for some time after now - 24 h; a
+dose that ended exactly 24 h ago, or lasted no time at all, does not. Past MAX_HIST entries the
+two oldest merge, keeping the lower lo and the higher hi: the merged entry is only ever stricter.
+"""
+
+DAY_S = 86400
+MAX_HIST = 32
+# profile: (lowest, highest, default) titration limit in % per 24 h (Saulino 2016)
+PROFILES = {"spinal": (10, 30, 30), "cerebral": (5, 15, 15), "pediatric": (5, 15, 15)}
+DECREASE_PCT = 20  # a larger drop in 24 h needs an override (withdrawal)
+HIGH_DOSE_MCG = 500  # at or above this, increases > HIGH_STEP_PCT warn
+HIGH_STEP_PCT = 20
+
+
+def defaults():
+    return {"profile": "spinal", "titration": 30, "initial": 200, "ceiling": 1000,
+            "hard_max": 2000, "bolus_cap": 100}
+
+
+def window(hist, now):
+    """(lowest, highest) daily dose x1440 in effect during the last 24 h; -1 for none."""
+    lo = hi = -1
+    n = len(hist)
+    for i in range(0, n, 3):
+        end = hist[i + 3] if i + 3 < n else now + 1
+        if end <= now - DAY_S or end <= hist[i]:
+            continue
+        if hist[i + 1] >= 0 and (lo < 0 or hist[i + 1] < lo):
+            lo = hist[i + 1]
+        if hist[i + 2] > hi:
+            hi = hist[i + 2]
+    return lo, hi
+
+
+def record(hist, now, dose):
+    """A new daily dose (x1440, -1: stopped) takes effect now; drop what left the window."""
+    while len(hist) >= 6 and hist[3] <= now - DAY_S:
+        del hist[0:3]
+    if hist and hist[-3] >= now:
+        del hist[-3:]  # the previous dose lasted no time: it never was in effect
+    hist.extend((now, dose, dose))
+    if len(hist) > MAX_HIST * 3:
+        lo = hist[1] if hist[4] < 0 or 0 <= hist[1] < hist[4] else hist[4]
+        hist[3:6] = [hist[0], lo, max(hist[2], hist[5])]
+        del hist[0:3]
+
+
+def mcg_text(x):
+    """mcg/day x 1440 as text: whole, or to one decimal."""
+    if x % 1440 == 0:
+        return "%d" % (x // 1440)
+    t = (x * 10 + 720) // 1440
+    return "%d.%d" % (t // 10, t % 10)
+
+
+def pct_tenths(new, ref):
+    """Change of new against ref in tenths of a percent, rounded toward zero."""
+    d = abs(new - ref) * 1000 // ref
+    return d if new >= ref else -d
+
+
+def pct_text(tenths):
+    return "%s%d.%d %%" % ("+" if tenths >= 0 else "-", abs(tenths) // 10, abs(tenths) % 10)

@@ -1,0 +1,63 @@
+"""Recording a refill (two-phase): volumes, concentration, and the reconciliation warning.
+
+Loaded for the request only. With review=True it answers the review and changes nothing. A
+refill does not change the daily dose: no dose limit applies, only the physical ones.
+"""
+
+import dose
+from dose import LIBRARY
+from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
+from checks import need_int, check_total
+from bolus_fit import prescription_top
+from review import build
+
+
+def refill(dev, args, review=False):
+    th = dev.therapy
+    if dev.fsm.state == "priming":
+        raise CommandError(NOT_ALLOWED, "priming is in progress: refill after it completes")
+    cap = dev.hal.capacity_ml * 1000000
+    removed = need_int(args, "removed_nl", 0, cap, "nL")
+    added = need_int(args, "added_nl", 1, cap, "nL")
+    conc = args.get("concentration")
+    if not isinstance(conc, int) or isinstance(conc, bool) or conc not in LIBRARY:
+        raise CommandError(BAD_ARGUMENT, "concentration %r mcg/mL is not in the drug library (%s mcg/mL)"
+                           % (conc, ", ".join(str(c) for c in LIBRARY)))
+    if th.conc and conc != th.conc and th.mode != "stopped":
+        # the running prescription must still fit the pump in the new drug
+        check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),
+                    "the current prescription at %d mcg/mL" % conc)
+    expected = th.reservoir_nl if th.conc else -1  # a first fill has nothing to compare
+    rv = build(dev, "refill", "refill: remove %s mL, add %s mL of %d mcg/mL"
+               % (dose.ml_text(removed), dose.ml_text(added), conc),
+               after=(th.mode, 0 if th.mode == "stopped" else th.daily_x1440 * (1000000 // conc), added))
+    warning = _discrepancy(removed, expected)
+    if warning:
+        rv["warnings"].append(warning)
+    if th.conc and conc != th.conc:
+        rv["warnings"].append("concentration changes %d -> %d mcg/mL: the old drug in the catheter and tubing "
+                              "is pushed out first at the new rate (bridge)" % (th.conc, conc))
+    if review:
+        return rv
+    th.refill(added, conc)
+    a = dev.alarms.active
+    if "low_reservoir" in a or "empty_reservoir" in a or added <= dev.low_reservoir_nl or getattr(dev, "stall_try", 0):
+        dev.call("alarm_rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
+    else:
+        dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
+    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(removed), dose.ml_text(added), conc))
+    if warning:
+        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(removed), dose.ml_text(expected)))
+    out = dev.summary()
+    out["warnings"] = rv["warnings"]
+    out["overrides"] = []
+    return out
+
+
+def _discrepancy(removed, expected):
+    """Spec §5 (2011 pocket-fill incident): removed volume off the expectation by > 2 mL or > 20 %."""
+    diff = abs(removed - expected)
+    if expected < 0 or (diff <= 2000000 and diff * 5 <= expected):
+        return None
+    return "removed %s mL, expected %s mL: possible pocket fill, catheter or pump problem" % (
+        dose.ml_text(removed), dose.ml_text(expected))
