@@ -31,7 +31,7 @@ def writes_per_day(program: dict, days: int = 7) -> dict:
     with virtual_pico() as (ctl, port):
         with PumpClient(port) as c:
             c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-            c.program(**program)
+            c.program(**program, override="bench: first program on a new pump")
             start = c.diag()["flash_writes"]
         ctl.advance(days * DAY_MS)
         with PumpClient(port) as c:
@@ -45,7 +45,7 @@ def cut_errors(cuts: int, seed: int = 1) -> dict:
     with virtual_pico() as (ctl, port):
         with PumpClient(port) as c:
             c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
-            c.program(mode="continuous", dose_mcg=500)
+            c.program(mode="continuous", dose_mcg=500, override="bench: first program on a new pump")
         bias = 0
         for _ in range(cuts):
             ctl.advance(rnd.randint(1, 240) * 60_000)

@@ -77,7 +77,6 @@ def auth(dev, args):
         _failed(dev, now, role)
     dev.auth_fails = 0
     dev.session = [role, hmac_sha256(key, ("itbpump-session|" + challenge[1]).encode()), 0]
-    dev.log("auth", role)
     return {"role": role, "session": True}
 
 

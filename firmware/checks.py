@@ -47,11 +47,11 @@ def check_total(rate, what):
 
 
 def override_reason(args, name):
-    """The override's reason (also a stop's): None when not given, else 1..120 characters."""
+    """The override's reason (also a stop's): None when not given, else 1..200 characters."""
     reason = args.get(name)
     if reason is None:
         return None
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 120:
-        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..120 characters, got %r"
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
+        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..200 characters, got %r"
                            % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)))
     return reason

@@ -4,12 +4,13 @@ Every value is checked against its own range before any changes; a profile chang
 titration limit into the new profile's range. Each change is logged with old and new values.
 """
 
-from alarms import EMPTY_NL
 from errors import CommandError, BAD_ARGUMENT
 from checks import need_int
 from limits import PROFILES, DECREASE_PCT, HIGH_DOSE_MCG, window
 
 FACTORY_MAX_MCG = 2000  # the hard maximum is never provisioned above this
+LOW_MIN_NL = 1000000  # the low-reservoir threshold's range, 1.0-5.0 mL (spec §5)
+LOW_MAX_NL = 5000000
 _FIELDS = ("profile", "titration_pct", "initial_cap_mcg", "bolus_cap_mcg", "low_reservoir_nl", "hard_max_mcg")
 _KEYS = {"titration_pct": "titration", "initial_cap_mcg": "initial", "bolus_cap_mcg": "bolus_cap",
          "hard_max_mcg": "hard_max"}
@@ -57,7 +58,7 @@ def _set(dev, args, out):
             new[key] = need_int(args, name, bottom, top, unit)
     low = dev.low_reservoir_nl
     if "low_reservoir_nl" in args:
-        low = need_int(args, "low_reservoir_nl", EMPTY_NL + 500000, dev.hal.capacity_ml * 500000, "nL")
+        low = need_int(args, "low_reservoir_nl", LOW_MIN_NL, LOW_MAX_NL, "nL (spec §5: 1.0-5.0 mL)")
     _apply(dev, new, low, out)
 
 

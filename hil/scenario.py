@@ -6,7 +6,9 @@ Steps (one key names the action):
   {"expect_status": {"state": "stopped"}} device status fields must equal these
   {"expect_alarms": ["reset_recovered"]}  the active alarm codes, exactly
   {"expect_diag": {"ticks_ms": 60000}}    firmware diagnostics fields
-  {"command": {"cmd": "program", "args": {...}}}   a device request (must succeed)
+  {"command": {"cmd": "program", "args": {...}}}   a device request, carried out (must succeed):
+                                          a two-phase change (program, bolus, prime, refill,
+                                          ptm with args) is prepared and committed
   {"expect_hardware": {"strokes": 4000}}  what the fixture measured (STEP pulses, ...)
   {"expect_therapy": {"primed_nl": 390000}}  fields of status' therapy detail
 
@@ -49,7 +51,7 @@ def run(scenario: dict, rig) -> int:
             elif action == "power_cut":
                 rig.power_cut(parse_duration(arg, where))
             elif action == "command":
-                c.request(arg["cmd"], **arg.get("args", {}))
+                c.run(arg["cmd"], **arg.get("args", {}))
             elif action == "expect_alarms":
                 codes = [a["code"] for a in c.status()["alarms"]]
                 if codes != arg:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
-from host_tools.client import LOG_DEFAULT_LAST, PumpClient
+from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
-from host_tools.errors import PumpError, UsageError
+from host_tools.errors import DeviceRefused, NoKey, PumpError, UsageError
 
 EPILOG = f"""\
 PORT is a serial device (/dev/ttyACM0, COM3) or "sim". Default: $ITBPUMP_PORT, else an
@@ -80,9 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 CONFIRM_NOTE = """\
---yes / --dry-run: programming will be two-phase (the pump reviews the request, then a
-commit applies it). Until the firmware has it, a request is sent and applied at once,
-with or without --yes; --dry-run prints the request that would be sent and sends nothing."""
+Two-phase: the pump first reviews the request and changes nothing. The review shows the
+current and the new therapy side by side (daily dose in mcg/day, mL/day, alarm date, refill
+date), the % change against the lowest daily dose of the last 24 h, the warnings, and the
+overrides the change would use. Then "Apply this change? [y/N]": only y or yes applies it
+(the programmer commits the review's token, and the pump applies exactly what it reviewed);
+anything else, end of input, or no terminal to ask on applies nothing.
+  --yes      apply without asking (for scripts)
+  --dry-run  show the pump's review and apply nothing (the port is opened; no commit is sent)
+  --json     never asks: without --yes it prints the review and applies nothing;
+             with --yes it applies and prints the pump's answer with the review
+A refused request names the limit that bound it; where the limit allows an override, the
+message says to rerun with --override "REASON" (the reason is logged).
+Exit code: 0 when applied, declined, or shown by --dry-run (nothing failed); 1 when the input
+is invalid, the pump refuses, a key is missing or the link fails."""
+
+PTM_NOTE = """\
+Without options, show the patient-bolus settings and how many were used in the last 24 h.
+Enabling or disabling is two-phase, as for program (see below)."""
 
 
 def _therapy_parsers(sub: Any) -> None:
@@ -90,14 +105,19 @@ def _therapy_parsers(sub: Any) -> None:
     confirm = argparse.ArgumentParser(add_help=False)
     g = confirm.add_argument_group("confirmation")
     g.add_argument("--yes", action="store_true",
-                   help="confirm without asking (for scripts); see the note below")
+                   help="apply after the review without asking (for scripts); see the note below")
     g.add_argument("--dry-run", action="store_true",
-                   help="print the request that would be sent and send nothing (no port is opened)")
+                   help="show the pump's review and apply nothing (never commits)")
+    override = argparse.ArgumentParser(add_help=False)
+    override.add_argument("--override", metavar="REASON",
+                          help="proceed past a safety limit that allows an override (initial cap, decrease, "
+                               "ceiling); 1..200 characters, logged with the change")
 
-    def leaf(parent: Any, name: str, help: str, description: str, confirmed: bool = True) -> argparse.ArgumentParser:
+    def leaf(parent: Any, name: str, help: str, description: str, confirmed: bool = True,
+             overridable: bool = False) -> argparse.ArgumentParser:
         epilog = f"{CONFIRM_NOTE}\n\n{NOT_A_MEDICAL_DEVICE}" if confirmed else NOT_A_MEDICAL_DEVICE
-        return parent.add_parser(name, help=help, description=description, epilog=epilog,
-                                 parents=[confirm] if confirmed else [],
+        parents = ([confirm] if confirmed else []) + ([override] if overridable else [])
+        return parent.add_parser(name, help=help, description=description, epilog=epilog, parents=parents,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
     prog = sub.add_parser("program", help="program the therapy: continuous, flex, periodic or stop",
@@ -106,7 +126,7 @@ def _therapy_parsers(sub: Any) -> None:
     modes = prog.add_subparsers(dest="program_mode", required=True, metavar="MODE")
 
     p = leaf(modes, "continuous", "one daily dose, delivered evenly",
-             "One daily dose, delivered evenly over the day.")
+             "One daily dose, delivered evenly over the day.", overridable=True)
     p.add_argument("--dose", required=True, metavar="MCG_PER_DAY", help="daily dose, whole mcg/day")
 
     p = leaf(modes, "flex", "a time-of-day schedule: up to 13 steps per day",
@@ -116,9 +136,9 @@ def _therapy_parsers(sub: Any) -> None:
              "With --day, the steps after a --day belong to those days, and every day needs steps:\n\n"
              "  itbpump program flex --step 07:00=300 --step 22:00=600\n"
              "  itbpump program flex --day weekdays --step 07:00=300 --step 22:00=600 \\\n"
-             "                       --day weekend --step 09:00=300 --step 23:00=600")
+             "                       --day weekend --step 09:00=300 --step 23:00=600", overridable=True)
     p.usage = ("itbpump program flex [--day DAYS] --step HH:MM=MCG_PER_DAY [--step ...] "
-               "[--day DAYS --step ...] [--yes] [--dry-run]")
+               "[--day DAYS --step ...] [--override REASON] [--yes] [--dry-run]")
     p.add_argument("--step", action=requests.FlexPlanAction, dest="flex_plan", required=True,
                    metavar="HH:MM=MCG_PER_DAY", help="a step: local start time = daily dose (repeat the flag)")
     p.add_argument("--day", action=requests.FlexPlanAction, dest="flex_plan", metavar="DAYS",
@@ -127,7 +147,8 @@ def _therapy_parsers(sub: Any) -> None:
 
     p = leaf(modes, "periodic", "a background rate plus a bolus every interval",
              "A background daily dose plus a bolus of --bolus mcg every --every, each delivered\n"
-             "over --over (shorter than --every). Durations carry their unit: 90s, 15m, 6h, 2d.")
+             "over --over (shorter than --every). Durations carry their unit: 90s, 15m, 6h, 2d.",
+             overridable=True)
     p.add_argument("--basal", required=True, metavar="MCG_PER_DAY", help="background dose, whole mcg/day")
     p.add_argument("--bolus", required=True, metavar="MCG", help="each bolus, whole mcg")
     p.add_argument("--every", required=True, metavar="DURATION", help="bolus interval, e.g. 6h")
@@ -136,8 +157,8 @@ def _therapy_parsers(sub: Any) -> None:
 
     p = leaf(modes, "stop", "stop delivery (withdrawal risk: needs a reason)",
              "Stop delivery. Stopping baclofen abruptly risks withdrawal: the reason is required\n"
-             "and logged.")
-    p.add_argument("--reason", required=True, metavar="TEXT", help="why therapy stops (logged)")
+             "and logged; it is also the override the decrease guard asks for.")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why therapy stops, 1..200 characters (logged)")
 
     p = leaf(sub, "bolus", "a clinician single bolus on top of the running therapy",
              "A single bolus of --dose mcg over --over, on top of the running therapy, which goes\n"
@@ -164,6 +185,36 @@ def _therapy_parsers(sub: Any) -> None:
     p.add_argument("--set", metavar="ISO8601", help="set the clock, with a zone: 2024-03-10T14:30:00Z or "
                    "2024-03-10T15:30:00+01:00")
     p.add_argument("--utc-offset", metavar="+HH:MM", help="local-time offset, -12:00..+14:00 (e.g. +01:00, -05:00)")
+
+    p = leaf(sub, "limits", "show or set the safety limits",
+             "Without options, show the safety limits and the 24 h reference doses. With options,\n"
+             "set them (applied at once and logged). --hard-max is a factory limit: it needs the\n"
+             "service key.", confirmed=False)
+    p.add_argument("--origin", metavar="spinal|cerebral|pediatric",
+                   help="patient profile: sets the titration range (spinal 10..30 %%, cerebral and pediatric 5..15 %%)")
+    p.add_argument("--titration", metavar="PCT",
+                   help="daily-dose increase allowed over the lowest dose of the last 24 h, whole %%")
+    p.add_argument("--low-reservoir", metavar="ML", help="low-reservoir alarm threshold, 1.0..5.0 mL")
+    p.add_argument("--bolus-cap", metavar="MCG", help="largest clinician single bolus, whole mcg")
+    p.add_argument("--initial-cap", metavar="MCG",
+                   help="largest daily dose when there was no dose in the last 24 h, whole mcg/day")
+    p.add_argument("--hard-max", metavar="MCG", help="daily dose never exceeded, whole mcg/day (service key)")
+
+    p = leaf(sub, "ptm", "show, enable or disable patient boluses (PTM)",
+             f"{PTM_NOTE}\n{requests.PTM_WARNING[0].upper()}{requests.PTM_WARNING[1:]}: enabling warns.\n\n"
+             "  itbpump ptm --enable --dose 25 --over 10m --max-per-day 4 --lockout 3h",
+             overridable=True)
+    onoff = p.add_mutually_exclusive_group()
+    onoff.add_argument("--enable", action="store_true", help="enable patient boluses with the settings below")
+    onoff.add_argument("--disable", action="store_true", help="disable patient boluses")
+    p.add_argument("--dose", metavar="MCG", help="each patient bolus, whole mcg")
+    p.add_argument("--over", metavar="DURATION", help="each delivered over, e.g. 10m")
+    p.add_argument("--max-per-day", metavar="N", help="at most N patient boluses in any 24 h")
+    p.add_argument("--lockout", metavar="DURATION", help="least time from one patient bolus to the next, e.g. 3h")
+
+    leaf(sub, "patient-bolus", "give a patient bolus within the PTM limits",
+         "Give a patient bolus as programmed with 'ptm --enable' (applied at once). A refusal says\n"
+         "when the next one is allowed.", confirmed=False)
 
     c = sub.add_parser("calc", help="clinical arithmetic on the host (no pump needed)", epilog=NOT_A_MEDICAL_DEVICE)
     csub = c.add_subparsers(dest="calc_command", required=True, metavar="CALC")
@@ -196,18 +247,50 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in requests.COMMANDS:
             return _therapy(args)
         return _device_command(args)
+    except DeviceRefused as e:
+        return _refused(args, e)
+    except NoKey as e:  # one line: whose key is missing, for which pump, and the key file's path
+        return _fail(args, str(e), {"role": e.role, "serial": e.serial, "key_file": str(e.path)})
     except PumpError as e:
         return _fail(args, str(e))
     except KeyboardInterrupt:
         return _fail(args, "interrupted")
 
 
-def _fail(args: argparse.Namespace, reason: str) -> int:
+def _fail(args: argparse.Namespace, reason: str, extra: dict | None = None) -> int:
     if args.json:
-        print(json.dumps({"ok": False, "error": reason}))
+        print(json.dumps({"ok": False, "error": reason, **(extra or {})}))
     else:
         print(f"itbpump: {reason}", file=sys.stderr)
     return 1
+
+
+def _refused(args: argparse.Namespace, e: DeviceRefused) -> int:
+    """A refusal: one line; names the limit, says how to proceed where an override would pass it,
+    and when a patient bolus (or authentication) is allowed again."""
+    detail = dict(getattr(e, "detail", None) or {})
+    limit, retry = detail.get("limit"), detail.get("retry_in_s")
+    reason = str(e)
+    if limit:
+        reason = f"device refused: {e.text} [limit: {limit}]"
+    extra = {k: v for k, v in detail.items() if k != "error"}
+    extra.setdefault("code", e.code)
+    extra["name"] = detail.get("error", e.name)
+    if limit in ("ptm_lockout", "ptm_daily_max") and retry is not None:
+        what = "locked out" if limit == "ptm_lockout" else "daily maximum reached"
+        reason = f"{what}: next patient bolus allowed in {render.wait_text(retry)} ({e.text})"
+    elif retry is not None:
+        reason += f"; retry in {render.wait_text(retry)}"
+    if limit and detail.get("override") is True and _takes_override(args):
+        hint = f'rerun with --override "REASON" to proceed past the {limit} limit'
+        reason += f"; {hint}"
+        extra["hint"] = hint
+    return _fail(args, reason, extra)
+
+
+def _takes_override(args: argparse.Namespace) -> bool:
+    return (args.command == "program" and args.program_mode != "stop") or (
+        args.command == "ptm" and getattr(args, "enable", False))
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> int:
@@ -280,19 +363,69 @@ COMMANDS["alarm-test"] = _alarm_test
 
 
 def _therapy(args: argparse.Namespace) -> int:
-    """program, bolus, prime, refill, clock: validate and convert first, then send (unless --dry-run)."""
+    """Validate and convert first (no port is opened for bad input), then: a programming request
+    is prepared, reviewed and, once confirmed, committed; the others are sent at once."""
     cmd, req = requests.build(args)
-    what = requests.describe(cmd, req)
-    if getattr(args, "dry_run", False):
-        wire = json.dumps(req, separators=(",", ":"))
-        return _emit(args, {"dry_run": True, "sent": False, "cmd": cmd, "args": req},
-                     f"dry run, nothing sent; would send: {cmd} {wire}\n{what}")
+    if is_prepare(cmd, req):
+        return _two_phase(args, cmd, req)
     with _open_client(args) as client:
-        answer = client.request(cmd, **req)
-    if cmd == "clock":
-        return _emit(args, render.clock_json(answer),
-                     render.clock_answer_text(answer, "Pump clock" if not req else what))
-    return _emit(args, render.answer_json(answer), render.answer_text(f"{what}\npump answered:", answer))
+        if cmd == "clock":
+            answer = client.clock(**req)
+            return _emit(args, render.clock_json(answer),
+                         render.clock_answer_text(answer, "Pump clock" if not req else requests.describe(cmd, req)))
+        if cmd == "limits":
+            answer = client.limits(**req)
+            return _emit(args, render.answer_json(answer), render.limits_text(answer, setting=bool(req)))
+        if cmd == "ptm":
+            answer = client.ptm_status()
+            return _emit(args, render.answer_json(answer), render.ptm_text(answer))
+        if cmd == "patient_bolus":
+            answer = client.patient_bolus()
+            return _emit(args, render.answer_json(answer), render.patient_bolus_text(answer))
+    raise UsageError(f"'{args.command}' is not a pump command")
+
+
+NOT_APPLIED = "not applied: the pump keeps its current therapy"
+
+
+def _two_phase(args: argparse.Namespace, cmd: str, req: dict) -> int:
+    """prepare -> the review -> confirm -> commit (spec §4, §9). Only 'y'/'yes' at the prompt, or
+    --yes, sends the commit; --dry-run and --json without --yes never do."""
+    if cmd == "ptm" and req.get("enable"):
+        # before the pump's review, so the warning is seen even if the request goes no further
+        print(f"warning: {requests.PTM_WARNING}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    with _open_client(args) as client:
+        review = client.prepare(cmd, **req)
+        if not args.json:
+            print(f"{requests.describe(cmd, req)}\n{render.review_text(review)}", flush=True)
+        if args.dry_run or (args.json and not args.yes):
+            if args.json:
+                return _emit(args, {"applied": False, "dry_run": bool(args.dry_run),
+                                    "review": render.review_json(review)}, "")
+            print(f"dry run: {NOT_APPLIED}")
+            return 0
+        if not args.yes and not _confirm():
+            print(NOT_APPLIED)
+            return 0
+        answer = client.commit(review["token"])
+    if args.json:
+        return _emit(args, {"applied": True, **render.answer_json(answer),
+                            "review": render.review_json(review)}, "")
+    print(render.committed_text(answer))
+    return 0
+
+
+def _confirm() -> bool:
+    """Ask on the terminal; no terminal, end of input or Ctrl-C count as no."""
+    if not sys.stdin.isatty():
+        print("Apply this change? [y/N] no terminal to answer on (use --yes in scripts)")
+        return False
+    try:
+        answer = input("Apply this change? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _calc(args: argparse.Namespace) -> int:
@@ -320,12 +453,12 @@ def _sim(args: argparse.Namespace) -> int:
             was = ctl.stop()
             return _emit(args, {"stopped": was}, "virtual Pico stopped" if was else "virtual Pico was not running")
         if cmd == "status":
-            info = ctl.info()
-            if info is None:
+            now = ctl.info()
+            if now is None:
                 return _emit(args, {"running": False}, f"virtual Pico not running (state in {ctl.paths.root})")
-            info["running"] = True
-            return _emit(args, info, f"virtual Pico running on {info['port']}, {info['clock']} clock, "
-                         f"virtual time {format_duration(info['vnow_ms'])}, {info['boots']} boot(s)")
+            now["running"] = True
+            return _emit(args, now, f"virtual Pico running on {now['port']}, {now['clock']} clock, "
+                         f"virtual time {format_duration(now['vnow_ms'])}, {now['boots']} boot(s)")
         if cmd == "advance":
             ms = parse_duration(args.duration, "advance duration")
             if ms <= 0:

@@ -18,22 +18,35 @@ from hil.vpico.layout import default_state_dir
 
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 
-SESSION = [
-    ("Boot a new virtual Pico (a fresh pump, lockstep clock)", "sim start --fresh --clock manual"),
+REFUSED = True  # a step that must be refused (exit code 1)
+SESSION: list[tuple] = [
+    ("Boot a new virtual Pico (a fresh pump, lockstep clock; it provisions its keys)", "sim start --fresh --clock manual"),
+    ("The safety limits of a new pump (spinal profile)", "limits"),
     ("Fill the reservoir: 20 mL of 500 mcg/mL baclofen", "refill --removed 0 --added 20 --concentration 500 --yes"),
     ("Screening: 50 mcg worked for 6 hours; the label's starting dose", "calc start-dose --screening 50 --effect-hours 6"),
     ("New catheter (0.25 mL): prime it and the 0.140 mL pump tubing", "prime --catheter-volume 0.25 --yes"),
     ("Priming runs at the maximum rate: 1560 strokes, 23.4 minutes", "sim advance 30m"),
-    ("A spinal-origin patient on 400 mcg/day", "program continuous --dose 400 --yes"),
+    ("The pump reviews a program before anything changes (--dry-run: review only)",
+     "program continuous --dose 100 --dry-run"),
+    ("Start at 100 mcg/day: reviewed, then committed", "program continuous --dose 100 --yes"),
     ("One day passes", "sim advance 1d"),
-    ("Flex: less by day, more at night (a 406 mcg/day average)", "program flex --step 07:00=350 --step 22:00=500 --yes"),
+    ("Doubling in a day is refused: the spinal profile allows +30 % per rolling 24 h",
+     "program continuous --dose 200 --yes", REFUSED),
+    ("Flex, +28.75 %: less by day, more at night (a 128.75 mcg/day average)",
+     "program flex --step 07:00=110 --step 22:00=160 --yes"),
     ("Two more days", "sim advance 2d"),
     ("Delivered so far, excluding the priming volume", "status"),
     ("Daylight saving: local time moves an hour; the schedule follows local time", "clock --utc-offset +01:00"),
-    ("A clinician bolus on top of the running flex therapy", "bolus --dose 50 --over 1h --yes"),
+    ("A clinician bolus on top of the running flex therapy (cap: 100 mcg)", "bolus --dose 50 --over 1h --yes"),
     ("Half an hour in: the bolus is under way, the night step runs beneath it", "sim advance 30m"),
     ("", "status"),
-    ("Durations without a unit are refused (a 2004 recall)", "bolus --dose 50 --over 6 --yes"),
+    ("Durations without a unit are refused (a 2004 recall)", "bolus --dose 50 --over 6 --yes", REFUSED),
+    ("Patient boluses: off by default; enabling warns and counts them at their maximum",
+     "ptm --enable --dose 10 --over 10m --max-per-day 3 --lockout 3h --yes"),
+    ("Two hours later the bolus has ended; the patient presses the button", "sim advance 2h"),
+    ("", "patient-bolus"),
+    ("Again an hour later: locked out, and told for how long", "sim advance 1h"),
+    ("", "patient-bolus", REFUSED),
     ("Power cut for ten minutes: the pump resumes its therapy on the same port", "sim fault power-cut --off-for 10m"),
     ("", "status"),
     ("The motor stalls (2012/2019 field actions): delivery halts, restarts are tried", "sim fault motor-stall"),
@@ -42,14 +55,13 @@ SESSION = [
     ("The motor frees up: the next restart attempt delivers, the alarm clears", "sim fault motor-stall --off"),
     ("", "sim advance 30m"),
     ("", "alarms"),
-    ("The event log keeps every change, alarm and reset", "log --last 12"),
+    ("The event log keeps every change, alarm, override and reset", "log --last 16"),
     ("Scripts get JSON", "--json status"),
     ("Power the virtual Pico off", "sim stop"),
 ]
-EXPECTED_REFUSALS = {"bolus --dose 50 --over 6 --yes"}
-# continuous 400 mcg/day for one day, then flex for two whole days: a flex day delivers
-# (350 x 15 h + 500 x 9 h) / 24 h = 406.25 mcg = 0.8125 mL; at 500 mcg/mL
-PROGRAMMED_3_DAYS_NL = 800_000 + 2 * 812_500
+# continuous 100 mcg/day for one day, then flex for two whole days: a flex day delivers
+# (110 x 15 h + 160 x 9 h) / 24 h = 128.75 mcg = 0.2575 mL; at 500 mcg/mL
+PROGRAMMED_3_DAYS_NL = 200_000 + 2 * 257_500
 
 
 def main() -> int:
@@ -57,12 +69,12 @@ def main() -> int:
     env = {**os.environ, "ITBPUMP_SIM_DIR": state, "ITBPUMP_PORT": "sim"}
     print(f"ITB pump controller demo: virtual Pico in {state}\n{NOT_A_MEDICAL_DEVICE}\n")
     failures = 0
-    for title, command in SESSION:
+    for title, command, *refused in SESSION:
         print(f"# {title}\n$ itbpump {command}" if title else f"$ itbpump {command}")
         r = subprocess.run([ITBPUMP, *shlex.split(command)], env=env, capture_output=True, text=True)
         out = (r.stdout + r.stderr).rstrip()
         print(out + "\n" if out else "")
-        if (r.returncode != 0) != (command in EXPECTED_REFUSALS):
+        if (r.returncode != 0) != bool(refused):
             failures += 1
             print(f"!! unexpected exit code {r.returncode}\n")
         if title.startswith("Delivered so far"):
@@ -74,7 +86,7 @@ def _delivered_vs_programmed(env: dict) -> int:
     r = subprocess.run([ITBPUMP, "--json", "status"], env=env, capture_output=True, text=True)
     delivered_nl = round(json.loads(r.stdout)["therapy"]["delivered_ml"] * 1_000_000)
     diff = (PROGRAMMED_3_DAYS_NL - delivered_nl) / 250
-    print(f"=> programmed over those 3 days: 0.800000 + 2 x 0.812500 = {PROGRAMMED_3_DAYS_NL / 1e6:.6f} mL; "
+    print(f"=> programmed over those 3 days: 0.200000 + 2 x 0.257500 = {PROGRAMMED_3_DAYS_NL / 1e6:.6f} mL; "
           f"delivered {delivered_nl / 1e6:.6f} mL: {diff:g} strokes apart (exact to the stroke: < 1)\n")
     return 0 if 0 <= diff < 1 else 1
 

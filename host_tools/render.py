@@ -259,3 +259,209 @@ def alarms_text(a: dict) -> str:
 def alarm_test_text(raw: dict) -> str:
     kinds = " then ".join(k.replace("_", "-") for k in raw.get("playing", []))
     return f"alarm test: the pump plays the {kinds} tones once ({raw.get('duration_ms', 0) / 1000:g} s)"
+
+
+# -- two-phase programming: the device's review of a prepared change (spec §4, §9) ---------------
+
+# the rows every side of a review carries, in order: key -> label
+REVIEW_ROWS = (("mode", "mode"), ("daily_dose_mcg", "daily dose"), ("rate_nl_per_day", "rate"),
+               ("alarm_date", "alarm date"), ("refill_date", "refill date"))
+_REVIEW_DATES = ("alarm_date", "refill_date")
+
+
+def change_pct_text(tenths: int | None, reference_min: int | None = None) -> str:
+    """change_tenths_pct -> '+25.0 %', '-20.0 %', '0.0 %'; None -> why there is no percentage."""
+    if tenths is None:
+        return "no dose in the last 24 h" if reference_min is None else "-"
+    sign = "+" if tenths > 0 else "-" if tenths < 0 else ""
+    whole, frac = divmod(abs(tenths), 10)
+    return f"{sign}{whole}.{frac} %"
+
+
+def _review_side_json(side: dict | None) -> dict:
+    side = dict(side or {})
+    dates = {k: device_time(side.pop(k)) for k in _REVIEW_DATES if k in side}
+    out = answer_json(side)
+    out.update(dates)
+    return out
+
+
+def review_json(raw: dict) -> dict:
+    """A review in user units: rates and volumes in mL (6 decimals), dates ISO 8601 UTC, the change
+    also as a percentage (change_pct); the token and its lifetime (expires_s, seconds) as given."""
+    ref = raw.get("reference") or {}
+    tenths = raw.get("change_tenths_pct")
+    out = {
+        "cmd": raw.get("cmd"),
+        "summary": raw.get("summary"),
+        "token": raw.get("token"),
+        "expires_s": raw.get("expires_s"),
+        "current": _review_side_json(raw.get("current")),
+        "new": _review_side_json(raw.get("new")),
+        "reference": {"min_mcg": ref.get("min_mcg"), "max_mcg": ref.get("max_mcg")},
+        "change_tenths_pct": tenths,
+        "change_pct": None if tenths is None else tenths / 10,
+        "warnings": list(raw.get("warnings") or []),
+        "overrides": list(raw.get("overrides") or []),
+    }
+    known = set(out) | {"review"}
+    out.update({k: answer_json(v) for k, v in raw.items() if k not in known})
+    return out
+
+
+def _side_value(key: str, v: Any) -> str:
+    if v is None:
+        return "-"
+    if key == "daily_dose_mcg":
+        return f"{v} mcg/day"
+    if key == "rate_nl_per_day":
+        return f"{ml_text(v)} mL/day"
+    if key in _REVIEW_DATES:
+        return str(device_time(v))
+    if isinstance(v, int) and not isinstance(v, bool):
+        for suffix, unit in (("_mcg_per_ml", "mcg/mL"), ("_mcg", "mcg")):
+            if key.endswith(suffix):
+                return f"{v} {unit}"
+    return _field_text(key, v)[1]
+
+
+def review_text(raw: dict) -> str:
+    """The review as a clinician reads it: current and new side by side, the change against the
+    lowest daily dose of the last 24 h, the warnings, and the overrides the commit would use."""
+    cur, new = raw.get("current") or {}, raw.get("new") or {}
+    rows = [(label, _side_value(k, cur.get(k)), _side_value(k, new.get(k))) for k, label in REVIEW_ROWS]
+    shown = {k for k, _ in REVIEW_ROWS}
+    for k in [*cur, *(k for k in new if k not in cur)]:  # extra keys, e.g. reservoir_nl
+        c, n = cur.get(k), new.get(k)
+        if k in shown or isinstance(c, (dict, list)) or isinstance(n, (dict, list)):
+            continue
+        label = _field_text(k, 0 if isinstance(c if c is not None else n, int) else "")[0]
+        for suffix in ("_mcg_per_ml", "_mcg"):
+            label = label[:-len(suffix)] if label.endswith(suffix) else label
+        rows.append((label.replace("_", " "), _side_value(k, c), _side_value(k, n)))
+    lw = max(len(r[0]) for r in rows + [("refill date", "", "")]) + 2
+    cw = max(len(r[1]) for r in rows + [("", "current", "")]) + 3
+    lines = [f"Review: {raw.get('summary') or raw.get('cmd', '')}",
+             f"  {'':<{lw}}{'current':<{cw}}new"]
+    lines += [f"  {label:<{lw}}{c:<{cw}}{n}".rstrip() for label, c, n in rows]
+    ref = raw.get("reference") or {}
+    change = change_pct_text(raw.get("change_tenths_pct"), ref.get("min_mcg"))
+    if raw.get("change_tenths_pct") is not None and ref.get("min_mcg") is not None:
+        change += f" against {ref['min_mcg']} mcg/day, the lowest daily dose in the last 24 h"
+    lines.append(f"  {'change':<{lw}}{change}")
+    warnings = list(raw.get("warnings") or [])
+    overrides = list(raw.get("overrides") or [])
+    lines.append(f"  {'warnings':<{lw}}{warnings[0] if warnings else 'none'}")
+    lines += [f"  {'':<{lw}}{w}" for w in warnings[1:]]
+    over = [f"{o.get('limit', '?')}: {o.get('text', '')}" for o in overrides]
+    lines.append(f"  {'overrides':<{lw}}{over[0] if over else 'none'}")
+    lines += [f"  {'':<{lw}}{o}" for o in over[1:]]
+    if raw.get("expires_s") is not None:
+        lines.append(f"  (this review holds for {format_duration(raw['expires_s'] * 1000)} of pump time)")
+    return "\n".join(lines)
+
+
+_SUMMARY_KEYS = {"state", "mode", "daily_dose_mcg", "rate_nl_per_day", "concentration_mcg_per_ml",
+                 "overrides", "warnings"}
+
+
+def _summary_lines(raw: dict, skip: set[str]) -> list[str]:
+    """The pump's therapy summary after a change (state, mode, daily dose, rate now,
+    concentration, overrides logged, warnings), then any other keys in user units."""
+    def dash(v: object, unit: str = "") -> str:
+        return "-" if v is None else f"{v}{unit}"
+
+    rate = raw.get("rate_nl_per_day")
+    over = [f"{o.get('limit', '?')} (logged with the reason)" if isinstance(o, dict) else str(o)
+            for o in raw.get("overrides") or []]
+    warnings = list(raw.get("warnings") or [])
+    lines = [f"  state          {dash(raw.get('state'))}",
+             f"  mode           {dash(raw.get('mode'))}",
+             f"  daily dose     {dash(raw.get('daily_dose_mcg'), ' mcg/day')}",
+             f"  rate now       {'-' if rate is None else ml_text(rate) + ' mL/day'}",
+             f"  concentration  {dash(raw.get('concentration_mcg_per_ml'), ' mcg/mL')}"]
+    if "overrides" in raw:
+        lines += [f"  overrides      {over[0] if over else 'none'}", *[f"                 {o}" for o in over[1:]]]
+    if "warnings" in raw:
+        lines += [f"  warnings       {warnings[0] if warnings else 'none'}",
+                  *[f"                 {w}" for w in warnings[1:]]]
+    return lines + _answer_lines({k: v for k, v in raw.items() if k not in _SUMMARY_KEYS | skip}, 2)
+
+
+def committed_text(raw: dict) -> str:
+    """The commit's answer: what was applied, then the pump's therapy now."""
+    return "\n".join([f"applied: {raw.get('committed') or 'the change'}",
+                      *_summary_lines(raw, {"committed", "review"})])
+
+
+# -- limits, patient bolus (PTM) -----------------------------------------------------------------
+
+def wait_text(seconds: int | None) -> str:
+    """Seconds until something is allowed, as a person says it: '1h 12m', '12m', '45s' (minutes
+    rounded up, so the time given is never too early)."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    minutes = -(-s // 60)
+    h, m = divmod(minutes, 60)
+    d, h = divmod(h, 24)
+    parts = [f"{d}d"] if d else []
+    parts += [f"{h}h"] if h else []
+    parts += [f"{m}m"] if m else []
+    return " ".join(parts)
+
+
+def limits_text(raw: dict, setting: bool = False) -> str:
+    """The limits; `setting`: the answer to a change, which also says what changed."""
+    def v(key: str, unit: str = "") -> str:
+        x = raw.get(key)
+        return "-" if x is None else f"{x}{unit}"
+
+    lo_hi = raw.get("titration_range") or []
+    rng = f" (the {raw.get('profile')} profile allows {lo_hi[0]}..{lo_hi[1]} %)" if len(lo_hi) == 2 else ""
+    low = raw.get("low_reservoir_nl")
+    ref = raw.get("reference") or {}
+    if ref.get("min_mcg") is None and ref.get("max_mcg") is None:
+        ref_text = "no dose in the last 24 h (the initial cap applies)"
+    else:
+        ref_text = f"lowest {ref.get('min_mcg')} mcg/day, highest {ref.get('max_mcg')} mcg/day"
+    lines = [
+        f"Safety limits (patient profile: {v('profile')})",
+        f"  titration      {v('titration_pct', ' %')} over the lowest daily dose of the last 24 h{rng}",
+        f"  initial cap    {v('initial_cap_mcg', ' mcg/day')} when there was no dose in the last 24 h "
+        f"(more only with --override)",
+        f"  decrease       more than {v('decrease_pct', ' %')} in 24 h only with --override",
+        f"  high dose      increases over 20 % warn at {v('high_dose_mcg', ' mcg/day')} or more",
+        f"  ceiling        {v('ceiling_mcg', ' mcg/day')} (more only with --override)",
+        f"  hard maximum   {v('hard_max_mcg', ' mcg/day')} (never exceeded)",
+        f"  bolus cap      {v('bolus_cap_mcg', ' mcg')} for a clinician single bolus",
+        f"  low reservoir  {'-' if low is None else ml_text(low) + ' mL'} (alarm threshold)",
+        f"  last 24 h      {ref_text}",
+    ]
+    if setting:
+        lines.append(f"changed: {', '.join(raw.get('changed') or []) or 'nothing'}")
+    for w in raw.get("warnings") or []:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def ptm_text(raw: dict) -> str:
+    if not raw.get("enabled"):
+        return "patient bolus (PTM): disabled"
+    nxt = raw.get("next_allowed_s")
+    return "\n".join([
+        "patient bolus (PTM): enabled",
+        f"  dose           {raw.get('dose_mcg')} mcg over {format_duration((raw.get('over_s') or 0) * 1000)}",
+        f"  max per day    {raw.get('max_per_day')}",
+        f"  lockout        {format_duration((raw.get('lockout_s') or 0) * 1000)}",
+        f"  used (24 h)    {raw.get('used_24h')}",
+        f"  next allowed   {'now' if nxt is None else device_time(nxt)}",
+    ])
+
+
+def patient_bolus_text(raw: dict) -> str:
+    b = raw.get("bolus") or {}
+    return "\n".join([f"patient bolus started: {b.get('dose_mcg', '-')} mcg over "
+                      f"{format_duration((b.get('over_s') or 0) * 1000)}", *_summary_lines(raw, {"bolus"})])

@@ -5,7 +5,11 @@ returns `(cmd, args)` for `PumpClient.request(cmd, **args)`, in device units (in
 seconds, minutes after local midnight, device seconds). Bad input raises `UsageError` naming the
 field, the problem and the limit. The clinical limits (titration, ceiling, drug library, bolus
 cap, reservoir capacity) are the device's to check; this module only refuses what cannot be a
-well-formed request.
+well-formed request, and the ranges the spec fixes for every pump (titration 5..30 % and its
+profile's range, low-reservoir threshold 1.0..5.0 mL, reasons of 1..200 characters).
+
+Programming requests (`program`, `bolus`, `prime`, `refill`, `ptm` with args) are two-phase on the
+device (`host_tools.client.is_prepare`): the CLI prepares them, shows the review, then commits.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ MAX_FLEX_STEPS = 13
 UTC_OFFSET_MIN, UTC_OFFSET_MAX = -12 * 60, 14 * 60
 
 # the commands build() knows (argparse `command` values)
-COMMANDS = ("program", "bolus", "prime", "refill", "clock")
+COMMANDS = ("program", "bolus", "prime", "refill", "clock", "limits", "ptm", "patient-bolus")
+REASON_MAX = 200  # characters of an override or stop reason (the device's limit)
+# titration limit (% over the 24 h minimum) the clinician may set, by patient profile (spec §4)
+TITRATION_RANGE = {"spinal": (10, 30), "cerebral": (5, 15), "pediatric": (5, 15)}
+PROFILES = tuple(TITRATION_RANGE)
+LOW_RESERVOIR_NL = (1_000_000, 5_000_000)  # the low-reservoir threshold's range (spec §5)
+PTM_WARNING = "patient boluses are not indicated for baclofen on some pumps"
 
 
 # -- single fields ----------------------------------------------------------------------------
@@ -56,6 +66,24 @@ def seconds(text: str | None, field: str) -> int:
     if ms <= 0:
         raise UsageError(f"{field} must be more than 0 seconds, got '{text}'")
     return ms // 1000
+
+
+def reason(text: str | None, field: str) -> str:
+    """An override or stop reason: 1..200 characters once surrounding blanks are dropped."""
+    t = (text or "").strip()
+    if not t:
+        raise UsageError(f"{field} needs a reason: 1..{REASON_MAX} characters, logged with the change")
+    if len(t) > REASON_MAX:
+        raise UsageError(f"{field} must be at most {REASON_MAX} characters (the pump logs it), got {len(t)}")
+    return t
+
+
+def whole_in_range(text: str | None, field: str, unit: str, lo: int, hi: int, why: str) -> int:
+    """A whole number of `unit` within lo..hi; `why` says whose range it is."""
+    n = whole_number(text, field, unit, allow_zero=True)
+    if not lo <= n <= hi:
+        raise UsageError(f"{field} must be {lo}..{hi} {unit} ({why}), got '{text}'")
+    return n
 
 
 def minute_of_day(text: str | None, field: str) -> int:
@@ -218,6 +246,13 @@ def flex_days(plan: list[tuple[str, str]] | None) -> dict[str, list[list[int]]]:
 
 def _program(args: argparse.Namespace) -> dict[str, Any]:
     mode = args.program_mode
+    req = _program_mode(args, mode)
+    if mode != "stop" and getattr(args, "override", None) is not None:
+        req["override"] = reason(args.override, "--override")
+    return req
+
+
+def _program_mode(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     if mode == "continuous":
         return {"mode": "continuous", "dose_mcg": whole_number(args.dose, "--dose", "mcg/day")}
     if mode == "flex":
@@ -237,12 +272,82 @@ def _program(args: argparse.Namespace) -> dict[str, Any]:
                              f"each bolus ends before the next begins")
         return req
     if mode == "stop":
-        reason = (args.reason or "").strip()
-        if not reason:
+        if not (args.reason or "").strip():
             raise UsageError("program stop needs --reason TEXT: stopping baclofen abruptly risks withdrawal, "
                              "so every stop is logged with its reason")
-        return {"mode": "stop", "reason": reason}
+        return {"mode": "stop", "reason": reason(args.reason, "--reason")}
     raise UsageError(f"unknown program mode '{mode}': continuous, flex, periodic or stop")
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """`limits` options -> the settings to change ({} reads them). Host checks: whole numbers, the
+    titration range of the profile (of --origin when given, else any profile's: 5..30 %), the
+    low-reservoir threshold's range; the device checks the rest (e.g. caps against the ceiling)."""
+    req: dict[str, Any] = {}
+    if args.origin is not None:
+        profile = str(args.origin).strip().lower()
+        if profile not in TITRATION_RANGE:
+            raise UsageError(f"--origin must be one of {', '.join(PROFILES)}, got '{args.origin}'")
+        req["profile"] = profile
+    if args.titration is not None:
+        if "profile" in req:
+            lo, hi = TITRATION_RANGE[req["profile"]]
+            why = f"the {req['profile']} profile's range"
+        else:
+            lo, hi = min(r[0] for r in TITRATION_RANGE.values()), max(r[1] for r in TITRATION_RANGE.values())
+            why = "spinal 10..30 %, cerebral and pediatric 5..15 %"
+        req["titration_pct"] = whole_in_range(args.titration, "--titration", "%", lo, hi, why)
+    if args.low_reservoir is not None:
+        nl = volume_nl(args.low_reservoir, "--low-reservoir")
+        lo, hi = LOW_RESERVOIR_NL
+        if not lo <= nl <= hi:
+            raise UsageError(f"--low-reservoir must be {ml_text(lo)}..{ml_text(hi)} mL (the low-reservoir alarm "
+                             f"threshold's range), got '{args.low_reservoir}'")
+        req["low_reservoir_nl"] = nl
+    for attr, field, key in (("bolus_cap", "--bolus-cap", "bolus_cap_mcg"),
+                             ("initial_cap", "--initial-cap", "initial_cap_mcg"),
+                             ("hard_max", "--hard-max", "hard_max_mcg")):
+        value = getattr(args, attr)
+        if value is not None:
+            unit = "mcg" if attr == "bolus_cap" else "mcg/day"
+            req[key] = whole_number(value, field, unit)
+    return req
+
+
+PTM_FIELDS = (("dose", "--dose"), ("over", "--over"), ("max_per_day", "--max-per-day"), ("lockout", "--lockout"))
+
+
+def _ptm(args: argparse.Namespace) -> dict[str, Any]:
+    """`ptm` options -> {} (read), {"enable": False}, or the patient-bolus settings to enable."""
+    given = [flag for attr, flag in PTM_FIELDS if getattr(args, attr) is not None]
+    if args.override is not None and not args.enable:
+        raise UsageError("--override applies to ptm --enable only")
+    if args.disable:
+        if given:
+            raise UsageError(f"ptm --disable takes no {', '.join(given)}")
+        return {"enable": False}
+    if not args.enable:
+        if given:
+            raise UsageError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} --enable "
+                             f"(ptm --enable --dose MCG --over DURATION --max-per-day N --lockout DURATION)")
+        return {}
+    missing = [flag for attr, flag in PTM_FIELDS if getattr(args, attr) is None]
+    if missing:
+        raise UsageError(f"ptm --enable needs {', '.join(missing)} "
+                         f"(--dose MCG --over DURATION --max-per-day N --lockout DURATION)")
+    req: dict[str, Any] = {
+        "enable": True,
+        "dose_mcg": whole_number(args.dose, "--dose", "mcg"),
+        "over_s": seconds(args.over, "--over"),
+        "max_per_day": whole_number(args.max_per_day, "--max-per-day", "patient boluses a day"),
+        "lockout_s": seconds(args.lockout, "--lockout"),
+    }
+    if req["over_s"] > req["lockout_s"]:
+        raise UsageError(f"--over ({args.over}) must not be longer than --lockout ({args.lockout}): "
+                         f"a patient bolus ends before the next may start")
+    if args.override is not None:
+        req["override"] = reason(args.override, "--override")
+    return req
 
 
 def build(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -266,6 +371,12 @@ def build(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if args.utc_offset is not None:
             req["utc_offset_min"] = utc_offset_min(args.utc_offset)
         return "clock", req
+    if command == "limits":
+        return "limits", _limits(args)
+    if command == "ptm":
+        return "ptm", _ptm(args)
+    if command == "patient-bolus":
+        return "patient_bolus", {}
     raise UsageError(f"'{command}' is not a therapy command")
 
 
@@ -277,19 +388,21 @@ def describe(cmd: str, req: dict[str, Any]) -> str:
     def steps(schedule: list[list[int]]) -> str:
         return ", ".join(f"{clock_text(start)} {dose}" for start, dose in schedule) + " mcg/day"
 
+    override = f" (override: {req['override']})" if req.get("override") else ""
     if cmd == "program":
         mode = req.get("mode")
         if mode == "continuous":
-            return f"program continuous: {req['dose_mcg']} mcg/day"
+            return f"program continuous: {req['dose_mcg']} mcg/day{override}"
         if mode == "flex":
             days = req["days"]
             if "all" in days:
-                return f"program flex, every day: {steps(days['all'])}"
-            return "program flex, day by day:\n" + "\n".join(f"  {d}: {steps(days[d])}" for d in DAYS if d in days)
+                return f"program flex, every day: {steps(days['all'])}{override}"
+            return (f"program flex, day by day{override}:\n"
+                    + "\n".join(f"  {d}: {steps(days[d])}" for d in DAYS if d in days))
         if mode == "periodic":
             start = "now" if req["start_min"] is None else f"at {clock_text(req['start_min'])}"
             return (f"program periodic: basal {req['basal_mcg']} mcg/day, bolus {req['bolus_mcg']} mcg "
-                    f"every {dur(req['every_s'])} over {dur(req['over_s'])}, first bolus {start}")
+                    f"every {dur(req['every_s'])} over {dur(req['over_s'])}, first bolus {start}{override}")
         if mode == "stop":
             return f"program stop (reason: {req['reason']})"
     if cmd == "bolus":
@@ -306,4 +419,23 @@ def describe(cmd: str, req: dict[str, Any]) -> str:
         if "utc_offset_min" in req:
             parts.append(f"UTC offset {offset_text(req['utc_offset_min'])}")
         return "clock: " + (", ".join(parts) if parts else "read")
+    if cmd == "ptm":
+        if not req:
+            return "patient bolus (PTM): read"
+        if not req["enable"]:
+            return "patient bolus (PTM): disable"
+        return (f"patient bolus (PTM): enable, {req['dose_mcg']} mcg over {dur(req['over_s'])}, at most "
+                f"{req['max_per_day']} a day, lockout {dur(req['lockout_s'])}{override}")
+    if cmd == "limits":
+        if not req:
+            return "limits: read"
+        names = {"profile": "origin", "titration_pct": "titration", "low_reservoir_nl": "low reservoir",
+                 "bolus_cap_mcg": "bolus cap", "initial_cap_mcg": "initial cap", "hard_max_mcg": "hard maximum"}
+        units = {"titration_pct": " %", "low_reservoir_nl": " mL", "bolus_cap_mcg": " mcg",
+                 "initial_cap_mcg": " mcg/day", "hard_max_mcg": " mcg/day"}
+        parts = [f"{names.get(k, k)} {ml_text(v) if k.endswith('_nl') else v}{units.get(k, '')}"
+                 for k, v in req.items()]
+        return "limits: set " + ", ".join(parts)
+    if cmd == "patient_bolus":
+        return "patient bolus"
     return f"{cmd} {json.dumps(req, separators=(',', ':'))}"

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The host key file (host_tools/keys.py) lives under $XDG_CONFIG_HOME: give this test process (and
+# the virtual Picos it starts, which inherit the environment) its own, so no test reads or writes
+# the user's real ~/.config/itbpump/keys.json. Set at import, before any KeyStore is made.
+_CONFIG_HOME = tempfile.mkdtemp(prefix="itbpump-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+atexit.register(shutil.rmtree, _CONFIG_HOME, True)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scripted_peer import ScriptedPeer
+from fake_pump import FakePump, write_host_keys
 
 from host_tools import cli, framing, render, requests
 from host_tools.client import PumpClient
@@ -120,6 +120,48 @@ def test_yes_and_dry_run_are_accepted_on_programming_commands():
         assert ns.yes and ns.dry_run
 
 
+def test_override_is_an_arg_of_program_modes():
+    assert req("program", "continuous", "--dose", "300", "--override", "  crisis, agreed with Dr X ")[1] == {
+        "mode": "continuous", "dose_mcg": 300, "override": "crisis, agreed with Dr X"}
+    assert req("program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h", "--over", "15m",
+               "--override", "r")[1]["override"] == "r"
+    assert req("program", "flex", "--step", "07:00=300", "--override", "x" * 200)[1]["override"] == "x" * 200
+    assert "override" not in req("program", "continuous", "--dose", "300")[1]
+
+
+def test_limits():
+    assert req("limits") == ("limits", {})
+    assert req("limits", "--origin", "Cerebral", "--titration", "5", "--low-reservoir", "2.5", "--bolus-cap", "80",
+               "--initial-cap", "150", "--hard-max", "1500") == ("limits", {
+                   "profile": "cerebral", "titration_pct": 5, "low_reservoir_nl": 2_500_000, "bolus_cap_mcg": 80,
+                   "initial_cap_mcg": 150, "hard_max_mcg": 1500})
+    assert req("limits", "--titration", "30")[1] == {"titration_pct": 30}  # the device knows the profile
+    assert req("limits", "--low-reservoir", "1")[1] == {"low_reservoir_nl": 1_000_000}
+    assert req("limits", "--low-reservoir", "5.000000")[1] == {"low_reservoir_nl": 5_000_000}
+    assert req("limits", "--origin", "pediatric")[1] == {"profile": "pediatric"}
+
+
+def test_ptm_and_patient_bolus():
+    assert req("ptm") == ("ptm", {})
+    assert req("ptm", "--disable") == ("ptm", {"enable": False})
+    assert req("ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "4", "--lockout", "3h") == (
+        "ptm", {"enable": True, "dose_mcg": 25, "over_s": 600, "max_per_day": 4, "lockout_s": 10_800})
+    assert req("ptm", "--enable", "--dose", "25", "--over", "3h", "--max-per-day", "1", "--lockout", "3h",
+               "--override", " trial ")[1]["override"] == "trial"
+    assert req("patient-bolus") == ("patient_bolus", {})
+
+
+def test_describe_new_commands():
+    assert requests.describe(*req("ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "4",
+                                  "--lockout", "3h")) == (
+        "patient bolus (PTM): enable, 25 mcg over 10m, at most 4 a day, lockout 3h")
+    assert requests.describe(*req("ptm", "--disable")) == "patient bolus (PTM): disable"
+    assert requests.describe(*req("limits", "--origin", "spinal", "--titration", "20", "--low-reservoir", "2")) == (
+        "limits: set origin spinal, titration 20 %, low reservoir 2.000000 mL")
+    assert requests.describe(*req("program", "continuous", "--dose", "300", "--override", "why")) == (
+        "program continuous: 300 mcg/day (override: why)")
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv,words", [
@@ -189,12 +231,60 @@ def test_yes_and_dry_run_are_accepted_on_programming_commands():
     (["clock", "--utc-offset", "01:00"], r"--utc-offset must be \+HH:MM or -HH:MM"),
     (["clock", "--utc-offset", "+1"], r"must be \+HH:MM or -HH:MM"),
     (["clock", "--utc-offset", "+01:60"], r"must be \+HH:MM or -HH:MM"),
+    # reasons
+    (["program", "continuous", "--dose", "300", "--override", "  "],
+     "--override needs a reason: 1..200 characters, logged with the change"),
+    (["program", "continuous", "--dose", "300", "--override", "x" * 201],
+     r"--override must be at most 200 characters \(the pump logs it\), got 201"),
+    (["program", "stop", "--reason", "x" * 250], "--reason must be at most 200 characters .*, got 250"),
+    # limits
+    (["limits", "--titration", "40"],
+     r"--titration must be 5..30 % \(spinal 10..30 %, cerebral and pediatric 5..15 %\), got '40'"),
+    (["limits", "--origin", "cerebral", "--titration", "20"],
+     r"--titration must be 5..15 % \(the cerebral profile's range\), got '20'"),
+    (["limits", "--origin", "spinal", "--titration", "5"],
+     r"--titration must be 10..30 % \(the spinal profile's range\), got '5'"),
+    (["limits", "--titration", "12.5"], "--titration must be a whole number of %, got '12.5'"),
+    (["limits", "--origin", "lumbar"], "--origin must be one of spinal, cerebral, pediatric, got 'lumbar'"),
+    (["limits", "--low-reservoir", "0.5"],
+     r"--low-reservoir must be 1.000000..5.000000 mL \(the low-reservoir alarm threshold's range\), got '0.5'"),
+    (["limits", "--low-reservoir", "5.000001"], "--low-reservoir must be 1.000000..5.000000 mL"),
+    (["limits", "--low-reservoir", "2.0000001"], "--low-reservoir 2.0000001: volumes resolve to 1 nL"),
+    (["limits", "--low-reservoir", "two"], "--low-reservoir must be a volume in mL"),
+    (["limits", "--bolus-cap", "0"], "--bolus-cap must be more than 0 mcg, got '0'"),
+    (["limits", "--initial-cap", "-5"], "--initial-cap must be a whole number of mcg/day, got '-5'"),
+    (["limits", "--hard-max", "1e3"], "--hard-max must be a whole number of mcg/day, got '1e3'"),
+    # ptm
+    (["ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "4"],
+     "ptm --enable needs --lockout"),
+    (["ptm", "--enable"], "ptm --enable needs --dose, --over, --max-per-day, --lockout"),
+    (["ptm", "--dose", "25"], "--dose needs --enable"),
+    (["ptm", "--dose", "25", "--lockout", "3h"], "--dose, --lockout need --enable"),
+    (["ptm", "--disable", "--max-per-day", "3"], "ptm --disable takes no --max-per-day"),
+    (["ptm", "--disable", "--override", "x"], "--override applies to ptm --enable only"),
+    (["ptm", "--override", "x"], "--override applies to ptm --enable only"),
+    (["ptm", "--enable", "--dose", "25", "--over", "10", "--max-per-day", "4", "--lockout", "3h"],
+     "--over '10' has no unit"),
+    (["ptm", "--enable", "--dose", "2.5", "--over", "10m", "--max-per-day", "4", "--lockout", "3h"],
+     "--dose must be a whole number of mcg, got '2.5'"),
+    (["ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "0", "--lockout", "3h"],
+     "--max-per-day must be more than 0 patient boluses a day, got '0'"),
+    (["ptm", "--enable", "--dose", "25", "--over", "4h", "--max-per-day", "4", "--lockout", "3h"],
+     r"--over \(4h\) must not be longer than --lockout \(3h\)"),
+    (["ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "4", "--lockout", "0s"],
+     "--lockout must be more than 0 seconds"),
 ])
 def test_refusals_name_field_problem_and_limit(argv, words):
     import re
     msg = refused(*argv)
     assert re.search(words, msg), msg
     assert "\n" not in msg
+
+
+def test_enable_and_disable_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse("ptm", "--enable", "--disable")
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_fourteen_steps_refused():
@@ -277,14 +367,15 @@ def test_describe():
     assert requests.describe(*req("clock")) == "clock: read"
 
 
-def test_dry_run_sends_nothing_and_opens_no_port(capsys):
+def test_dry_run_asks_the_pump_for_its_review(capsys):
+    """--dry-run shows the device's review (tests/test_cli_review.py), so it opens the port."""
     rc = cli.main(["--port", "/dev/does-not-exist", "--json", "program", "continuous", "--dose", "300", "--dry-run"])
     out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out == {"dry_run": True, "sent": False, "cmd": "program",
-                               "args": {"mode": "continuous", "dose_mcg": 300}}
-    rc = cli.main(["--port", "/dev/does-not-exist", "bolus", "--dose", "50", "--over", "15m", "--dry-run"])
-    out = capsys.readouterr().out
-    assert rc == 0 and "nothing sent" in out and 'bolus {"dose_mcg":50,"over_s":900}' in out
+    assert rc == 1 and out["ok"] is False and "cannot open serial port /dev/does-not-exist" in out["error"]
+    # bad input is still refused before any port is opened
+    rc = cli.main(["--port", "/dev/does-not-exist", "bolus", "--dose", "50", "--over", "15", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "has no unit" in err and "serial port" not in err
 
 
 def test_bad_input_is_one_line_before_any_port(capsys):
@@ -293,6 +384,11 @@ def test_bad_input_is_one_line_before_any_port(capsys):
     assert rc == 1 and err.count("\n") == 1 and "has no unit" in err
     rc = cli.main(["--port", "/dev/does-not-exist", "--json", "clock", "--utc-offset", "+15:00"])
     assert rc == 1 and "within -12:00..+14:00" in json.loads(capsys.readouterr().out)["error"]
+    for argv in (["limits", "--low-reservoir", "9"], ["ptm", "--enable", "--dose", "25"],
+                 ["program", "continuous", "--dose", "300", "--override", ""]):
+        rc = cli.main(["--port", "/dev/does-not-exist", *argv])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.count("\n") == 1 and "serial port" not in err, err
 
 
 def test_flex_help_documents_days_and_dry_run(capsys):
@@ -304,42 +400,46 @@ def test_flex_help_documents_days_and_dry_run(capsys):
 
 # -- a scripted pump for the client and the rendering of answers -------------------------------
 
-class FakePump(ScriptedPeer):
-    """A scripted pump that answers hello, records every request and answers from `answers`."""
+REVIEW = {"review": True, "token": "00112233445566aa", "expires_s": 300, "summary": "s",
+          "current": {}, "new": {}, "reference": {"min_mcg": None, "max_mcg": None},
+          "change_tenths_pct": None, "warnings": [], "overrides": []}
+ANSWERS = {
+    "bolus": {"dose_mcg": 50, "volume_nl": 100_000, "ends_s": 3600, "over_s": 900},
+    "refill": {"reservoir_nl": 20_000_000, "expected_removed_nl": 1_500_000, "warnings": ["discrepancy"]},
+    "program": {"daily_dose_mcg": 300, "rate_nl_per_day": 600_000, "volume_nl": 250,
+                "starts_s": 86_400, "over_s": 900, "start_min": 420, "warnings": []},
+}
 
-    def __init__(self, answers: dict):
-        self.answers = answers
-        self.requests: list[dict] = []
-        super().__init__(self._reply)
 
-    def _reply(self, f: framing.Frame) -> bytes:
-        body = json.loads(f.body)
-        if body["cmd"] == "hello":
-            answer = {"protocol": framing.VERSION, "board": "fake", "serial": "ITB-TEST"}
-        else:
-            self.requests.append(body)
-            answer = self.answers[body["cmd"]]
-        return framing.encode(framing.RESPONSE, f.req_id, json.dumps(answer).encode())
+class ScriptedTwoPhasePump(FakePump):
+    """Programming requests answer with a review; the commit answers ANSWERS[what was prepared]."""
+
+    def __init__(self, keys: dict):
+        self.prepared: str | None = None
+        super().__init__(self._answer, keys=keys)
+
+    def _answer(self, cmd: str, args: dict) -> dict:
+        if cmd == "commit":
+            return {**ANSWERS.get(self.prepared or "", {}), "committed": self.prepared}
+        if cmd == "clock":
+            return {"clock": 763_396_200, "utc_offset_min": 60,
+                    "schedule_shift": ["07:00 local step now starts at 06:00 UTC (was 07:00)"]}
+        self.prepared = cmd
+        return {**REVIEW, "cmd": cmd}
 
 
 @pytest.fixture
-def pump():
-    p = FakePump({
-        "program": {"daily_dose_mcg": 300, "rate_nl_per_day": 600_000, "volume_nl": 250,
-                    "starts_s": 86_400, "over_s": 900, "start_min": 420, "warnings": []},
-        "bolus": {"dose_mcg": 50, "volume_nl": 100_000, "ends_s": 3600, "over_s": 900},
-        "prime": {"volume_nl": 290_000},
-        "refill": {"reservoir_nl": 20_000_000, "expected_removed_nl": 1_500_000, "warnings": ["discrepancy"]},
-        "clock": {"clock": 763_396_200, "utc_offset_min": 60,
-                  "schedule_shift": ["07:00 local step now starts at 06:00 UTC (was 07:00)"]},
-    })
+def pump(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    p = ScriptedTwoPhasePump(write_host_keys(tmp_path / "config"))
     yield p
     p.close()
 
 
 def test_client_methods_send_device_units(pump):
+    token = {"cmd": "commit", "args": {"token": REVIEW["token"]}, "signed": True}
     with PumpClient(pump.port, timeout=1) as c:
-        assert c.program(mode="continuous", dose_mcg=300)["daily_dose_mcg"] == 300
+        assert c.program(mode="continuous", dose_mcg=300)["committed"] == "program"
         c.bolus(50, 900)
         c.prime(150_000)
         c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
@@ -347,13 +447,14 @@ def test_client_methods_send_device_units(pump):
         c.clock(set_s=5, utc_offset_min=None)
         c.clock(utc_offset_min=-300)
     assert pump.requests == [
-        {"cmd": "program", "args": {"mode": "continuous", "dose_mcg": 300}},
-        {"cmd": "bolus", "args": {"dose_mcg": 50, "over_s": 900}},
-        {"cmd": "prime", "args": {"catheter_nl": 150_000}},
-        {"cmd": "refill", "args": {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}},
+        {"cmd": "program", "args": {"mode": "continuous", "dose_mcg": 300}, "signed": True}, token,
+        {"cmd": "bolus", "args": {"dose_mcg": 50, "over_s": 900}, "signed": True}, token,
+        {"cmd": "prime", "args": {"catheter_nl": 150_000}, "signed": True}, token,
+        {"cmd": "refill", "args": {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, "signed": True},
+        token,
         {"cmd": "clock", "args": {}},
-        {"cmd": "clock", "args": {"set_s": 5}},
-        {"cmd": "clock", "args": {"utc_offset_min": -300}},
+        {"cmd": "clock", "args": {"set_s": 5}, "signed": True},
+        {"cmd": "clock", "args": {"utc_offset_min": -300}, "signed": True},
     ]
 
 
@@ -371,28 +472,31 @@ def test_request_over_the_frame_limit_is_refused_before_sending(pump):
     assert pump.requests == []
 
 
-def test_cli_sends_and_renders_answers(pump, capsys):
+def test_cli_renders_the_committed_answer_in_user_units(pump, capsys):
     assert cli.main(["--port", pump.port, "program", "continuous", "--dose", "300", "--yes"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("program continuous: 300 mcg/day\npump answered:\n")
-    for line in ("  volume: 0.000250 mL", "  rate: 0.600000 mL/day", "  starts: 2000-01-02T00:00:00Z",
-                 "  over: 15m", "  start: 07:00", "  warnings: none", "  daily_dose_mcg: 300"):
-        assert line + "\n" in out, out
-    assert cli.main(["--port", pump.port, "--json", "bolus", "--dose", "50", "--over", "15m"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"dose_mcg": 50, "volume_ml": 0.1, "ends": "2000-01-01T01:00:00Z",
-                                                   "over_s": 900}
+    assert out.startswith("program continuous: 300 mcg/day\nReview: s\n")
+    after = out[out.index("applied: program\n"):]
+    for line in ("  volume: 0.000250 mL", "  rate now       0.600000 mL/day", "  starts: 2000-01-02T00:00:00Z",
+                 "  over: 15m", "  start: 07:00", "  warnings       none", "  daily dose     300 mcg/day"):
+        assert line + "\n" in after, out
+    assert cli.main(["--port", pump.port, "--json", "bolus", "--dose", "50", "--over", "15m", "--yes"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {k: out[k] for k in ("dose_mcg", "volume_ml", "ends", "over_s", "committed", "applied")} == {
+        "dose_mcg": 50, "volume_ml": 0.1, "ends": "2000-01-01T01:00:00Z", "over_s": 900, "committed": "bolus",
+        "applied": True}
     assert cli.main(["--port", pump.port, "--json", "refill", "--removed", "1", "--added", "20",
-                     "--concentration", "500"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"reservoir_ml": 20.0, "expected_removed_ml": 1.5,
-                                                   "warnings": ["discrepancy"]}
-    assert pump.requests[-1] == {"cmd": "refill", "args": {"removed_nl": 1_000_000, "added_nl": 20_000_000,
-                                                           "concentration": 500}}
+                     "--concentration", "500", "--yes"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reservoir_ml"] == 20.0 and out["expected_removed_ml"] == 1.5 and out["warnings"] == ["discrepancy"]
+    assert pump.requests[-2] == {"cmd": "refill", "signed": True, "args": {
+        "removed_nl": 1_000_000, "added_nl": 20_000_000, "concentration": 500}}
 
 
 def test_cli_clock(pump, capsys):
     assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00"]) == 0
     out = capsys.readouterr().out
-    assert pump.requests[-1] == {"cmd": "clock", "args": {"utc_offset_min": -300}}
+    assert pump.requests[-1] == {"cmd": "clock", "args": {"utc_offset_min": -300}, "signed": True}
     assert "clock          2024-03-10T14:30:00Z (local = UTC+01:00)" in out
     assert "07:00 local step now starts at 06:00 UTC" in out
     assert cli.main(["--port", pump.port, "--json", "clock"]) == 0

@@ -64,7 +64,7 @@ class SimControl:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.run.unlink(missing_ok=True)
         with open(self.paths.supervisor_log, "ab") as log:
-            subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "hil.vpico.supervisor", "--state-dir", str(self.paths.root),
                  "--clock", clock, "--heap", heap, *(["--reservoir", str(reservoir)] if reservoir else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
@@ -75,6 +75,8 @@ class SimControl:
             info = self.info()
             if info:
                 return info
+            if proc.poll() is not None:  # it gave up (e.g. an unusable host key file): say why
+                raise SimError(f"the virtual Pico supervisor exited: {self._last_log_line()}")
             time.sleep(0.05)
         raise SimError(f"the virtual Pico did not start within {timeout:.0f} s; see {self.paths.supervisor_log}")
 
@@ -93,6 +95,13 @@ class SimControl:
         if _alive(run["pid"]):
             os.kill(run["pid"], signal.SIGKILL)
         return True
+
+    def _last_log_line(self) -> str:
+        try:
+            lines = self.paths.supervisor_log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return lines[-1] if lines else f"see {self.paths.supervisor_log}"
 
     # -- rig operations ---------------------------------------------------------
     def advance(self, ms: int, timeout: float = 600.0) -> int:

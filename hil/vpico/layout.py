@@ -2,8 +2,8 @@
 
   board.json      the board: clock mode, reservoir size, virtual time (kept)
   run.json        the running supervisor: pids, port, control socket (removed at stop)
-  flash/          the Pico's flash file system (the firmware's files)
-  hw/             what the hardware itself keeps: chip id, RTC, boot parameters
+  flash/          the Pico's flash file system (the firmware's files; keys.json: its role keys)
+  hw/             what the hardware itself keeps: chip id (uid), RTC, boot parameters
   build/          the firmware as flashed: modules compiled by mpy-cross
   ttyITB          symlink to the programmer port (/dev/pts/N)
   supervisor.log, vm.log
@@ -45,6 +45,8 @@ class Paths:
         self.run = self.root / "run.json"
         self.flash = self.root / "flash"
         self.hw = self.root / "hw"
+        self.uid = self.hw / "uid"  # the chip's unique id: 8 bytes, read by firmware/hal/sim_boot.py
+        self.device_keys = self.flash / "keys.json"  # the pump's role keys, as firmware/auth.py reads them
         self.build = self.root / "build"
         self.supervisor_log = self.root / "supervisor.log"
         self.vm_log = self.root / "vm.log"
@@ -55,6 +57,11 @@ class Paths:
         if len(str(path)) < 100:
             return path
         return Path(tempfile.mkdtemp(prefix="itbpump-")) / "ctl.sock"
+
+
+def serial_of(uid: bytes) -> str:
+    """The pump's serial, as firmware/ident.py derives it: "ITB-" + the uid's last 8 hex digits."""
+    return "ITB-" + uid.hex().upper()[-8:]
 
 
 def read_json(path: Path) -> dict | None:

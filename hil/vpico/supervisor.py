@@ -26,6 +26,8 @@ import tty
 from pathlib import Path
 
 from hil.vpico import build, layout
+from host_tools import keys as keylib
+from host_tools.errors import PumpError
 
 CRASH_WINDOW_S = 2.0  # a VM that dies this soon after boot ...
 CRASH_LIMIT = 5  # ... this many times in a row is left off (a boot loop)
@@ -51,7 +53,9 @@ class Supervisor:
         self.paths = layout.Paths(state_dir)
         self.paths.flash.mkdir(parents=True, exist_ok=True)
         self.paths.hw.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.paths.supervisor_log, "a", buffering=1)
         self.board = self._load_board(clock, reservoir_ml)
+        self.serial = self._provision_keys()
         self.heap = heap
         self.mono0 = time.monotonic()
         self.vnow0 = self.board["vnow_ms"]
@@ -81,7 +85,6 @@ class Supervisor:
         self.booted_at = 0.0
         self.power_back_at: float | None = None  # realtime power cut with an off time
         self.running = True
-        self.log = open(self.paths.supervisor_log, "a", buffering=1)
 
     # -- the board's persistent description ---------------------------------
     def _load_board(self, clock: str, reservoir_ml: int | None) -> dict:
@@ -97,6 +100,34 @@ class Supervisor:
         board["clock"] = clock
         layout.write_json(self.paths.board, board)
         return board
+
+    def _provision_keys(self) -> str:
+        """A new board gets its role keys at its first start, as a factory would provision a
+        Pico: a chip id (if the board has none yet), three fresh keys in its flash, and the same
+        keys in the host's key file under the board's serial. Returns the serial."""
+        uid = self._chip_id()
+        serial = layout.serial_of(uid)
+        if self.paths.device_keys.exists():
+            return serial
+        keys = keylib.new_device_keys()
+        keylib.KeyStore().add(serial, keys)  # the host first: a board whose keys nobody holds is useless
+        layout.write_json(self.paths.device_keys, keys)
+        self._note(f"provisioned role keys for {serial} (host key file {keylib.default_path()})")
+        return serial
+
+    def _chip_id(self) -> bytes:
+        """hw/uid, created with 8 random bytes if missing (firmware/hal/sim_boot.py reads it)."""
+        try:
+            uid = self.paths.uid.read_bytes()
+            if uid:
+                return uid
+        except FileNotFoundError:
+            pass
+        uid = os.urandom(8)
+        tmp = self.paths.uid.with_name("uid.tmp")
+        tmp.write_bytes(uid)
+        os.replace(tmp, self.paths.uid)
+        return uid
 
     def current_vnow(self) -> int:
         if self.board["clock"] == "manual":
@@ -408,6 +439,7 @@ class Supervisor:
             "plant_strokes_before": self.plant_strokes,
             "reservoir_ml": self.board["reservoir_ml"],
             "state_dir": str(self.paths.root),
+            "serial": self.serial,
         }
 
     # -- main loop --------------------------------------------------------------
@@ -477,7 +509,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reservoir", type=int, choices=(20, 40))
     ap.add_argument("--heap", default=layout.DEFAULT_HEAP)
     a = ap.parse_args(argv)
-    Supervisor(a.state_dir.resolve(), a.clock, a.reservoir, a.heap).serve()
+    try:
+        sup = Supervisor(a.state_dir.resolve(), a.clock, a.reservoir, a.heap)
+    except PumpError as e:  # the host key file is unusable: say so in supervisor.log, and stop
+        raise SystemExit(f"virtual Pico not started: {e}") from None
+    sup.serve()
 
 
 if __name__ == "__main__":

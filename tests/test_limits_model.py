@@ -1,0 +1,533 @@
+"""Safety limits (spec §4) against an independent model: the firmware accepts exactly what the
+model accepts, refuses with the limit the model names, and shows the model's numbers in review.
+
+The model (LimitsModel) is written from the spec text, not from firmware/limits.py or
+limit_rules.py: it keeps the whole history of daily doses as exact Fractions of mcg/day. The
+device runs in CPython on the in-memory HAL, whose RTC follows its tick counter, and time
+passes as the main loop lets it (sleep to the next deadline, service), so the 24 h window moves
+with the device's engine time. limits.record/window are unit-tested at the end.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+from fractions import Fraction
+
+import errors
+import pytest
+from device import Device
+from device_session import DeviceSession, provision
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from limits import MAX_HIST, record, window
+from memhal import MemHal
+
+DAY_S = 86_400
+HOUR_S = 3_600
+CONC = 500  # mcg/mL: 2 nL per mcg; the pump's range 0.048..24 mL/day is 24..12000 mcg/day
+NL_PER_MCG = 1_000_000 // CONC
+MIN_RATE_NL, MAX_RATE_NL = 48_000, 24_000_000
+FILL_NL = 20_000_000
+REFILL_BELOW_NL = 8_000_000  # an accepted program is <= 2000 mcg/day = 4 mL/day: 30 h use < 6 mL
+PROFILES = {"spinal": (10, 30), "cerebral": (5, 15), "pediatric": (5, 15)}  # spec §4.1, % per 24 h
+INITIAL, CEILING, HARD_MAX = 200, 1000, 2000  # mcg/day, spec §4 defaults
+DECREASE_PCT, HIGH_DOSE, HIGH_STEP_PCT = 20, 500, 20
+# periodic intervals (s) that divide 86400 x 1440: boluses per day x 1440 is then a whole number,
+# so the firmware's mcg/day x 1440 is exact (see test_periodic_dose_rounds_down_off_the_grid)
+EVERY_S = (3600, 4800, 5400, 7200, 9600, 10800, 14400, 17280, 21600, 28800, 43200, 86400, 172800, 345600)
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# -- the independent model ------------------------------------------------------------------------
+
+def flex_daily(week: list[list[tuple[int, int]]]) -> Fraction:
+    """Largest day's time-weighted dose (mcg/day) of a weekly flex schedule, minute by minute:
+    each minute runs the latest step started before it, the week wrapping around."""
+    starts = {d * 1440 + m: mcg for d, steps in enumerate(week) for m, mcg in steps}
+    cur = starts[max(starts)]  # before the week's first step, last week's last step runs
+    totals = [0] * 7
+    for minute in range(7 * 1440):
+        cur = starts.get(minute, cur)
+        totals[minute // 1440] += cur
+    return Fraction(max(totals), 1440)
+
+
+class LimitsModel:
+    """Spec §4 from its text. hist: every (start s, worst-case daily dose in mcg/day, or None
+    when stopped), in order; a dose lasts until the next one starts.
+
+    A dose is "in effect during the previous 24 h" when it was in effect for some time after
+    now - 24 h: a dose that ended exactly 24 h ago, or lasted zero seconds (replaced within the
+    same second), does not count. This is the firmware's documented reading (limits.py).
+    - titration reference: the lowest such non-stopped dose; none -> the initial-dose cap
+      (overridable); else the new dose may be at most reference x (100 + pct) / 100 (no override);
+    - decrease reference: the highest such dose; a new dose below 80 % of it needs an override
+      (exactly -20 % is allowed); a stop needs its reason, which acts as the override;
+    - ceiling 1000 (overridable); hard maximum 2000 (never);
+    - high-dose warning: an increase > 20 % over the titration reference when it is >= 500.
+    """
+
+    def __init__(self, pct: int):
+        self.pct = pct
+        self.hist: list[tuple[int, Fraction | None]] = []
+
+    def in_window(self, now: int) -> list[Fraction | None]:
+        out = []
+        for i, (start, dose) in enumerate(self.hist):
+            end = self.hist[i + 1][0] if i + 1 < len(self.hist) else None  # None: still in effect
+            if end is not None and (end <= now - DAY_S or end <= start):
+                continue
+            out.append(dose)
+        return out
+
+    def refs(self, now: int) -> tuple[Fraction | None, Fraction | None]:
+        doses = [d for d in self.in_window(now) if d is not None]
+        return (min(doses), max(doses)) if doses else (None, None)
+
+    def violated(self, now: int, new: Fraction | None) -> dict[str, tuple[bool, Fraction]]:
+        """{limit: (an override passes it, the largest dose it allows)}; new None: a stop."""
+        lo, hi = self.refs(now)
+        out: dict[str, tuple[bool, Fraction]] = {}
+        if new is None:
+            if hi is not None:
+                out["decrease"] = (True, Fraction(0))
+            return out
+        if new > HARD_MAX:
+            out["hard_max"] = (False, Fraction(HARD_MAX))
+        if lo is None:
+            if new > INITIAL:
+                out["initial_cap"] = (True, Fraction(INITIAL))
+        else:
+            top = lo * (100 + self.pct) / 100
+            if new > top:
+                out["titration"] = (False, top)
+        if new > CEILING:
+            out["ceiling"] = (True, Fraction(CEILING))
+        if hi is not None and new < hi * (100 - DECREASE_PCT) / 100:
+            out["decrease"] = (True, hi * (100 - DECREASE_PCT) / 100)
+        return out
+
+    def high_dose(self, now: int, new: Fraction) -> bool:
+        lo, _ = self.refs(now)
+        return lo is not None and lo >= HIGH_DOSE and new > lo * (100 + HIGH_STEP_PCT) / 100
+
+    def record(self, now: int, dose: Fraction | None) -> None:
+        self.hist.append((now, dose))
+
+
+def round_mcg(x: Fraction | None) -> int | None:
+    return None if x is None else math.floor(x + Fraction(1, 2))
+
+
+def tenths_pct(new: Fraction, ref: Fraction) -> int:
+    """Change in tenths of a percent, toward zero."""
+    return int((new - ref) * 1000 / ref)
+
+
+# -- the device --------------------------------------------------------------------------------
+
+class Hal(MemHal):
+    """MemHal whose RTC moves with its tick counter (as tests/test_alarms.py's)."""
+
+    def __init__(self, flash_dir: str):
+        super().__init__(flash_dir)
+        self.ms0 = self.ms
+
+    def rtc_seconds(self):
+        return self.rtc + (self.ms - self.ms0) // 1000
+
+    def rtc_set(self, s):
+        self.rtc, self.ms0 = s, self.ms
+
+
+def _call(self, module, fn, *args):
+    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
+    fresh = module not in sys.modules
+    try:
+        return getattr(importlib.import_module(module), fn)(self, *args)
+    finally:
+        if fresh:
+            sys.modules.pop(module, None)
+
+
+@pytest.fixture(autouse=True)
+def fast_calls(monkeypatch):
+    monkeypatch.setattr(Device, "call", _call)
+
+
+class Pump:
+    """A booted device with a clinician session that never adds an override by itself."""
+
+    def __init__(self, flash_dir: str):
+        self.hal = Hal(flash_dir)  # works inside flash_dir from now on
+        self.dev = Device(self.hal)
+        self.dev.boot()
+        provision(flash_dir)
+        self.s = DeviceSession(self.dev, override=None)
+        good, out = self.s.auth("clinician")
+        assert good, out
+
+    def ask(self, cmd: str, **args) -> tuple[bool, dict]:
+        return self.s.ask(cmd, **args)
+
+    def ok(self, cmd: str, **args) -> dict:
+        good, out = self.s.ask(cmd, **args)
+        assert good, out
+        return out
+
+    def run(self, seconds: int) -> None:
+        """Let time pass as app.run does: sleep to the next deadline, serve what is due."""
+        hal, dev = self.hal, self.dev
+        end = hal.ms + seconds * 1000
+        while True:
+            wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
+            if hal.ms + wait > end:
+                hal.ms = end
+                dev.service()
+                break
+            hal.ms += wait
+            dev.service()
+        dev.sync()  # engine time up to now, as a request brings it
+
+    def snapshot(self) -> tuple:
+        dev, th = self.dev, self.dev.therapy
+        return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, dev.ptm, dev.log_seq, list(dev.hist))
+
+    def fill(self) -> None:
+        self.ok("refill", removed_nl=self.dev.therapy.reservoir_nl, added_nl=FILL_NL, concentration=CONC)
+
+
+# -- the state machine ---------------------------------------------------------------------------
+
+def physical_ok(*mcg_per_day: int) -> bool:
+    return all(MIN_RATE_NL <= m * NL_PER_MCG <= MAX_RATE_NL for m in mcg_per_day)
+
+
+def bolus_rate_nl(mcg: int, over_s: int) -> int:
+    return mcg * NL_PER_MCG * DAY_S // over_s
+
+
+class LimitsMachine(RuleBasedStateMachine):
+    profile = "spinal"
+
+    def __init__(self):
+        super().__init__()
+        self.cwd = os.getcwd()
+        self.flash = tempfile.mkdtemp(prefix="itb-limits-")
+        self.pump = Pump(self.flash)
+        self.dev = self.pump.dev
+        self.now = self.dev.therapy.now_s()
+        self.model: LimitsModel | None = None
+        self.mode = "stopped"
+        self.x = Fraction(0)  # the prescription's daily dose (mcg/day), without the patient bolus
+        self.ptm: tuple[int, int] | None = None  # (dose, max per day)
+
+    def teardown(self):
+        os.chdir(self.cwd)
+        shutil.rmtree(self.flash, ignore_errors=True)
+
+    @initialize(data=st.data())
+    def setup(self, data):
+        lo, hi = PROFILES[self.profile]
+        pct = data.draw(st.integers(lo, hi), label="titration_pct")
+        good, out = self.pump.s.request("limits", profile=self.profile, titration_pct=pct)
+        assert good and out["profile"] == self.profile and out["titration_pct"] == pct, out
+        assert out["titration_range"] == [lo, hi] and out["initial_cap_mcg"] == INITIAL, out
+        assert out["ceiling_mcg"] == CEILING and out["hard_max_mcg"] == HARD_MAX, out
+        self.model = LimitsModel(pct)
+        self.pump.fill()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def ptm_daily(self, ptm=None) -> int:
+        p = self.ptm if ptm is None else ptm
+        return p[0] * p[1] if p else 0
+
+    def target(self, data) -> int:
+        """A worst-case daily dose (mcg/day) near what the limits decide on, now."""
+        assert self.model is not None
+        lo, hi = self.model.refs(self.now)
+        anchors = [Fraction(INITIAL), Fraction(CEILING), Fraction(HARD_MAX), Fraction(24)]
+        if lo is not None:
+            anchors += [lo, lo * (100 + self.model.pct) / 100, lo * (100 + HIGH_STEP_PCT) / 100]
+        if hi is not None:
+            anchors += [hi, hi * (100 - DECREASE_PCT) / 100]
+        how = data.draw(st.sampled_from(["edge", "edge", "factor", "any"]), label="how")
+        if how == "any":
+            return data.draw(st.integers(1, 2500), label="dose")
+        a = data.draw(st.sampled_from(anchors), label="anchor")
+        if how == "edge":
+            d = math.floor(a) + data.draw(st.integers(-1, 1), label="delta")
+        else:
+            d = round(a * data.draw(st.integers(50, 150), label="factor_pct") / 100)
+        return min(max(d, 1), 2500)
+
+    def override(self, data) -> dict:
+        return {"override": "clinical decision"} if data.draw(st.booleans(), label="override") else {}
+
+    def request(self, cmd: str, args: dict, new: Fraction | None, physical: bool, stopping=False) -> bool:
+        """Send the request; check the answer against the model. new: the worst-case daily dose
+        the limits judge (None: no limit check); stopping: a stop (with its reason)."""
+        assert self.model is not None
+        before = self.pump.snapshot()
+        checked = new is not None or stopping
+        bad = self.model.violated(self.now, None if stopping else new) if checked and physical else {}
+        lo, hi = self.model.refs(self.now)
+        passes = stopping or "override" in args
+        blocking = {k: v for k, v in bad.items() if not (v[0] and passes)}
+        good, out = self.pump.ask(cmd, **args)
+        if not physical:
+            assert not good and out["code"] == errors.BAD_ARGUMENT, out
+            assert self.pump.snapshot() == before, "a refused request changed the pump"
+            return False
+        if blocking:
+            assert not good, ("the firmware accepted what the model refuses", blocking, out)
+            assert out["code"] == errors.LIMIT and out["error"] == "limit", out
+            assert out["limit"] in blocking, (out, blocking)
+            hard = {k: v[1] for k, v in blocking.items() if not v[0]}
+            if hard:  # the most restrictive limit no override passes binds
+                assert out["limit"] in hard and hard[out["limit"]] == min(hard.values()), (out, blocking)
+            assert out["override"] is all(v[0] for v in blocking.values()), (out, blocking)
+            assert self.pump.snapshot() == before, "a refused request changed the pump"
+            return False
+        assert good, ("the firmware refused what the model accepts", bad, out)
+        rv = out["review"]
+        assert rv["reference"] == {"min_mcg": round_mcg(lo), "max_mcg": round_mcg(hi)}, (rv, lo, hi)
+        shown = Fraction(0) if stopping or new is None else new
+        if lo is None:
+            assert rv["change_tenths_pct"] is None, rv
+        else:
+            assert rv["change_tenths_pct"] == tenths_pct(shown, lo), (rv, shown, lo)
+        high = any(w.startswith("high dose") for w in rv["warnings"])
+        assert high == (checked and not stopping and self.model.high_dose(self.now, new)), (rv, lo, new)
+        assert sorted(o["limit"] for o in rv["overrides"]) == sorted(bad), (rv, bad)
+        assert [o["limit"] for o in out["overrides"]] == [o["limit"] for o in rv["overrides"]], out
+        if checked:
+            self.model.record(self.now, None if stopping else new)
+        return True
+
+    # -- rules ---------------------------------------------------------------------------------
+    def _advance(self, seconds: int) -> None:
+        if self.dev.therapy.reservoir_nl < REFILL_BELOW_NL:
+            self.pump.fill()  # the physical limits stay out of the way
+        self.pump.run(seconds)
+        self.now += seconds
+
+    @rule(seconds=st.one_of(st.integers(1, 30 * HOUR_S), st.integers(1, 120),
+                            st.sampled_from([DAY_S - 1, DAY_S, DAY_S + 1, 12 * HOUR_S])))
+    def advance(self, seconds):
+        self._advance(seconds)
+
+    @rule(data=st.data())
+    def advance_to_a_window_edge(self, data):
+        """To exactly 24 h (+-1 s) after a dose began or ended: where it leaves the window."""
+        assert self.model is not None
+        edges = sorted({t + DAY_S + d for t, _ in self.model.hist for d in (-1, 0, 1)} - {self.now})
+        edges = [t for t in edges if t > self.now]
+        if not edges:
+            self._advance(1)
+            return
+        self._advance(data.draw(st.sampled_from(edges), label="edge") - self.now)
+
+    @rule(data=st.data())
+    def continuous(self, data):
+        worst = self.target(data)
+        mcg = max(1, worst - self.ptm_daily())
+        args = {"mode": "continuous", "dose_mcg": mcg, **self.override(data)}
+        if self.request("program", args, Fraction(mcg + self.ptm_daily()), physical_ok(mcg)):
+            self.mode, self.x = "continuous", Fraction(mcg)
+
+    @rule(data=st.data())
+    def flex(self, data):
+        worst = self.target(data) - self.ptm_daily()
+
+        def day(label):
+            n = data.draw(st.integers(1, 4), label=label + " steps")
+            starts = sorted(data.draw(st.sets(st.integers(0, 1439), min_size=n, max_size=n), label=label + " starts"))
+            if data.draw(st.booleans(), label=label + " flat"):
+                return [(s, max(1, worst)) for s in starts]
+            return [(s, max(1, round(worst * data.draw(st.integers(70, 130), label="pct") / 100))) for s in starts]
+
+        if data.draw(st.booleans(), label="same every day"):
+            steps = day("all")
+            week, days = [steps] * 7, {"all": [list(s) for s in steps]}
+        else:
+            week = [day(d) for d in WEEK]
+            days = {d: [list(s) for s in steps] for d, steps in zip(WEEK, week)}
+        x = flex_daily(week)
+        phys = physical_ok(*(mcg for steps in week for _, mcg in steps))
+        args = {"mode": "flex", "days": days, **self.override(data)}
+        if self.request("program", args, x + self.ptm_daily(), phys):
+            self.mode, self.x = "flex", x
+            assert self.dev.therapy.daily_x1440 == x * 1440
+
+    @rule(data=st.data())
+    def periodic(self, data):
+        every = data.draw(st.sampled_from(EVERY_S), label="every_s")
+        bolus = data.draw(st.integers(1, 100), label="bolus_mcg")
+        per_day = Fraction(bolus * DAY_S, every)
+        basal = max(1, math.floor(self.target(data) - self.ptm_daily() - per_day))
+        # the bolus at <= 6 mL/day: with the basal, the pump's 24 mL/day is never reached
+        over = data.draw(st.integers(math.ceil(bolus * NL_PER_MCG * DAY_S / 6_000_000), min(every - 1, DAY_S)),
+                         label="over_s")
+        args = {"mode": "periodic", "basal_mcg": basal, "bolus_mcg": bolus, "every_s": every, "over_s": over}
+        if data.draw(st.booleans(), label="start_min"):
+            args["start_min"] = data.draw(st.integers(0, 1439), label="start")
+        args.update(self.override(data))
+        x = basal + per_day
+        phys = physical_ok(basal) and basal * NL_PER_MCG + bolus_rate_nl(bolus, over) <= MAX_RATE_NL
+        if self.request("program", args, x + self.ptm_daily(), phys):
+            self.mode, self.x = "periodic", x
+            assert self.dev.therapy.daily_x1440 == x * 1440
+
+    @rule(data=st.data())
+    def stop(self, data):
+        if data.draw(st.integers(0, 9), label="no reason") == 0:  # refused: a stop needs its reason
+            before = self.pump.snapshot()
+            good, out = self.pump.ask("program", mode="stop")
+            assert not good and out["code"] == errors.BAD_ARGUMENT and "reason" in out["text"], out
+            assert self.pump.snapshot() == before
+            return
+        if self.request("program", {"mode": "stop", "reason": "trial ended"}, None, True, stopping=True):
+            self.mode, self.x = "stopped", Fraction(0)
+            assert self.dev.therapy.mode == "stopped" and self.dev.therapy.d.rate == 0
+
+    @rule(data=st.data())
+    def patient_bolus_settings(self, data):
+        """Enabled patient boluses add dose x max per day; disabling takes it away (a decrease)."""
+        if data.draw(st.booleans(), label="enable"):
+            mcg = data.draw(st.integers(1, 20), label="ptm dose")
+            n = data.draw(st.integers(1, 24), label="max_per_day")
+            over = data.draw(st.integers(max(60, mcg * 29), 3600), label="ptm over_s")
+            lockout = data.draw(st.integers(max(900, over), DAY_S), label="lockout_s")
+            args = {"enable": True, "dose_mcg": mcg, "over_s": over, "max_per_day": n, "lockout_s": lockout}
+            new_ptm: tuple[int, int] | None = (mcg, n)
+        else:
+            args, new_ptm = {"enable": False}, None
+        args.update(self.override(data))
+        new = None if self.mode == "stopped" else self.x + self.ptm_daily(new_ptm or (0, 0))
+        # a patient bolus here is <= 6 mL/day (over_s >= 29 s per mcg), the therapy's fastest
+        # moment < 12 mL/day: never the pump's 24 mL/day
+        if self.request("ptm", args, new, True):
+            self.ptm = new_ptm
+            assert (self.dev.ptm is None) == (new_ptm is None)
+
+    @invariant()
+    def engine_time_is_the_model_time(self):
+        assert self.dev.therapy.now_s() == self.now
+        assert self.dev.therapy.mode == self.mode and self.dev.therapy.daily_x1440 == self.x * 1440
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_firmware_accepts_exactly_what_the_model_accepts(profile):
+    machine = type("LimitsMachine_" + profile, (LimitsMachine,), {"profile": profile})
+    # 30 steps: fewer history entries than the firmware's 32 before it merges the oldest two
+    # (a merge only makes the window stricter than the model's exact history: tested below)
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=30, stateful_step_count=30, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+# -- limits.record / limits.window ---------------------------------------------------------------
+
+def exact_window(entries: list[tuple[int, int]], now: int) -> tuple[int, int]:
+    """(lowest, highest) dose (-1: none) in effect for some time in (now - 24 h, now]."""
+    lo = hi = -1
+    for i, (start, dose) in enumerate(entries):
+        end = entries[i + 1][0] if i + 1 < len(entries) else now + 1
+        if end <= now - DAY_S or end <= start or dose < 0:
+            continue
+        lo = dose if lo < 0 else min(lo, dose)
+        hi = max(hi, dose)
+    return lo, hi
+
+
+entries_st = st.lists(st.tuples(st.one_of(st.just(0), st.integers(1, 4 * HOUR_S), st.sampled_from([DAY_S - 1, DAY_S])),
+                                st.one_of(st.just(-1), st.integers(1, 3000 * 1440))), min_size=1, max_size=80)
+
+
+def _replay(steps, queries):
+    """Record steps (gap s, dose) into a firmware history; the windows at each query (s after
+    the last record) from the firmware and from the exact history."""
+    hist: list[int] = []
+    exact: list[tuple[int, int]] = []
+    now = 0
+    for gap, dose in steps:
+        now += gap
+        record(hist, now, dose)
+        exact.append((now, dose))
+        assert len(hist) <= MAX_HIST * 3 and len(hist) % 3 == 0
+    return [(window(hist, now + q), exact_window(exact, now + q)) for q in queries]
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries_st.filter(lambda s: len(s) <= MAX_HIST), st.lists(st.integers(0, 2 * DAY_S), min_size=1, max_size=5))
+def test_window_is_exact_up_to_32_entries(steps, queries):
+    for fw, exact in _replay(steps, queries):
+        assert fw == exact
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries_st, st.lists(st.integers(0, 2 * DAY_S), min_size=1, max_size=5))
+def test_merging_only_makes_the_window_stricter(steps, queries):
+    """Past 32 entries the oldest two merge: a lower (or equal) minimum, a higher (or equal)
+    maximum than the exact history's. (Where the exact history has no minimum at all, see
+    test_merged_history_keeps_a_reference_the_exact_history_has_not.)"""
+    for (lo, hi), (xlo, xhi) in _replay(steps, queries):
+        assert hi >= xhi
+        if xlo >= 0:
+            assert 0 <= lo <= xlo
+
+
+def test_merge_keeps_the_lower_minimum_and_the_higher_maximum():
+    hist: list[int] = []
+    record(hist, 0, 300 * 1440)
+    record(hist, 10, 100 * 1440)
+    record(hist, 20, 500 * 1440)
+    for t in range(30, 30 + MAX_HIST - 3):
+        record(hist, t, 200 * 1440)
+    assert len(hist) == MAX_HIST * 3 and hist[:3] == [0, 300 * 1440, 300 * 1440]
+    record(hist, 1000, 250 * 1440)  # the 33rd: the two oldest merge
+    assert len(hist) == MAX_HIST * 3
+    assert hist[:6] == [0, 100 * 1440, 300 * 1440, 20, 500 * 1440, 500 * 1440]
+    record(hist, 1001, -1)  # the merged entry merges again
+    assert hist[:3] == [0, 100 * 1440, 500 * 1440]
+    assert window(hist, 1001) == (100 * 1440, 500 * 1440)
+
+
+def test_merge_with_a_stopped_entry_keeps_the_dose():
+    hist: list[int] = []
+    record(hist, 0, -1)
+    record(hist, 10, 400 * 1440)
+    for t in range(20, 20 + MAX_HIST - 1):
+        record(hist, t, 450 * 1440)
+    assert hist[:3] == [0, 400 * 1440, 400 * 1440]
+
+
+def test_entries_at_the_same_second_replace():
+    hist: list[int] = []
+    record(hist, 0, 100 * 1440)
+    record(hist, 50, 2000 * 1440)
+    record(hist, 50, 90 * 1440)  # the 2000 lasted no time: it never was in effect
+    assert hist == [0, 100 * 1440, 100 * 1440, 50, 90 * 1440, 90 * 1440]
+    assert window(hist, 60) == (90 * 1440, 100 * 1440)
+    record(hist, 50, -1)
+    assert hist == [0, 100 * 1440, 100 * 1440, 50, -1, -1]
+    assert window(hist, 50) == (100 * 1440, 100 * 1440)
+
+
+def test_window_edges():
+    hist: list[int] = []
+    record(hist, 0, 100 * 1440)
+    record(hist, 1000, 200 * 1440)
+    assert window(hist, 1000 + DAY_S - 1) == (100 * 1440, 200 * 1440)  # ended 1 s less than 24 h ago
+    assert window(hist, 1000 + DAY_S) == (200 * 1440, 200 * 1440)  # ended exactly 24 h ago: out
+    assert window([], 5) == (-1, -1)
+    record(hist, 1000 + 2 * DAY_S, 150 * 1440)  # drops what left the window
+    assert hist == [1000, 200 * 1440, 200 * 1440, 1000 + 2 * DAY_S, 150 * 1440, 150 * 1440]
+    assert window(hist, 1000 + 2 * DAY_S) == (150 * 1440, 200 * 1440)  # began at the edge: still in
