@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import threading
 import tty
 
@@ -20,11 +21,16 @@ class ScriptedPeer:
         self.port = os.ttyname(slave)
         self._slave = slave
         self._answer = answer
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self):
         buf = b""
-        while True:
+        while not self._stop.is_set():
+            # poll, never block in read: a closed fd's number is soon another test's pty
+            if not select.select([self.master], [], [], 0.02)[0]:
+                continue
             try:
                 buf += os.read(self.master, 4096)
             except OSError:
@@ -37,5 +43,7 @@ class ScriptedPeer:
                         os.write(self.master, reply)
 
     def close(self):
+        self._stop.set()
+        self._thread.join()
         os.close(self.master)
         os.close(self._slave)

@@ -373,8 +373,10 @@ def test_a_captured_signed_frame_is_refused_under_a_new_request_id(vpico, vpico_
         link.ask(100, "hello", {})
         nonce = link.ask(101, "auth", {"role": "clinician"})["nonce"]
         response = keylib.auth_response(key, serial_no, "clinician", nonce)
-        assert link.ask(102, "auth", {"role": "clinician", "response": response}) == {
-            "role": "clinician", "session": True}
+        answer = json.dumps({"cmd": "auth", "args": {"role": "clinician", "response": response}}).encode()
+        raw, frame = link.exchange(102, answer)
+        assert json.loads(frame.body) == {"role": "clinician", "session": True}
+        assert link.exchange(102, answer)[0] == raw  # a resent response: the kept answer, nonce not reused
         skey = keylib.session_key(key, nonce)
         body = keylib.sign(skey, "clock", {"utc_offset_min": 60}, 1)
         raw, frame = link.exchange(103, body)
