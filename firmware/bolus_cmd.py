@@ -1,16 +1,17 @@
 """The clinician single bolus (two-phase): within the bolus cap, on top of the running therapy.
 
-Loaded for the request only. With review=True it answers the review and changes nothing.
+Loaded for the request only: bolus() checks and returns the plan (review.py reviews it),
+apply() starts it on a commit.
 """
 
 import dose
 from errors import CommandError, LIMIT
 from checks import MAX_BOLUS_S, need_int
 from bolus_fit import check_bolus
-from review import build, applied
+from committed import applied
 
 
-def bolus(dev, args, review=False):
+def bolus(dev, args):
     """A clinician single bolus: within the bolus cap (limits), on top of running therapy."""
     mcg = need_int(args, "dose_mcg", 1, 100000, "mcg")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
@@ -19,10 +20,11 @@ def bolus(dev, args, review=False):
         raise CommandError(LIMIT, "bolus cap: %d mcg is above the clinician single-bolus cap %d mcg "
                            "(limits --bolus-cap)" % (mcg, cap), {"limit": "bolus_cap", "override": False})
     check_bolus(dev, mcg, over)
-    rv = build(dev, "bolus", "bolus %d mcg over %d s" % (mcg, over))
-    rv["new"]["bolus"] = {"dose_mcg": mcg, "over_s": over, "volume_nl": mcg * dose.nl_per_mcg(dev.therapy.conc)}
-    if review:
-        return rv
-    dev.therapy.start_bolus(mcg, over * 10)
-    dev.log("bolus", "%d mcg over %d s" % (mcg, over))
+    return {"cmd": "bolus", "summary": "bolus %d mcg over %d s" % (mcg, over), "mcg": mcg, "over": over,
+            "extra": {"bolus": {"dose_mcg": mcg, "over_s": over, "volume_nl": mcg * dose.nl_per_mcg(dev.therapy.conc)}}}
+
+
+def apply(dev, plan, rv):
+    dev.therapy.start_bolus(plan["mcg"], plan["over"] * 10)
+    dev.log("bolus", "%d mcg over %d s" % (plan["mcg"], plan["over"]))
     return applied(dev, rv)

@@ -18,6 +18,7 @@ from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
+_REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
 _READ_MODULES = ("cmd_info", "log_cmd", "auth")  # nothing to save after them (auth saves its own failures)
@@ -47,6 +48,7 @@ class Device:
         self._rx = bytearray(64)
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
+        self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
         self.ident = None
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
@@ -212,13 +214,14 @@ class Device:
         self.sync()
         try:
             if cmd in _TWO_PHASE and (args or cmd != "ptm"):
-                out = self.call(module, cmd, args, True)
+                out = self.change(module, cmd, args, False)
                 out["token"], out["expires_s"] = self.call("twophase", "hold", cmd, module, args)
-                return out
+                return out  # nothing changed: nothing to save
             if cmd == "commit":
+                self._review = (0, -1, b"")  # its retry answer is no longer needed: heap for the commit
                 module, cmd, args = self.call("twophase", "take", args)
                 try:
-                    out = self.call(module, cmd, args)
+                    out = self.change(module, cmd, args, True)
                 finally:
                     self.expect = None
                 out["committed"] = cmd
@@ -231,6 +234,16 @@ class Device:
             if self.motor_on and not self.therapy.d.rate:
                 self.motor_on = False
                 self.hal.motor_enable(False)
+
+    def change(self, module, cmd, args, commit):
+        """A two-phase request in three loads that never share the heap: the module's check
+        (its plan), the review (review.py, with the limits), then on a commit the module's
+        apply. Without commit: the review, and nothing changed."""
+        plan = self.call(module, cmd, args)
+        review = self.call("review", "build", plan)
+        if not commit:
+            return review
+        return self.call(module, "apply", plan, review)
 
     # -- link ----------------------------------------------------------------
     def poll_link(self):
@@ -270,6 +283,9 @@ class Device:
             if entry[0] == req_id and entry[1] == crc:
                 self.hal.link_write(entry[2])  # a retry: same answer, not applied again
                 return
+        if self._review[0] == req_id and self._review[1] == crc:
+            self.hal.link_write(self._review[2])
+            return
         try:
             kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
             if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
@@ -282,7 +298,9 @@ class Device:
             gc.collect()
             frame = link.encode(link.header(link.KIND_ERROR, req_id) + b'{"code":10,"error":"internal",'
                                 b'"text":"out of memory building the answer"}')
-        if keep:
+        if keep == _REVIEW:
+            self._review = (req_id, crc, frame)
+        elif keep:
             self._recent[self._recent_next] = (req_id, crc, frame)
             self._recent_next = (self._recent_next + 1) % _RECENT
         self.hal.link_write(frame)
@@ -304,9 +322,9 @@ class Device:
             return link.KIND_ERROR, False, self._error_body(
                 errors.UNKNOWN_COMMAND,
                 "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
-        # reads and prepares are not kept for retries: repeating them changes nothing (a repeated
-        # prepare answers a new token), and a review is a large answer to hold in the heap
-        keep = cmd not in _READS and not (cmd in _TWO_PHASE and (args or cmd != "ptm"))
+        # reads are not kept for retries (repeating them changes nothing); a review is, in its own
+        # slot: a signed prepare cannot run twice (its counter), and reviews are large answers
+        keep = _REVIEW if cmd in _TWO_PHASE and (args or cmd != "ptm") else cmd not in _READS
         try:
             need = _ROLE.get(cmd)
             if need and (args or cmd not in _READ_WHEN_EMPTY):
@@ -354,6 +372,7 @@ class Device:
         they belong to another session."""
         for i in range(_RECENT):
             self._recent[i] = (0, -1, b"")
+        self._review = (0, -1, b"")
         self.session = None
         self.nonce = None
         self.pending = None

@@ -68,3 +68,8 @@ def pct_tenths(new, ref):
 
 def pct_text(tenths):
     return "%s%d.%d %%" % ("+" if tenths >= 0 else "-", abs(tenths) // 10, abs(tenths) % 10)
+
+
+def ptm_x1440(ptm):
+    """Enabled patient boluses at their maximum, mcg/day x 1440 (ptm: [dose, over_s, per_day, lockout_s])."""
+    return ptm[0] * ptm[2] * 1440 if ptm else 0

@@ -1,28 +1,32 @@
 """The priming bolus after a catheter change (two-phase): catheter + pump tubing at 24 mL/day.
 
-Loaded for the request only. With review=True it answers the review and changes nothing.
+Loaded for the request only: prime() checks and returns the plan (review.py reviews it),
+apply() starts priming on a commit.
 """
 
 import dose
 from errors import CommandError, NOT_ALLOWED
 from checks import MAX_CATHETER_NL, need_int, need_drug
-from review import build, applied
+from committed import applied
 
 
-def prime(dev, args, review=False):
+def prime(dev, args):
     th = dev.therapy
     need_drug(th)
     if not dev.fsm.can("prime"):
         raise CommandError(NOT_ALLOWED, "cannot prime while the pump is %s" % dev.fsm.state)
     cath = need_int(args, "catheter_nl", 0, MAX_CATHETER_NL, "nL")
-    rv = build(dev, "prime", "prime catheter %s mL + pump tubing %s mL at 24 mL/day"
-               % (dose.ml_text(cath), dose.ml_text(dose.TUBING_NL)))
-    rv["new"]["prime_nl"] = cath + dose.TUBING_NL
-    rv["warnings"].append("therapy pauses while priming (about %d min), then resumes"
-                          % ((cath + dose.TUBING_NL) * 1440 // dose.MAX_RATE_NL + 1))
-    if review:
-        return rv
-    th.prime(cath)
+    total = cath + dose.TUBING_NL
+    return {"cmd": "prime", "cath": cath, "extra": {"prime_nl": total},
+            "summary": "prime catheter %s mL + pump tubing %s mL at 24 mL/day"
+                       % (dose.ml_text(cath), dose.ml_text(dose.TUBING_NL)),
+            "warnings": ["therapy pauses while priming (about %d min), then resumes"
+                         % (total * 1440 // dose.MAX_RATE_NL + 1)]}
+
+
+def apply(dev, plan, rv):
+    cath = plan["cath"]
+    dev.therapy.prime(cath)
     dev.fsm.fire("prime")
     dev.log("prime", "catheter %d nL + tubing" % cath)
     return applied(dev, rv)

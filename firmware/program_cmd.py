@@ -9,8 +9,8 @@ import dose
 from dose import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
 from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason
-from limits import mcg_text
-from review import build, applied, ptm_x1440
+from limits import mcg_text, ptm_x1440
+from committed import applied, log_reason
 
 
 def _flex_day(name, steps, concs):
@@ -35,13 +35,13 @@ def _flex_day(name, steps, concs):
     return tuple(out)
 
 
-def program(dev, args, review=False):
-    """Check a prescription against every limit; review=True answers the review and changes
-    nothing (the prepare), else applies it (the commit). Each mode has its own small function
-    (small bytecode blocks load into a fragmented heap where one large one would not)."""
+def program(dev, args):
+    """Check a prescription field by field: the plan (review.py reviews it, apply() applies
+    it on a commit); nothing changes here. Each mode has its own small function (small
+    bytecode blocks load into a fragmented heap where one large one would not)."""
     mode = args.get("mode")
     if mode == "stop":
-        return _stop(dev, args, review)
+        return _stop(dev, args)
     plan = _MODES.get(mode)
     if plan is None:
         raise CommandError(BAD_ARGUMENT, "mode must be one of continuous, flex, periodic, stop; got %r" % (mode,))
@@ -58,18 +58,30 @@ def program(dev, args, review=False):
     need_drug(th)
     reason = override_reason(args, "override")
     x, how = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
-    worst = x + ptm_x1440(dev.ptm)
-    rv = build(dev, "program", "%s %s mcg/day" % (mode, mcg_text(x)), worst, reason,
-               after=(mode, x * (1000000 // th.conc), None))
-    if review:
-        return rv
+    return {"cmd": "program", "summary": "%s %s mcg/day" % (mode, mcg_text(x)),
+            "new": x + ptm_x1440(dev.ptm), "reason": reason, "after": (mode, x * (1000000 // th.conc), None),
+            "x": x, "how": how}
+
+
+def apply(dev, plan, rv):
+    """The commit: the reviewed prescription into the engine, logged with old and new."""
+    th = dev.therapy
     old = _described(th)
+    if plan.get("stopping"):
+        th.stop()
+        if dev.fsm.can("stop"):
+            dev.fsm.fire("stop")
+        dev.log("program", old + " -> stopped: " + plan["reason"])  # cut to 40 bytes; the reason entries hold it all
+        if not rv["overrides"]:  # else applied() logs the reason with the override
+            log_reason(dev, plan["reason"])
+        return applied(dev, rv, plan["reason"], -1)
+    how = plan["how"]
     how[0](*how[1:])
-    th.daily_x1440 = x
+    th.daily_x1440 = plan["x"]
     if dev.fsm.can("program"):
         dev.fsm.fire("program")
     dev.log("program", old + " -> " + _described(th))
-    return applied(dev, rv, reason, worst)
+    return applied(dev, rv, plan["reason"], plan["new"])
 
 
 def _described(th):
@@ -77,20 +89,11 @@ def _described(th):
     return "%s %d mcg/day" % (th.mode, (th.daily_x1440 + 720) // 1440)
 
 
-def _stop(dev, args, review):
+def _stop(dev, args):
     if args.get("reason") is None:
         raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
-    reason = override_reason(args, "reason")
-    th = dev.therapy
-    rv = build(dev, "program", "stop", 0, reason, True, ("stopped", 0, None))
-    if review:
-        return rv
-    old = _described(th)
-    th.stop()
-    if dev.fsm.can("stop"):
-        dev.fsm.fire("stop")
-    dev.log("program", old + " -> stopped: " + reason)
-    return applied(dev, rv, reason, -1)
+    return {"cmd": "program", "summary": "stop", "new": 0, "reason": override_reason(args, "reason"),
+            "stopping": True, "after": ("stopped", 0, None)}
 
 
 def _continuous(th, args, concs, running_bolus):

@@ -10,14 +10,16 @@ import dose
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED, LIMIT
 from checks import MAX_BOLUS_S, need_int, override_reason, check_total
 from bolus_fit import check_bolus, prescription_top
-from review import build, applied, ptm_x1440
+from committed import applied
+from limits import ptm_x1440
 
 DAY_S = 86400
 BACLOFEN_WARNING = "patient boluses are not indicated for baclofen on some pumps: check the pump's labelling"
 
 
-def ptm(dev, args, review=False):
-    """No args: the settings and what is left today. enable: two-phase, like program."""
+def ptm(dev, args):
+    """No args: the settings and what is left today. enable: two-phase, like program (this is
+    the check: it returns the plan; apply() applies it on a commit)."""
     if not args:
         return _view(dev)
     enable = args.get("enable")
@@ -28,17 +30,16 @@ def ptm(dev, args, review=False):
     new = _settings(dev, args) if enable else None
     summary = ("patient bolus %d mcg over %d s, at most %d per 24 h, lockout %d s" % tuple(new)
                if new else "patient bolus off")
-    worst = None if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(new)
-    rv = build(dev, "ptm", summary, worst, reason)
-    rv["new"]["ptm"] = _as_dict(new)
-    if new:
-        rv["warnings"].insert(0, BACLOFEN_WARNING)
-    if review:
-        return rv
+    return {"cmd": "ptm", "summary": summary, "reason": reason, "ptm": new,
+            "new": None if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(new),
+            "extra": {"ptm": _as_dict(new)}, "warnings": [BACLOFEN_WARNING] if new else []}
+
+
+def apply(dev, plan, rv):
     old = dev.ptm
-    dev.ptm = new
-    dev.log("ptm", "%s -> %s" % (_short(old), _short(new)))
-    return applied(dev, rv, reason, worst)
+    dev.ptm = plan["ptm"]
+    dev.log("ptm", "%s -> %s" % (_short(old), _short(dev.ptm)))
+    return applied(dev, rv, plan["reason"], plan["new"])
 
 
 def _settings(dev, args):

@@ -1,7 +1,8 @@
 """Recording a refill (two-phase): volumes, concentration, and the reconciliation warning.
 
-Loaded for the request only. With review=True it answers the review and changes nothing. A
-refill does not change the daily dose: no dose limit applies, only the physical ones.
+Loaded for the request only: refill() checks and returns the plan (review.py reviews it),
+apply() records it on a commit. A refill does not change the daily dose: no dose limit
+applies, only the physical ones.
 """
 
 import dose
@@ -9,10 +10,9 @@ from dose import LIBRARY
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
 from checks import need_int, check_total
 from bolus_fit import prescription_top
-from review import build
 
 
-def refill(dev, args, review=False):
+def refill(dev, args):
     th = dev.therapy
     if dev.fsm.state == "priming":
         raise CommandError(NOT_ALLOWED, "priming is in progress: refill after it completes")
@@ -28,26 +28,31 @@ def refill(dev, args, review=False):
         check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),
                     "the current prescription at %d mcg/mL" % conc)
     expected = th.reservoir_nl if th.conc else -1  # a first fill has nothing to compare
-    rv = build(dev, "refill", "refill: remove %s mL, add %s mL of %d mcg/mL"
-               % (dose.ml_text(removed), dose.ml_text(added), conc),
-               after=(th.mode, 0 if th.mode == "stopped" else th.daily_x1440 * (1000000 // conc), added))
+    warnings = []
     warning = _discrepancy(removed, expected)
     if warning:
-        rv["warnings"].append(warning)
+        warnings.append(warning)
     if th.conc and conc != th.conc:
-        rv["warnings"].append("concentration changes %d -> %d mcg/mL: the old drug in the catheter and tubing "
-                              "is pushed out first at the new rate (bridge)" % (th.conc, conc))
-    if review:
-        return rv
-    th.refill(added, conc)
+        warnings.append("concentration changes %d -> %d mcg/mL: the old drug in the catheter and tubing "
+                        "is pushed out first at the new rate (bridge)" % (th.conc, conc))
+    return {"cmd": "refill", "summary": "refill: remove %s mL, add %s mL of %d mcg/mL"
+            % (dose.ml_text(removed), dose.ml_text(added), conc), "warnings": warnings,
+            "after": (th.mode, 0 if th.mode == "stopped" else th.daily_x1440 * (1000000 // conc), added),
+            "removed": removed, "added": added, "conc": conc, "expected": expected, "discrepancy": bool(warning)}
+
+
+def apply(dev, plan, rv):
+    """The commit: the reservoir holds what was added; level alarms clear or rise."""
+    added = plan["added"]
+    dev.therapy.refill(added, plan["conc"])
     a = dev.alarms.active
     if "low_reservoir" in a or "empty_reservoir" in a or added <= dev.low_reservoir_nl or getattr(dev, "stall_try", 0):
         dev.call("alarm_rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
     else:
         dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
-    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(removed), dose.ml_text(added), conc))
-    if warning:
-        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(removed), dose.ml_text(expected)))
+    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(plan["removed"]), dose.ml_text(added), plan["conc"]))
+    if plan["discrepancy"]:
+        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(plan["removed"]), dose.ml_text(plan["expected"])))
     out = dev.summary()
     out["warnings"] = rv["warnings"]
     out["overrides"] = []

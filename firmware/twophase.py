@@ -1,7 +1,7 @@
 """Two-phase programming (spec §4): a prepared change waits for a commit that quotes its token.
 
-The prepare ran the request with review=True (nothing changed) and left what it showed in
-dev.fp; hold() keeps the request and that review's fingerprint with a fresh token. take() hands
+The prepare ran the request's check and review (Device.change, nothing changed) and left what
+the review showed in dev.fp; hold() keeps the request and that review's fingerprint with a fresh token. take() hands
 the request back to the device for the commit, with dev.expect set so that the request, run
 again, refuses if its review now differs. Only RAM holds a prepared change: hello, auth, a new
 prepare and a power cut drop it, and the old therapy keeps running.

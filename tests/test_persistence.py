@@ -44,9 +44,9 @@ def deliver(dev: Device, seconds: int) -> None:
 
 def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash):
     dev = boot(flash)
-    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
     dev.call("store", "save")
-    dev.call("program_cmd", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}, "override": "test setup"})
+    dev.change("program_cmd", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}, "override": "test setup"}, True)
     dev.call("store", "save")
     deliver(dev, 7 * 3600 + 37 * 60)
     truth = dev.therapy.reservoir_nl
@@ -60,9 +60,9 @@ def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash
 
 def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
     dev = boot(flash)
-    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
     dev.call("store", "save")
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"})
+    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
     dev.call("store", "save")
     newest = "state.a" if dev.store_seq % 2 == 0 else "state.b"
     with open(newest, "r+b") as f:
@@ -76,8 +76,8 @@ def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
 
 def test_no_valid_copy_is_a_critical_memory_alarm_and_a_stopped_pump(flash):
     dev = boot(flash)
-    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"})
+    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
     for name in ("state.a", "state.b"):
         with open(name, "wb") as f:
             f.write(b"garbage")
@@ -88,7 +88,7 @@ def test_no_valid_copy_is_a_critical_memory_alarm_and_a_stopped_pump(flash):
 
 def test_a_torn_write_leaves_the_previous_copy(flash):
     dev = boot(flash)
-    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
+    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
     dev.call("store", "save")
     with open("state.tmp", "wb") as f:  # power failed while the next copy was written
         f.write(b"ITB1\x00\x00")
@@ -98,8 +98,8 @@ def test_a_torn_write_leaves_the_previous_copy(flash):
 
 def test_checkpoints_are_about_every_15_minutes_of_delivery(flash):
     dev = boot(flash)
-    dev.call("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500})
-    dev.call("program_cmd", "program", {"mode": "continuous", "dose_mcg": 500, "override": "test setup"})
+    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 500, "override": "test setup"}, True)
     dev.call("store", "save")
     before = dev.hal.flash_writes
     deliver(dev, 86_400)
