@@ -6,7 +6,7 @@ review.py) only for a change of the daily dose. Doses are mcg/day x 1440, as in 
 """
 
 from errors import CommandError, LIMIT
-from limits import window, mcg_text, pct_tenths, pct_text, DECREASE_PCT, HIGH_DOSE_MCG, HIGH_STEP_PCT
+from limits import window, full_until, MAX_HIST, mcg_text, pct_tenths, pct_text, DECREASE_PCT, HIGH_DOSE_MCG, HIGH_STEP_PCT
 
 
 def check(dev, new, override, stopping=False):
@@ -16,7 +16,14 @@ def check(dev, new, override, stopping=False):
     cannot pass. A refusal names it with the numbers and lists the others.
     """
     lim = dev.lim
-    lo, hi = window(dev.hist, dev.therapy.now_s())
+    now = dev.therapy.now_s()
+    until = 0 if stopping else full_until(dev.hist, now)  # a stop is always possible
+    if until:
+        raise CommandError(LIMIT, "dose history full: the pump keeps %d daily doses of the last 24 h and all are in "
+                           "use; the next dose change is possible in %d s (a stop is always possible)"
+                           % (MAX_HIST, until - now), {"limit": "history_full", "override": False,
+                                                          "retry_in_s": until - now})
+    lo, hi = window(dev.hist, now)
     bad = []
     if stopping:
         if hi > 0:

@@ -6,8 +6,9 @@ are mcg/day x 1440 (exact for flex and periodic schedules), times device seconds
 dev.hist holds the daily doses in effect, oldest first, as a flat list [t, lo, hi, ...]: the
 dose that began at t (lo = hi = its worst-case daily dose, -1 when stopped) lasts until the next
 entry's t. A dose counts for the window when it was in effect for some time after now - 24 h; a
-dose that ended exactly 24 h ago, or lasted no time at all, does not. Past MAX_HIST entries the
-two oldest merge, keeping the lower lo and the higher hi: the merged entry is only ever stricter.
+dose that ended exactly 24 h ago, or lasted no time at all, does not. The history holds at most
+MAX_HIST entries: a dose change that would need more is refused until the oldest leaves the window
+(full_until), so the window is always exact. (lo and hi are kept apart for the file format.)
 """
 
 DAY_S = 86400
@@ -39,17 +40,37 @@ def window(hist, now):
     return lo, hi
 
 
-def record(hist, now, dose):
-    """A new daily dose (x1440, -1: stopped) takes effect now; drop what left the window."""
+def prune(hist, now):
+    """Drop the doses that left the window (the one in effect at its start stays)."""
     while len(hist) >= 6 and hist[3] <= now - DAY_S:
         del hist[0:3]
+
+
+def full_until(hist, now):
+    """0 when a dose change now fits the history; else the device time it will (when enough of
+    the oldest have left the window). Nothing is merged or cut short: that could show a reference
+    the exact history has not, and let a restart escape the initial-dose cap. limit_rules refuses
+    the change instead. Reads only: a refused request leaves the history as it was."""
+    n = len(hist)
+    i = 0
+    while n - i >= 6 and hist[i + 3] <= now - DAY_S:  # what prune would drop
+        i += 3
+    kept = (n - i) // 3
+    if kept + (0 if n and hist[-3] >= now else 1) <= MAX_HIST:  # (a change at the same second replaces)
+        return 0
+    return hist[i + 3 * (kept + 1 - MAX_HIST)] + DAY_S  # (then no longer the same second)
+
+
+def record(hist, now, dose):
+    """A new daily dose (x1440, -1: stopped) takes effect now. A stop is recorded even when the
+    history is full: MAX_HIST + 1 entries at most, as a dose change needs room and a stop while
+    stopped adds nothing."""
+    prune(hist, now)
+    if dose < 0 and hist and hist[-2] < 0:
+        return
     if hist and hist[-3] >= now:
         del hist[-3:]  # the previous dose lasted no time: it never was in effect
     hist.extend((now, dose, dose))
-    if len(hist) > MAX_HIST * 3:
-        lo = hist[1] if hist[4] < 0 or 0 <= hist[1] < hist[4] else hist[4]
-        hist[3:6] = [hist[0], lo, max(hist[2], hist[5])]
-        del hist[0:3]
 
 
 def mcg_text(x):

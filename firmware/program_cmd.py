@@ -139,8 +139,9 @@ def _periodic(th, args, concs, running_bolus):
     for conc in concs:
         worst = max(worst, dose.bolus_rate(bolus * dose.nl_per_mcg(conc), over * 10)[0])
     check_total(rate + worst + running_bolus, "basal + periodic bolus (with any running bolus)")
-    # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every
-    return (basal * 1440 + bolus * 124416000 // every,
+    # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every, rounded up
+    # (the limits count boluses at their maximum)
+    return (basal * 1440 - (-bolus * 124416000 // every),
             (th.program_periodic, basal, bolus, every * 10, over * 10, _first_bolus_in(th, args)))
 
 

@@ -5,7 +5,12 @@ The model (LimitsModel) is written from the spec text, not from firmware/limits.
 limit_rules.py: it keeps the whole history of daily doses as exact Fractions of mcg/day. The
 device runs in CPython on the in-memory HAL, whose RTC follows its tick counter, and time
 passes as the main loop lets it (sleep to the next deadline, service), so the 24 h window moves
-with the device's engine time. limits.record/window are unit-tested at the end.
+with the device's engine time.
+
+Then: limits.record/window/full_until against an exact history (the window is exact at any
+length; a full history refuses a dose change until its oldest leave), and fixed cases at the
+edges the random runs rarely reach: the high-dose warning, a full history on the device, many
+stops, periodic doses off the interval grid.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from device_session import DeviceSession, provision
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from limits import MAX_HIST, record, window
+from limits import MAX_HIST, full_until, record, window
 from memhal import MemHal
 
 DAY_S = 86_400
@@ -41,16 +46,17 @@ PROFILES = {"spinal": (10, 30), "cerebral": (5, 15), "pediatric": (5, 15)}  # sp
 INITIAL, CEILING, HARD_MAX = 200, 1000, 2000  # mcg/day, spec §4 defaults
 DECREASE_PCT, HIGH_DOSE, HIGH_STEP_PCT = 20, 500, 20
 # periodic intervals (s) that divide 86400 x 1440: boluses per day x 1440 is then a whole number,
-# so the firmware's mcg/day x 1440 is exact (see test_periodic_dose_rounds_down_off_the_grid)
+# so the firmware's mcg/day x 1440 is exact (off it the firmware rounds up: test_periodic_dose_rounds_up_off_the_grid)
 EVERY_S = (3600, 4800, 5400, 7200, 9600, 10800, 14400, 17280, 21600, 28800, 43200, 86400, 172800, 345600)
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+assert all(DAY_S * 1440 % every == 0 for every in EVERY_S)
 
 
 # -- the independent model ------------------------------------------------------------------------
 
 def flex_daily(week: list[list[tuple[int, int]]]) -> Fraction:
     """Largest day's time-weighted dose (mcg/day) of a weekly flex schedule, minute by minute:
-    each minute runs the latest step started before it, the week wrapping around."""
+    each minute runs the latest step started at or before it, the week (Monday first) wrapping."""
     starts = {d * 1440 + m: mcg for d, steps in enumerate(week) for m, mcg in steps}
     cur = starts[max(starts)]  # before the week's first step, last week's last step runs
     totals = [0] * 7
@@ -72,7 +78,10 @@ class LimitsModel:
     - decrease reference: the highest such dose; a new dose below 80 % of it needs an override
       (exactly -20 % is allowed); a stop needs its reason, which acts as the override;
     - ceiling 1000 (overridable); hard maximum 2000 (never);
-    - high-dose warning: an increase > 20 % over the titration reference when it is >= 500.
+    - high-dose warning: an increase > 20 % over the titration reference when it is >= 500;
+    - the pump keeps at most MAX_HIST doses of the last 24 h (a stop while stopped, or a change
+      replaced within the same second, is not a new one): a dose change that needs one more is
+      refused (history_full, no override) until enough of the oldest left; a stop always goes.
     """
 
     def __init__(self, pct: int):
@@ -92,10 +101,30 @@ class LimitsModel:
         doses = [d for d in self.in_window(now) if d is not None]
         return (min(doses), max(doses)) if doses else (None, None)
 
+    def kept(self, now: int) -> list[tuple[int, Fraction | None]]:
+        """The distinct doses the pump holds now: the last one and those that ended after now - 24 h."""
+        doses: list[tuple[int, Fraction | None]] = []
+        for t, d in self.hist:
+            if d is None and doses and doses[-1][1] is None:
+                continue  # still stopped
+            if doses and doses[-1][0] == t:
+                doses.pop()  # replaced within the same second
+            doses.append((t, d))
+        return [e for i, e in enumerate(doses) if i + 1 == len(doses) or doses[i + 1][0] > now - DAY_S]
+
+    def full_until(self, now: int) -> int:
+        """0 when a dose change fits now; else when it will."""
+        kept = self.kept(now)
+        if len(kept) + (0 if kept and kept[-1][0] == now else 1) <= MAX_HIST:
+            return 0
+        return kept[len(kept) + 1 - MAX_HIST][0] + DAY_S  # from the next second on: one more
+
     def violated(self, now: int, new: Fraction | None) -> dict[str, tuple[bool, Fraction]]:
         """{limit: (an override passes it, the largest dose it allows)}; new None: a stop."""
         lo, hi = self.refs(now)
         out: dict[str, tuple[bool, Fraction]] = {}
+        if new is not None and self.full_until(now):
+            return {"history_full": (False, Fraction(0))}
         if new is None:
             if hi is not None:
                 out["decrease"] = (True, Fraction(0))
@@ -158,6 +187,9 @@ def _call(self, module, fn, *args):
             sys.modules.pop(module, None)
 
 
+FIRMWARE = os.path.dirname(importlib.util.find_spec("limits").origin)
+
+
 class _CompiledOnce(importlib.machinery.SourceFileLoader):
     """Device.call imports a firmware module afresh for each call, as on the Pico; without .pyc
     files (PYTHONDONTWRITEBYTECODE) every import compiles again: compile each file once."""
@@ -178,9 +210,6 @@ class _FirmwareFinder:
         if path is not None or not os.path.isfile(file):
             return None
         return importlib.util.spec_from_file_location(name, file, loader=_CompiledOnce(name, file))
-
-
-FIRMWARE = os.path.dirname(importlib.util.find_spec("limits").origin)
 
 
 @pytest.fixture(autouse=True)
@@ -464,14 +493,13 @@ class LimitsMachine(RuleBasedStateMachine):
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_firmware_accepts_exactly_what_the_model_accepts(profile):
     machine = type("LimitsMachine_" + profile, (LimitsMachine,), {"profile": profile})
-    # 30 steps: fewer history entries than the firmware's 32 before it merges the oldest two
-    # (a merge only makes the window stricter than the model's exact history: tested below)
+    # 30 steps rarely fill the firmware's 32 history entries: a full history is tested below
     run_state_machine_as_test(machine, settings=settings(
         max_examples=30, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
 
 
-# -- limits.record / limits.window ---------------------------------------------------------------
+# -- limits.record / limits.window / limits.full_until ---------------------------------------------
 
 def exact_window(entries: list[tuple[int, int]], now: int) -> tuple[int, int]:
     """(lowest, highest) dose (-1: none) in effect for some time in (now - 24 h, now]."""
@@ -485,68 +513,89 @@ def exact_window(entries: list[tuple[int, int]], now: int) -> tuple[int, int]:
     return lo, hi
 
 
-# gaps between records: mostly short, so that more than 32 entries fall within 24 h and merge
-entries_st = st.lists(st.tuples(st.one_of(st.just(0), st.integers(1, 900), st.integers(1, 4 * HOUR_S),
-                                          st.sampled_from([DAY_S - 1, DAY_S])),
-                                st.one_of(st.just(-1), st.integers(1, 3000 * 1440))), min_size=1, max_size=80)
+# gaps between records (s): 0 replaces the previous entry; the short ones put more than 32
+# entries within 24 h (a full history); the long ones drop what left the window
+short_gap_st = st.one_of(st.just(0), st.integers(1, 900), st.integers(1, 3 * HOUR_S))
+gap_st = st.one_of(short_gap_st, st.integers(1, DAY_S + 1), st.sampled_from([DAY_S - 1, DAY_S]))
+dose_st = st.one_of(st.just(-1), st.integers(1, 3000 * 1440))
+queries_st = st.lists(st.integers(0, 2 * DAY_S), min_size=1, max_size=5)
 
 
 def _replay(steps, queries):
-    """Record steps (gap s, dose) into a firmware history; the windows at each query (s after
-    the last record) from the firmware and from the exact history."""
+    """Record steps (gap s, dose) into a firmware history as limit_rules lets them through (a
+    dose change only when full_until says it fits; a stop always); check full_until against the
+    model's rule at every step; the windows at each query (s after the last step) from the
+    firmware and from the exact history of what was recorded."""
     hist: list[int] = []
+    model = LimitsModel(30)
     exact: list[tuple[int, int]] = []
     now = 0
     for gap, dose in steps:
         now += gap
+        until = full_until(hist, now)
+        assert until == model.full_until(now), (hist, now)
+        if dose >= 0 and until:
+            assert until > now
+            before = list(hist)
+            assert full_until(hist, until - 1) and not full_until(hist, until)
+            assert hist == before  # full_until only reads
+            continue
         record(hist, now, dose)
+        model.record(now, None if dose < 0 else Fraction(dose))
         exact.append((now, dose))
-        assert len(hist) <= MAX_HIST * 3 and len(hist) % 3 == 0
+        assert len(hist) <= (MAX_HIST + 1) * 3 and len(hist) % 3 == 0
     return [(window(hist, now + q), exact_window(exact, now + q)) for q in queries]
 
 
 @settings(max_examples=300, deadline=None)
-@given(entries_st.filter(lambda s: len(s) <= MAX_HIST), st.lists(st.integers(0, 2 * DAY_S), min_size=1, max_size=5))
-def test_window_is_exact_up_to_32_entries(steps, queries):
+@given(st.lists(st.tuples(gap_st, dose_st), min_size=1, max_size=3 * MAX_HIST), queries_st)
+def test_window_is_exact_at_any_length(steps, queries):
     for fw, exact in _replay(steps, queries):
         assert fw == exact
 
 
-@settings(max_examples=300, deadline=None)
-@given(entries_st, st.lists(st.integers(0, 2 * DAY_S), min_size=1, max_size=5))
-def test_merging_only_makes_the_window_stricter(steps, queries):
-    """Past 32 entries the oldest two merge: a lower (or equal) minimum, a higher (or equal)
-    maximum than the exact history's. (Where the exact history has no minimum at all, see
-    test_merged_history_keeps_a_reference_the_exact_history_has_not.)"""
-    for (lo, hi), (xlo, xhi) in _replay(steps, queries):
-        assert hi >= xhi
-        if xlo >= 0:
-            assert 0 <= lo <= xlo
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(short_gap_st, st.one_of(st.just(-1), st.integers(1, 3000 * 1440))),
+                min_size=MAX_HIST + 1, max_size=3 * MAX_HIST), queries_st)
+def test_a_full_history_stays_exact(steps, queries):
+    """Many changes within 24 h: the history fills, changes wait, the window stays exact."""
+    for fw, exact in _replay(steps, queries):
+        assert fw == exact
 
 
-def test_merge_keeps_the_lower_minimum_and_the_higher_maximum():
+def _full_history() -> list[int]:
+    """32 doses, one a second from t = 0: 100, 110, 100, ... mcg/day."""
     hist: list[int] = []
-    record(hist, 0, 300 * 1440)
-    record(hist, 10, 100 * 1440)
-    record(hist, 20, 500 * 1440)
-    for t in range(30, 30 + MAX_HIST - 3):
-        record(hist, t, 200 * 1440)
-    assert len(hist) == MAX_HIST * 3 and hist[:3] == [0, 300 * 1440, 300 * 1440]
-    record(hist, 1000, 250 * 1440)  # the 33rd: the two oldest merge
+    for t in range(MAX_HIST):
+        record(hist, t, (100 + 10 * (t % 2)) * 1440)
     assert len(hist) == MAX_HIST * 3
-    assert hist[:6] == [0, 100 * 1440, 300 * 1440, 20, 500 * 1440, 500 * 1440]
-    record(hist, 1001, -1)  # the merged entry merges again
-    assert hist[:3] == [0, 100 * 1440, 500 * 1440]
-    assert window(hist, 1001) == (100 * 1440, 500 * 1440)
+    return hist
 
 
-def test_merge_with_a_stopped_entry_keeps_the_dose():
-    hist: list[int] = []
-    record(hist, 0, -1)
-    record(hist, 10, 400 * 1440)
-    for t in range(20, 20 + MAX_HIST - 1):
-        record(hist, t, 450 * 1440)
-    assert hist[:3] == [0, 400 * 1440, 400 * 1440]
+def test_full_until_names_when_the_oldest_leaves():
+    hist = _full_history()
+    assert full_until(hist, MAX_HIST - 1) == 0  # the same second: a change replaces the last
+    assert full_until(hist, 100) == 1 + DAY_S  # the dose begun at 0 ends at 1, leaves at 1 + 24 h
+    assert full_until(hist, DAY_S) == 1 + DAY_S
+    assert full_until(hist, 1 + DAY_S) == 0
+    assert len(hist) == MAX_HIST * 3  # only read
+
+
+def test_a_stop_goes_in_a_full_history_and_a_stop_while_stopped_adds_nothing():
+    hist = _full_history()
+    record(hist, 100, -1)
+    assert len(hist) == (MAX_HIST + 1) * 3 and hist[-3:] == [100, -1, -1]
+    record(hist, 200, -1)
+    assert len(hist) == (MAX_HIST + 1) * 3  # still stopped since 100
+    assert full_until(hist, 100) == 2 + DAY_S  # two must leave, even for the same second
+    assert window(hist, 200) == (100 * 1440, 110 * 1440)
+
+
+def test_many_stops_leave_no_stale_reference():
+    """A 500 mcg/day dose, then 32 stops: 27.5 h later nothing is in the window."""
+    steps = [(0, 500 * 1440), (1000, -1), (49_000, -1)] + [(1, -1)] * 30
+    ((lo, hi), (xlo, xhi)), = _replay(steps, [100_000 - 50_030])
+    assert (lo, hi) == (xlo, xhi) == (-1, -1)
 
 
 def test_entries_at_the_same_second_replace():
@@ -601,44 +650,70 @@ def test_high_dose_warning_edges(pump, first, second):
     assert _warned(body) == (first >= HIGH_DOSE and second * 100 > first * 120)  # the spec's words
 
 
-# -- known disagreements with the spec (firmware bugs, reported; the firmware is not changed here) --
+# -- a full history, many stops, periodic doses off the grid, on the device ------------------------
 
-MERGE_BUG = ("limits.record: past 32 entries the two oldest merge into one that lasts until the third "
-             "began, so a dose that ended more than 24 h ago can stay the titration reference after a "
-             "stop: the initial-dose cap no longer applies (spec §4: stopped for the whole 24 h -> cap)")
+def test_a_full_history_refuses_a_dose_change_until_the_oldest_leaves(pump):
+    """32 changes in 5 h 10 min: the 33rd waits (no override passes), names the time; a stop goes."""
+    t0 = pump.dev.therapy.now_s()
+    for n in range(MAX_HIST):
+        if n:
+            pump.run(600)
+        pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
+    assert len(pump.dev.hist) == MAX_HIST * 3
+    pump.run(600)
+    before = pump.snapshot()
+    good, out = pump.ask("program", mode="continuous", dose_mcg=100, override="clinical decision")
+    assert not good and out["code"] == errors.LIMIT and out["limit"] == "history_full", out
+    assert out["override"] is False and "32 daily doses" in out["text"], out
+    wait = t0 + 600 + DAY_S - pump.dev.therapy.now_s()  # the first dose ended at t0 + 600
+    assert out["retry_in_s"] == wait, out
+    assert pump.snapshot() == before
+    pump.run(wait - 1)
+    good, out = pump.ask("program", mode="continuous", dose_mcg=100)
+    assert not good and out["limit"] == "history_full" and out["retry_in_s"] == 1, out
+    pump.run(1)
+    pump.ok("program", mode="continuous", dose_mcg=100)
+    assert len(pump.dev.hist) == MAX_HIST * 3
 
 
-@pytest.mark.xfail(strict=True, reason=MERGE_BUG)
-def test_merged_history_keeps_a_reference_the_exact_history_has_not():
-    steps = [(0, 500 * 1440), (1000, -1), (49_000, -1)] + [(1, -1)] * 30  # 33 entries: a merge
-    ((lo, hi), (xlo, xhi)), = _replay(steps, [100_000 - 50_030])  # at 100000 s: 500 ended 99000 s ago
-    assert (xlo, xhi) == (-1, -1)
-    assert (lo, hi) == (xlo, xhi)  # got (720000, 720000): 500 mcg/day is still "in the last 24 h"
+def test_a_stop_is_never_refused_for_a_full_history(pump):
+    for n in range(MAX_HIST):
+        pump.run(60)
+        pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
+    pump.run(60)
+    pump.ok("program", mode="stop", reason="catheter occlusion suspected")
+    assert pump.dev.therapy.mode == "stopped" and len(pump.dev.hist) == (MAX_HIST + 1) * 3
+    good, out = pump.ask("program", mode="continuous", dose_mcg=100)
+    assert not good and out["limit"] == "history_full", out
 
 
-@pytest.mark.xfail(strict=True, reason=MERGE_BUG)
 def test_restart_after_a_day_stopped_needs_the_initial_cap_override_after_many_stops(pump):
+    """Stops while stopped add nothing: after 27.5 h stopped the 500 mcg/day dose is no longer a
+    reference, and a restart above the initial-dose cap needs an override (spec §4)."""
     model = LimitsModel(30)
     t0 = pump.dev.therapy.now_s()
     pump.ok("program", mode="continuous", dose_mcg=500, override="known patient")
     model.record(t0, Fraction(500))
-    for at in [1000, 50_000] + list(range(50_001, 50_031)):  # 32 stops: 33 history entries
+    for at in [1000, 50_000] + list(range(50_001, 50_031)):  # 32 stops
         pump.run(t0 + at - pump.dev.therapy.now_s())
         pump.ok("program", mode="stop", reason="pump pocket revision")
         model.record(t0 + at, None)
+    assert len(pump.dev.hist) == 2 * 3
     pump.run(t0 + 100_000 - pump.dev.therapy.now_s())  # stopped for 27.5 h
     assert model.violated(t0 + 100_000, Fraction(450)) == {"initial_cap": (True, Fraction(INITIAL))}
     good, out = pump.ask("program", mode="continuous", dose_mcg=450)
-    assert not good and out["limit"] == "initial_cap", out  # got: accepted, reference 500 mcg/day
+    assert not good and out["limit"] == "initial_cap", out
 
 
-@pytest.mark.xfail(strict=True, reason="program_cmd._periodic floors boluses per day x 1440 "
-                   "(bolus * 124416000 // every): off the grid of intervals dividing 86400 x 1440 the "
-                   "worst-case daily dose is counted up to 1/1440 mcg/day low (spec §4: at their maximum)")
-def test_periodic_dose_rounds_down_off_the_grid(pump):
+def test_periodic_dose_rounds_up_off_the_grid(pump):
+    """Spec §4 counts boluses at their maximum: off the grid of intervals dividing 86400 x 1440
+    the firmware's mcg/day x 1440 rounds up, never down."""
     pump.s.request("limits", titration_pct=30)
     pump.ok("program", mode="continuous", dose_mcg=100)
     pump.run(HOUR_S)
     # 129 + 1 x 86400 / 86399 = 130.0000116 mcg/day: over 100 + 30 %
     good, out = pump.ask("program", mode="periodic", basal_mcg=129, bolus_mcg=1, every_s=86_399, over_s=600)
-    assert not good and out["limit"] == "titration", out["review"]["new"]  # got: accepted at 130 mcg/day
+    assert not good and out["limit"] == "titration", out
+    # 1 x 86400 / 86399 x 1440 = 1440.0167: 1441 / 1440 mcg/day a day
+    pump.ok("program", mode="periodic", basal_mcg=128, bolus_mcg=1, every_s=86_399, over_s=600)
+    assert pump.dev.therapy.daily_x1440 == 128 * 1440 + 1441
