@@ -43,7 +43,7 @@ def build(dev, plan):
         new = cur
     if after is None:
         after = (th.mode, volume_x1440(dev), None)
-    out = {"review": True, "cmd": plan["cmd"], "summary": summary,
+    out = {"review": True, "cmd": plan["cmd"], "serial": dev.identity(), "summary": summary,
            "current": _side(dev, th.mode, cur, volume_x1440(dev), None),
            "new": _side(dev, after[0], new, after[1], after[2]),
            "reference": {"min_mcg": _mcg(lo), "max_mcg": _mcg(hi)},

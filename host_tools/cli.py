@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -216,6 +217,18 @@ def _therapy_parsers(sub: Any) -> None:
          "Give a patient bolus as programmed with 'ptm --enable' (applied at once). A refusal says\n"
          "when the next one is allowed.", confirmed=False)
 
+    fl = sub.add_parser("flash", help="deploy the firmware to a real Pico (mpy-cross + mpremote) and provision keys",
+                        description="Compile the firmware with mpy-cross, copy it to a Pico in its REPL with\n"
+                        "mpremote, give a new board its role keys (filed in the host key file first), reset\n"
+                        "it and check that it answers with its serial and accepts the clinician key.\n"
+                        "A board running the pump firmware must be powered up with the maintenance\n"
+                        "jumper (GP22 to GND) first: the firmware keeps the REPL closed. docs/flashing.md.",
+                        epilog=NOT_A_MEDICAL_DEVICE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fl.add_argument("--port", default=argparse.SUPPRESS, help="the Pico's serial device (default: the attached one)")
+    fl.add_argument("--dry-run", action="store_true", help="build and show the plan; open no port, write no key")
+    fl.add_argument("--new-keys", action="store_true",
+                    help="replace keys the board has but this host does not hold (locks out their holders)")
+
     c = sub.add_parser("calc", help="clinical arithmetic on the host (no pump needed)", epilog=NOT_A_MEDICAL_DEVICE)
     csub = c.add_subparsers(dest="calc_command", required=True, metavar="CALC")
     p = leaf(csub, "start-dose", "starting daily dose from the screening bolus",
@@ -244,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sim(args)
         if args.command == "calc":
             return _calc(args)
+        if args.command == "flash":
+            return _flash(args)
         if args.command in requests.COMMANDS:
             return _therapy(args)
         return _device_command(args)
@@ -437,6 +452,26 @@ def _calc(args: argparse.Namespace) -> int:
         NOT_A_MEDICAL_DEVICE,
     ])
     return _emit(args, r._asdict(), text)
+
+
+def _flash(args: argparse.Namespace) -> int:
+    from host_tools import flash
+
+    port = args.port or os.environ.get("ITBPUMP_PORT") or None
+    if port is None:
+        picos = ports.attached_picos()
+        if len(picos) > 1:
+            return _fail(args, f"{len(picos)} Picos are attached ({', '.join(picos)}): choose one with --port")
+        port = picos[0] if picos else None
+    if port == "sim":
+        return _fail(args, "flash deploys to a real Pico; the virtual Pico builds the firmware itself at each start")
+    if port is None and not args.dry_run:
+        return _fail(args, "no Pico attached (USB VID 0x2E8A): connect one or give --port")
+    r = flash.flash(port, dry_run=args.dry_run, new_keys=args.new_keys)
+    if not args.dry_run and not r["verified"] and not r["jumper"]:
+        return _fail(args, f"firmware copied to {port} ({r['serial']}), but it did not answer after the reset: "
+                     f"check the board, then: itbpump --port {port} status", r)
+    return _emit(args, r, render.flash_text(r))
 
 
 def _sim(args: argparse.Namespace) -> int:

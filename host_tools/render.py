@@ -293,6 +293,7 @@ def review_json(raw: dict) -> dict:
     tenths = raw.get("change_tenths_pct")
     out = {
         "cmd": raw.get("cmd"),
+        "serial": raw.get("serial"),
         "summary": raw.get("summary"),
         "token": raw.get("token"),
         "expires_s": raw.get("expires_s"),
@@ -327,7 +328,8 @@ def _side_value(key: str, v: Any) -> str:
 
 def review_text(raw: dict) -> str:
     """The review as a clinician reads it: current and new side by side, the change against the
-    lowest daily dose of the last 24 h, the warnings, and the overrides the commit would use."""
+    lowest daily dose of the last 24 h, the warnings, the overrides the commit would use, and
+    the pump's serial."""
     cur, new = raw.get("current") or {}, raw.get("new") or {}
     rows = [(label, _side_value(k, cur.get(k)), _side_value(k, new.get(k))) for k, label in REVIEW_ROWS]
     shown = {k for k, _ in REVIEW_ROWS}
@@ -356,6 +358,8 @@ def review_text(raw: dict) -> str:
     over = [f"{o.get('limit', '?')}: {o.get('text', '')}" for o in overrides]
     lines.append(f"  {'overrides':<{lw}}{over[0] if over else 'none'}")
     lines += [f"  {'':<{lw}}{o}" for o in over[1:]]
+    if raw.get("serial"):  # which pump this applies to (a clinic may have several on the bench)
+        lines.append(f"  {'pump':<{lw}}{raw['serial']}")
     if raw.get("expires_s") is not None:
         lines.append(f"  (this review holds for {format_duration(raw['expires_s'] * 1000)} of pump time)")
     return "\n".join(lines)
@@ -465,3 +469,24 @@ def patient_bolus_text(raw: dict) -> str:
     b = raw.get("bolus") or {}
     return "\n".join([f"patient bolus started: {b.get('dose_mcg', '-')} mcg over "
                       f"{format_duration((b.get('over_s') or 0) * 1000)}", *_summary_lines(raw, {"bolus"})])
+
+
+_KEYS_TEXT = {"new": "new role keys provisioned (clinician, patient, service), filed in the host key file",
+              "keep": "kept (this host holds them)",
+              "replace": "replaced with new keys (--new-keys), filed in the host key file"}
+
+
+def flash_text(r: dict) -> str:
+    """What itbpump flash did (or, with --dry-run, would do)."""
+    head = "Dry run: nothing written" if r.get("dry_run") else f"Flashed {r.get('serial')} on {r.get('port')}"
+    lines = [head, f"  firmware  {r['files']} files, {r['bytes']} bytes (mpy-cross build, main.py as source)",
+             f"  keys      {_KEYS_TEXT.get(r.get('keys', ''), r.get('keys'))}"]
+    if r.get("remove"):
+        lines.append(f"  removed   {', '.join(r['remove'])} (old code the new build does not have)")
+    if r.get("dry_run"):
+        lines.append("  steps     " + "\n            ".join("mpremote connect PORT " + " ".join(s) for s in r["steps"]))
+    elif r.get("jumper"):
+        lines.append("  next      remove the maintenance jumper (GP22) and power-cycle the board to start the firmware")
+    else:
+        lines.append("  checked   the firmware answers with its serial and accepts the clinician key")
+    return "\n".join(lines)

@@ -161,6 +161,7 @@ def test_a_new_board_gets_keys_in_its_flash_and_in_the_host_key_file(vpico, vpic
     store = KeyStore()
     assert json.loads(store.path.read_text())[serial_no] == device_keys
     assert mode(store.path) == 0o600 and mode(store.path.parent) == 0o700
+    assert mode(vpico.paths.device_keys) == 0o600  # the board's copy is private too
     with PumpClient(vpico_port) as c:
         assert c.identity["serial"] == serial_no == vpico.info()["serial"]
 

@@ -26,7 +26,7 @@ TOKEN = "0123456789abcdef"
 DAY = 86_400
 
 REVIEW = {
-    "review": True, "cmd": "program", "token": TOKEN, "expires_s": 300,
+    "review": True, "cmd": "program", "token": TOKEN, "expires_s": 300, "serial": "ITB-0000BEEF",
     "summary": "continuous 300 mcg/day",
     "current": {"mode": "continuous", "daily_dose_mcg": 240, "rate_nl_per_day": 480_000,
                 "alarm_date": 30 * DAY, "refill_date": 34 * DAY + 3600},
@@ -120,6 +120,7 @@ def test_review_text_side_by_side():
     assert field(text, "change") == "+25.0 % against 240 mcg/day, the lowest daily dose in the last 24 h"
     assert field(text, "warnings") == "increase over 20 % at 500 mcg/day or more"
     assert field(text, "overrides") == "ceiling: 1200 mcg/day is over the 1000 mcg/day ceiling"
+    assert field(text, "pump") == "ITB-0000BEEF"
     assert "(this review holds for 5m of pump time)" in text
 
 
@@ -158,6 +159,7 @@ def test_review_json_user_units():
                             "alarm_date": "2000-01-31T00:00:00Z", "refill_date": "2000-02-04T01:00:00Z"}
     assert j["new"]["rate_ml_per_day"] == 0.6 and j["new"]["refill_date"] == "2000-01-29T00:00:01Z"
     assert j["change_pct"] == 25.0 and j["change_tenths_pct"] == 250
+    assert j["serial"] == "ITB-0000BEEF"
     assert j["token"] == TOKEN and j["expires_s"] == 300 and j["reference"] == {"min_mcg": 240, "max_mcg": 250}
     assert j["overrides"] == REVIEW["overrides"] and j["warnings"] == REVIEW["warnings"]
 

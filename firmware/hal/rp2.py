@@ -25,6 +25,13 @@ PIN_ROTOR = const(5)    # in, pull-up: rotor feedback, one falling edge per stro
 PIN_BUZZER = const(15)  # out, PWM slice 7B: piezo buzzer through a transistor
 PIN_LED = const(25)     # out: on-board status LED (Pico, not Pico W)
 PIN_VSYS = const(29)    # ADC3: VSYS/3 through the Pico's on-board divider
+PIN_MAINT = const(22)   # in, pull-up: maintenance jumper to GND (itbpump flash needs the REPL)
+
+
+def maintenance_jumper() -> bool:
+    """True when the jumper pulls GP22 low at power-up: main.py then leaves the board in its
+    REPL for itbpump flash (mpremote). The pump stays off: the driver's /EN is pulled up."""
+    return Pin(PIN_MAINT, Pin.IN, Pin.PULL_UP).value() == 0
 
 # -- pump drive ----------------------------------------------------------------
 STEPS_PER_STROKE = const(8)  # STEP pulses per pump stroke

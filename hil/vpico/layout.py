@@ -17,7 +17,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+from host_tools.firmware_build import FIRMWARE_DIR  # noqa: F401 - the virtual Pico runs the same tree
+
 DEFAULT_HEAP = "192K"  # what a Pico's MicroPython offers; bench/ also runs 64K
 DEVICE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -71,8 +72,12 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader never sees half a file."""
+def write_json(path: Path, data: dict, mode: int = 0o644) -> None:
+    """Write atomically: a reader never sees half a file. mode 0o600 for a file that holds keys:
+    created so (the umask can only narrow it), never readable by others even for a moment."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.unlink(missing_ok=True)  # a leftover from a crash would keep its own mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, indent=1))
     os.replace(tmp, path)

@@ -25,7 +25,8 @@ import time
 import tty
 from pathlib import Path
 
-from hil.vpico import build, layout
+from hil.vpico import layout
+from host_tools import firmware_build as build
 from host_tools import keys as keylib
 from host_tools.errors import PumpError
 
@@ -111,7 +112,7 @@ class Supervisor:
             return serial
         keys = keylib.new_device_keys()
         keylib.KeyStore().add(serial, keys)  # the host first: a board whose keys nobody holds is useless
-        layout.write_json(self.paths.device_keys, keys)
+        layout.write_json(self.paths.device_keys, keys, mode=0o600)
         self._note(f"provisioned role keys for {serial} (host key file {keylib.default_path()})")
         return serial
 

@@ -2,7 +2,7 @@
 
 The virtual Pico runs this build, not the .py files: compiling source inside
 a 64 KB heap needs more memory than the running firmware does, and a real
-Pico is flashed with the same .mpy files (itbpump flash).
+Pico is flashed with the same .mpy files (itbpump flash, host_tools/flash.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hil.vpico.layout import FIRMWARE_DIR
+FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
 
 
 def mpy_cross() -> str | None:
