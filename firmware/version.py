@@ -1,4 +1,4 @@
 """Firmware and protocol versions: what the device reports in its handshake."""
 
-FIRMWARE_VERSION = "0.1.0"
+FIRMWARE_VERSION = "0.2.0"
 PROTOCOL_VERSION = 1
