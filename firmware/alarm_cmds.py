@@ -1,11 +1,13 @@
 """Requests `alarms` (list; args {"ack": true} acknowledges, i.e. silences) and `alarm_test`.
 
-Acknowledged alarms stay listed until their condition clears (alarm_rules.py). Loaded per request.
+Acknowledged alarms stay listed until their condition clears (alarm_rules.py); the two whose
+condition is a past event (a reset, one bad state copy) clear when acknowledged. Loaded per request.
 """
 
 from alarm_view import alarm_list
 from errors import CommandError, BAD_ARGUMENT
 
+_SEEN_CLEARS = ("reset_recovered", "memory_noncritical")
 _TEST_STEP = 192  # buzzer.KIND_TEST * 64: the test pattern from its first tone
 _TEST_MS = 5000  # its length: critical 3 s, 1 s silence, non-critical 1 s
 
@@ -19,6 +21,10 @@ def alarms(dev, args):
         done = dev.alarms.acknowledge()
         for code in done:
             dev.log("alarm_acked", code)
+        for code in _SEEN_CLEARS:  # their condition was the event itself: seen now, so over
+            if code in dev.alarms.active:
+                dev.alarms.clear(code)
+                dev.log("alarm_clear", code + " acknowledged")
         dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
         dev.tone_step = 0
         dev.tone_at = -1

@@ -75,7 +75,9 @@ def auth(dev, args):
     want = hexlify(hmac_sha256(key, ("itbpump-auth|%s|%s|%s" % (dev.identity(), role, challenge[1])).encode()))
     if not isinstance(response, str) or not _same(want, response.encode()):
         _failed(dev, now, role)
-    dev.auth_fails = 0
+    if dev.auth_fails:  # saved, as the failures were: a restart must not bring the count back
+        dev.auth_fails = 0
+        dev.call("store", "save")
     dev.session = [role, hmac_sha256(key, ("itbpump-session|" + challenge[1]).encode()), 0]
     return {"role": role, "session": True}
 

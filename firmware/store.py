@@ -6,8 +6,9 @@ least one complete copy. Loaded on demand (Device.call) for every save.
 
 The reservoir is recorded ahead of delivery: a save stores the estimate
 minus the next checkpoint's volume (15 minutes at the current rate, at least
-one stroke) and sets dev.ckpt_floor there; the device saves again when the
-reservoir reaches it. After a cut the restored estimate is therefore between
+one stroke; none while nothing is delivered) and sets dev.ckpt_floor there; the
+device saves again when the reservoir reaches it (when stopped: at the first
+stroke, should delivery ever start without a save). After a cut the restored estimate is therefore between
 the truth minus one checkpoint and the truth: the low-reservoir alarm can
 come early, never late.
 
@@ -32,8 +33,9 @@ def checkpoint(dev):
 
 def save(dev):
     th = dev.therapy
-    # whole strokes: the reservoir falls 250 nL a stroke, so it meets the floor exactly
-    window = max(1, -(-th.d.rate // CKPT_DAY_FRACTION // STROKE_NL)) * STROKE_NL
+    # whole strokes: the reservoir falls 250 nL a stroke, so it meets the floor exactly; nothing
+    # ahead while nothing is delivered (a stopped pump's estimate must not fall at every save)
+    window = max(1, -(-th.d.rate // CKPT_DAY_FRACTION // STROKE_NL)) * STROKE_NL if th.d.rate else 0
     committed = max(0, th.reservoir_nl - window)
     dev.store_seq += 1
     body = json.dumps(_record(dev, committed)).encode()
@@ -41,7 +43,7 @@ def save(dev):
     crc = crc32(body, crc32(head))
     dev.hal.flash_write("state.tmp", head + body + struct.pack(">I", crc))
     dev.hal.flash_rename("state.tmp", SLOTS[dev.store_seq % 2])
-    dev.ckpt_floor = committed if th.d.rate else -1
+    dev.ckpt_floor = committed
 
 
 def _record(dev, committed):
