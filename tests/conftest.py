@@ -28,6 +28,24 @@ from hil.vpico.control import SimControl  # noqa: E402
 
 
 @pytest.fixture
+def fast_calls(monkeypatch):
+    """CPython device tests: Device.call without its gc and sys.modules scans, each firmware
+    module found and compiled once (device_harness.use_fast_calls). Not autouse: a module asks
+    for it with pytestmark = pytest.mark.usefixtures("fast_calls")."""
+    from device_harness import use_fast_calls  # imports the firmware: only where it is used
+
+    use_fast_calls(monkeypatch)
+
+
+@pytest.fixture
+def flash(tmp_path: Path):
+    """A flash folder for MemHal (which chdirs into it); the working directory restored after."""
+    cwd = os.getcwd()
+    yield str(tmp_path / "flash")
+    os.chdir(cwd)
+
+
+@pytest.fixture
 def vpico(tmp_path: Path):
     """A fresh virtual Pico on the manual clock, in its own state folder; stopped afterwards."""
     ctl = SimControl(tmp_path / "sim")

@@ -6,15 +6,11 @@ its tick counter, so alarm times are virtual times. dev.log is wrapped to see wh
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-
 import alarm_rules
 import buzzer
 import pytest
 from device import TICK_MS, Device
-from memhal import MemHal
+from device_harness import ClockHal, run_ms
 from device_session import session
 
 
@@ -25,22 +21,10 @@ T0 = 800_000_000  # the HAL's RTC at boot
 CRITICAL = [(1320, 500), (880, 500)] * 3 + [(0, None)]  # (Hz, ms until the next change)
 NON_CRITICAL = [(1000, 1000), (0, None)]
 
-
-class Hal(MemHal):
-    """MemHal whose RTC moves with its tick counter."""
-
-    def __init__(self, flash_dir: str):
-        super().__init__(flash_dir)
-        self.ms0 = self.ms
-
-    def rtc_seconds(self):
-        return self.rtc + (self.ms - self.ms0) // 1000
-
-    def rtc_set(self, s):
-        self.rtc, self.ms0 = s, self.ms
+pytestmark = pytest.mark.usefixtures("fast_calls")
 
 
-class IntermittentHal(Hal):
+class IntermittentHal(ClockHal):
     """The 2012/2019 plant: the rotor sticks for the first 20 min of every 2 hours."""
 
     def stroke(self):
@@ -49,7 +33,7 @@ class IntermittentHal(Hal):
 
 
 class Pump:
-    def __init__(self, hal: Hal):
+    def __init__(self, hal: ClockHal):
         self.hal = hal
         self.dev = Device(hal)
         self.dev.boot()
@@ -78,16 +62,7 @@ class Pump:
 
     def run(self, ms: int) -> None:
         """Let ms pass as app.run does: sleep to the next deadline, serve what is due."""
-        hal, dev = self.hal, self.dev
-        end = hal.ms + ms
-        while True:
-            wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
-            if hal.ms + wait > end:
-                hal.ms = end
-                dev.service()
-                return
-            hal.ms += wait
-            dev.service()
+        run_ms(self.dev, ms)
 
     def now_s(self) -> int:
         return self.hal.rtc_seconds()
@@ -103,31 +78,9 @@ class Pump:
         return [(ms - self.hal.ms0, hz) for ms, hz in self.hal.tones[mark:]]
 
 
-def _call(self, module, fn, *args):
-    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
-    fresh = module not in sys.modules
-    try:
-        return getattr(importlib.import_module(module), fn)(self, *args)
-    finally:
-        if fresh:
-            sys.modules.pop(module, None)
-
-
-@pytest.fixture(autouse=True)
-def fast_calls(monkeypatch):
-    monkeypatch.setattr(Device, "call", _call)
-
-
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
-
-
 @pytest.fixture
 def pump(flash):
-    return Pump(Hal(flash))
+    return Pump(ClockHal(flash))
 
 
 def running(pump: Pump, added_nl: int = 20_000_000, dose: int = 500, conc: int = 500) -> None:

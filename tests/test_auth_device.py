@@ -10,96 +10,31 @@ against a small model of who may do what and which tokens are live.
 from __future__ import annotations
 
 import copy
-import gc
 import hashlib
 import hmac
-import importlib
-import importlib.machinery
 import json
 import os
 import shutil
-import sys
 import tempfile
 
 import auth
 import errors
 import pytest
 from device import Device
+from device_harness import Pump, advance, boot, change, events
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
-from memhal import MemHal
-from device_session import KEYS, DeviceSession, provision
+from device_session import KEYS, DeviceSession
 
 CAP_NL = 20_000_000
 WRONG = "44" * 32  # a key the pump does not have
 PTM = {"enable": True, "dose_mcg": 5, "over_s": 600, "max_per_day": 4, "lockout_s": 3600}
 
+pytestmark = pytest.mark.usefixtures("fast_calls")
+
 
 # -- a pump and a programmer ----------------------------------------------------------------------
-def _call(self, module, fn, *args):
-    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
-    fresh = module not in sys.modules
-    try:
-        return getattr(importlib.import_module(module), fn)(self, *args)
-    finally:
-        if fresh:
-            sys.modules.pop(module, None)
-
-
-_CODE: dict[tuple[str, bytes], object] = {}
-_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
-
-
-def _compiled_once(self, data, path, *args, **kwargs):
-    """Firmware modules are imported afresh for every call (as on the Pico); with no bytecode
-    cache (PYTHONDONTWRITEBYTECODE) compile each source text once only."""
-    key = (str(path), bytes(data))
-    if key not in _CODE:
-        _CODE[key] = _source_to_code(self, data, path, *args, **kwargs)
-    return _CODE[key]
-
-
-@pytest.fixture(autouse=True)
-def fast_calls(monkeypatch):
-    monkeypatch.setattr(gc, "mem_free", lambda: 0, raising=False)  # diag's MicroPython-only calls
-    monkeypatch.setattr(gc, "mem_alloc", lambda: 0, raising=False)
-    monkeypatch.setattr(Device, "call", _call)
-    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", _compiled_once)
-
-
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
-
-
-def boot(flash_dir: str, rtc: int | None = None) -> Device:
-    """A device on this flash; rtc: the RTC's time at boot (a power cut that kept the clock)."""
-    hal = MemHal(flash_dir)
-    if rtc is not None:
-        hal.rtc = rtc
-    dev = Device(hal)
-    dev.boot()
-    return dev
-
-
-def advance(dev: Device, seconds: int) -> None:
-    """Let device time pass as the main loop does (deadline by deadline)."""
-    hal = dev.hal
-    end = hal.ms + seconds * 1000
-    while True:
-        wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
-        if hal.ms + wait > end:
-            hal.ms = end
-            dev.service()
-            break
-        hal.ms += wait
-        dev.service()
-    dev.sync()
-
-
 def signed(s: DeviceSession, cmd: str, **args) -> tuple[bool, dict]:
     """One request signed in s's session whatever its role (no automatic authentication)."""
     return s.wire(s.body(cmd, args, True))
@@ -109,22 +44,13 @@ def unsigned(s: DeviceSession, cmd: str, **args) -> tuple[bool, dict]:
     return s.wire(json.dumps({"cmd": cmd, "args": args}).encode())
 
 
-def change(s: DeviceSession, cmd: str, **args) -> dict:
-    good, rv = s.request(cmd, **args)
-    assert good, rv
-    good, out = s.request("commit", token=rv["token"])
-    assert good, out
-    return out
-
-
 def running(flash_dir: str, keys: bool = True) -> tuple[Device, DeviceSession]:
     """A pump with its keys, 20 mL of 500 mcg/mL, 100 mcg/day; then hello: no session."""
-    dev = boot(flash_dir)
-    provision(flash_dir)
-    s = DeviceSession(dev, override=None)
-    change(s, "refill", removed_nl=0, added_nl=CAP_NL, concentration=500)
-    change(s, "program", mode="continuous", dose_mcg=100)
-    advance(dev, 60)
+    p = Pump(flash_dir)
+    p.change("refill", removed_nl=0, added_nl=CAP_NL, concentration=500)
+    p.change("program", mode="continuous", dose_mcg=100)
+    p.advance(60)
+    dev, s = p.dev, p.s
     if not keys:
         os.remove(os.path.join(flash_dir, "keys.json"))
     good, _ = unsigned(s, "hello")
@@ -143,12 +69,6 @@ def snapshot(dev: Device) -> tuple:
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
             th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), list(dev.ptm_used),
             dev.low_reservoir_nl, dict(dev.alarms.active), dev.tone_at, dev.log_seq, dev.pending)
-
-
-def events(s: DeviceSession, after: int) -> list[tuple[str, str]]:
-    good, out = unsigned(s, "log", last=100)
-    assert good, out
-    return [(e["event"], e["text"]) for e in out["entries"] if e["seq"] > after]
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -294,6 +214,20 @@ def test_the_failure_count_survives_a_reboot(flash):
         assert not s.auth("clinician", WRONG)[0]
     good, out = s.auth("clinician")
     assert not good and out.get("retry_in_s") == 600, out
+
+
+def test_a_success_resets_the_saved_failure_count(flash):
+    """4 failures, a success, a reboot, 1 failure: not locked (the success was saved, too)."""
+    dev, s = running(flash)
+    for _ in range(4):
+        assert not s.auth("clinician", WRONG)[0]
+    assert s.auth("clinician")[0]
+    dev = boot(flash)
+    s = DeviceSession(dev, override=None)
+    assert dev.auth_fails == 0
+    assert not s.auth("clinician", WRONG)[0]
+    good, out = s.auth("clinician")
+    assert good, out
 
 
 # -- signed requests: replays, tampering ---------------------------------------------------------

@@ -15,13 +15,6 @@ from memhal import MemHal, PowerCut
 from host_tools import framing
 
 
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
-
-
 class WholeFileHal(MemHal):
     """A HAL without flash_readinto: evlog reads whole files instead."""
 

@@ -10,104 +10,27 @@ named with its numbers, and the error carries `limit` and `override`.
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.machinery
-import os
-import sys
 
+import device_harness
 import errors
 import pytest
 from device import Device
-from memhal import MemHal
-from device_session import DeviceSession, provision
 
 REASON_MAX = 200  # the contract's limit for an override or stop reason
 CAP_NL = 20_000_000  # MemHal's 20 mL reservoir
 
+pytestmark = pytest.mark.usefixtures("fast_calls")
+
 
 # -- a running pump -------------------------------------------------------------------------------
-def _call(self, module, fn, *args):
-    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
-    fresh = module not in sys.modules
-    try:
-        return getattr(importlib.import_module(module), fn)(self, *args)
-    finally:
-        if fresh:
-            sys.modules.pop(module, None)
-
-
-_CODE: dict[tuple[str, bytes], object] = {}
-_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
-
-
-def _compiled_once(self, data, path, *args, **kwargs):
-    """Each firmware module is imported afresh for every call (as on the Pico); with no bytecode
-    cache (PYTHONDONTWRITEBYTECODE) compile each source text once only."""
-    key = (str(path), bytes(data))
-    if key not in _CODE:
-        _CODE[key] = _source_to_code(self, data, path, *args, **kwargs)
-    return _CODE[key]
-
-
-@pytest.fixture(autouse=True)
-def fast_calls(monkeypatch):
-    monkeypatch.setattr(Device, "call", _call)
-    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", _compiled_once)
-
-
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
-
-
-class Pump:
+class Pump(device_harness.Pump):
     """A booted device with keys and a clinician programmer (no automatic override)."""
-
-    def __init__(self, flash_dir: str):
-        self.dev = Device(MemHal(flash_dir))
-        self.dev.boot()
-        provision(flash_dir)
-        self.s = DeviceSession(self.dev, override=None)
-
-    def send(self, cmd: str, **args) -> tuple[bool, dict]:
-        """One request (a prepare for two-phase ones), authenticated as the role it needs."""
-        return self.s.request(cmd, **args)
 
     def auth_for(self, cmd: str, args: dict) -> None:
         role = self.s.needs(cmd, args)
         if role and self.s.role != role:
             good, out = self.s.auth(role)
             assert good, out
-
-    def change(self, cmd: str, **args) -> dict:
-        """Prepare and commit; the commit's answer, with the review under "review"."""
-        good, rv = self.send(cmd, **args)
-        assert good, rv
-        good, out = self.send("commit", token=rv["token"])
-        assert good, out
-        out["review"] = rv
-        return out
-
-    def log(self, last: int = 50) -> list[dict]:
-        good, out = self.send("log", last=last)
-        assert good, out
-        return out["entries"]
-
-    def advance(self, seconds: int) -> None:
-        """Let device time pass as the main loop does (deadline by deadline)."""
-        hal, dev = self.dev.hal, self.dev
-        end = hal.ms + seconds * 1000
-        while True:
-            wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
-            if hal.ms + wait > end:
-                hal.ms = end
-                dev.service()
-                break
-            hal.ms += wait
-            dev.service()
-        dev.sync()
 
 
 def snapshot(dev: Device) -> tuple:
@@ -382,7 +305,7 @@ def test_titration_counts_periodic_boluses_and_enabled_patient_boluses(pump):
 
 
 def log_after(p: Pump, seq: int) -> list[tuple[str, str]]:
-    return [(e["event"], e["text"]) for e in p.log() if e["seq"] > seq]
+    return p.events(seq, last=50)
 
 
 def test_initial_dose_cap_needs_an_override_which_is_logged_with_its_reason(flash):

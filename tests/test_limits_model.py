@@ -15,25 +15,20 @@ stops, periodic doses off the interval grid.
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import math
 import os
 import shutil
-import sys
 import tempfile
 from fractions import Fraction
 
+import device_harness
 import errors
 import pytest
-from device import Device
-from device_session import DeviceSession, provision
+from device_harness import ClockHal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from limits import MAX_HIST, full_until, record, window
-from memhal import MemHal
 
 DAY_S = 86_400
 HOUR_S = 3_600
@@ -50,6 +45,8 @@ DECREASE_PCT, HIGH_DOSE, HIGH_STEP_PCT = 20, 500, 20
 EVERY_S = (3600, 4800, 5400, 7200, 9600, 10800, 14400, 17280, 21600, 28800, 43200, 86400, 172800, 345600)
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 assert all(DAY_S * 1440 % every == 0 for every in EVERY_S)
+
+pytestmark = pytest.mark.usefixtures("fast_calls")
 
 
 # -- the independent model ------------------------------------------------------------------------
@@ -163,70 +160,14 @@ def tenths_pct(new: Fraction, ref: Fraction) -> int:
 
 # -- the device --------------------------------------------------------------------------------
 
-class Hal(MemHal):
-    """MemHal whose RTC moves with its tick counter (as tests/test_alarms.py's)."""
+class Pump(device_harness.Pump):
+    """A booted device whose RTC follows its ticks, with a clinician session that never adds an
+    override by itself."""
+
+    hal_type = ClockHal
 
     def __init__(self, flash_dir: str):
         super().__init__(flash_dir)
-        self.ms0 = self.ms
-
-    def rtc_seconds(self):
-        return self.rtc + (self.ms - self.ms0) // 1000
-
-    def rtc_set(self, s):
-        self.rtc, self.ms0 = s, self.ms
-
-
-def _call(self, module, fn, *args):
-    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
-    fresh = module not in sys.modules
-    try:
-        return getattr(importlib.import_module(module), fn)(self, *args)
-    finally:
-        if fresh:
-            sys.modules.pop(module, None)
-
-
-FIRMWARE = os.path.dirname(importlib.util.find_spec("limits").origin)
-
-
-class _CompiledOnce(importlib.machinery.SourceFileLoader):
-    """Device.call imports a firmware module afresh for each call, as on the Pico; without .pyc
-    files (PYTHONDONTWRITEBYTECODE) every import compiles again: compile each file once."""
-
-    codes: dict[str, object] = {}
-
-    def get_code(self, fullname):
-        path = self.get_filename(fullname)
-        if path not in self.codes:
-            self.codes[path] = super().get_code(fullname)
-        return self.codes[path]
-
-
-class _FirmwareFinder:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        file = os.path.join(FIRMWARE, name + ".py")
-        if path is not None or not os.path.isfile(file):
-            return None
-        return importlib.util.spec_from_file_location(name, file, loader=_CompiledOnce(name, file))
-
-
-@pytest.fixture(autouse=True)
-def fast_calls(monkeypatch):
-    monkeypatch.setattr(Device, "call", _call)
-    monkeypatch.setattr(sys, "meta_path", [_FirmwareFinder, *sys.meta_path])
-
-
-class Pump:
-    """A booted device with a clinician session that never adds an override by itself."""
-
-    def __init__(self, flash_dir: str):
-        self.hal = Hal(flash_dir)  # works inside flash_dir from now on
-        self.dev = Device(self.hal)
-        self.dev.boot()
-        provision(flash_dir)
-        self.s = DeviceSession(self.dev, override=None)
         good, out = self.s.auth("clinician")
         assert good, out
 
@@ -237,20 +178,6 @@ class Pump:
         good, out = self.s.ask(cmd, **args)
         assert good, out
         return out
-
-    def run(self, seconds: int) -> None:
-        """Let time pass as app.run does: sleep to the next deadline, serve what is due."""
-        hal, dev = self.hal, self.dev
-        end = hal.ms + seconds * 1000
-        while True:
-            wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
-            if hal.ms + wait > end:
-                hal.ms = end
-                dev.service()
-                break
-            hal.ms += wait
-            dev.service()
-        dev.sync()  # engine time up to now, as a request brings it
 
     def snapshot(self) -> tuple:
         dev, th = self.dev, self.dev.therapy
@@ -378,7 +305,7 @@ class LimitsMachine(RuleBasedStateMachine):
     def _advance(self, seconds: int) -> None:
         if self.dev.therapy.reservoir_nl < REFILL_BELOW_NL:
             self.pump.fill()  # the physical limits stay out of the way
-        self.pump.run(seconds)
+        self.pump.advance(seconds)
         self.now += seconds
 
     @rule(seconds=st.one_of(st.integers(1, 30 * HOUR_S), st.integers(1, 120),
@@ -625,12 +552,10 @@ def test_window_edges():
 # -- fixed cases at the edges the random runs rarely reach ---------------------------------------
 
 @pytest.fixture
-def pump(tmp_path):
-    cwd = os.getcwd()
-    p = Pump(str(tmp_path / "flash"))
+def pump(flash):
+    p = Pump(flash)
     p.fill()
-    yield p
-    os.chdir(cwd)
+    return p
 
 
 def _warned(body: dict) -> bool:
@@ -644,7 +569,7 @@ def test_high_dose_warning_edges(pump, first, second):
     now = pump.dev.therapy.now_s()
     pump.ok("program", mode="continuous", dose_mcg=first, override="first dose above the initial cap")
     model.record(now, Fraction(first))
-    pump.run(HOUR_S)
+    pump.advance(HOUR_S)
     body = pump.ok("program", mode="continuous", dose_mcg=second, override="above the ceiling")
     assert _warned(body) == model.high_dose(now + HOUR_S, Fraction(second))
     assert _warned(body) == (first >= HIGH_DOSE and second * 100 > first * 120)  # the spec's words
@@ -657,10 +582,10 @@ def test_a_full_history_refuses_a_dose_change_until_the_oldest_leaves(pump):
     t0 = pump.dev.therapy.now_s()
     for n in range(MAX_HIST):
         if n:
-            pump.run(600)
+            pump.advance(600)
         pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
     assert len(pump.dev.hist) == MAX_HIST * 3
-    pump.run(600)
+    pump.advance(600)
     before = pump.snapshot()
     good, out = pump.ask("program", mode="continuous", dose_mcg=100, override="clinical decision")
     assert not good and out["code"] == errors.LIMIT and out["limit"] == "history_full", out
@@ -668,19 +593,19 @@ def test_a_full_history_refuses_a_dose_change_until_the_oldest_leaves(pump):
     wait = t0 + 600 + DAY_S - pump.dev.therapy.now_s()  # the first dose ended at t0 + 600
     assert out["retry_in_s"] == wait, out
     assert pump.snapshot() == before
-    pump.run(wait - 1)
+    pump.advance(wait - 1)
     good, out = pump.ask("program", mode="continuous", dose_mcg=100)
     assert not good and out["limit"] == "history_full" and out["retry_in_s"] == 1, out
-    pump.run(1)
+    pump.advance(1)
     pump.ok("program", mode="continuous", dose_mcg=100)
     assert len(pump.dev.hist) == MAX_HIST * 3
 
 
 def test_a_stop_is_never_refused_for_a_full_history(pump):
     for n in range(MAX_HIST):
-        pump.run(60)
+        pump.advance(60)
         pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
-    pump.run(60)
+    pump.advance(60)
     pump.ok("program", mode="stop", reason="catheter occlusion suspected")
     assert pump.dev.therapy.mode == "stopped" and len(pump.dev.hist) == (MAX_HIST + 1) * 3
     good, out = pump.ask("program", mode="continuous", dose_mcg=100)
@@ -695,11 +620,11 @@ def test_restart_after_a_day_stopped_needs_the_initial_cap_override_after_many_s
     pump.ok("program", mode="continuous", dose_mcg=500, override="known patient")
     model.record(t0, Fraction(500))
     for at in [1000, 50_000] + list(range(50_001, 50_031)):  # 32 stops
-        pump.run(t0 + at - pump.dev.therapy.now_s())
+        pump.advance(t0 + at - pump.dev.therapy.now_s())
         pump.ok("program", mode="stop", reason="pump pocket revision")
         model.record(t0 + at, None)
     assert len(pump.dev.hist) == 2 * 3
-    pump.run(t0 + 100_000 - pump.dev.therapy.now_s())  # stopped for 27.5 h
+    pump.advance(t0 + 100_000 - pump.dev.therapy.now_s())  # stopped for 27.5 h
     assert model.violated(t0 + 100_000, Fraction(450)) == {"initial_cap": (True, Fraction(INITIAL))}
     good, out = pump.ask("program", mode="continuous", dose_mcg=450)
     assert not good and out["limit"] == "initial_cap", out
@@ -710,7 +635,7 @@ def test_periodic_dose_rounds_up_off_the_grid(pump):
     the firmware's mcg/day x 1440 rounds up, never down."""
     pump.s.request("limits", titration_pct=30)
     pump.ok("program", mode="continuous", dose_mcg=100)
-    pump.run(HOUR_S)
+    pump.advance(HOUR_S)
     # 129 + 1 x 86400 / 86399 = 130.0000116 mcg/day: over 100 + 30 %
     good, out = pump.ask("program", mode="periodic", basal_mcg=129, bolus_mcg=1, every_s=86_399, over_s=600)
     assert not good and out["limit"] == "titration", out

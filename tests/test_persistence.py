@@ -7,7 +7,6 @@ middle of flash writes, and checks every restart against the plant's truth.
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -19,13 +18,6 @@ from hil.vpico.control import SimError
 from host_tools.client import PumpClient
 
 WINDOW_1ML = 42 * 250  # a checkpoint at 1 mL/day: 15 minutes of delivery, in whole strokes
-
-
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
 
 
 def boot(flash: str, ms: int = 0) -> Device:

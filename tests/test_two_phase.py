@@ -9,78 +9,30 @@ the 2021 field notice described pumps left stopped by incomplete updates.
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.machinery
 import os
-import sys
 
+import device_harness
 import errors
 import pytest
 from device import Device
-from memhal import MemHal
-from device_session import DeviceSession, provision
+from device_session import DeviceSession
 
 CAP_NL = 20_000_000
-REVIEW_KEYS = {"review", "cmd", "token", "expires_s", "summary", "current", "new", "reference",
+REVIEW_KEYS = {"review", "cmd", "serial", "token", "expires_s", "summary", "current", "new", "reference",
                "change_tenths_pct", "warnings", "overrides"}
 SIDE_KEYS = {"mode", "daily_dose_mcg", "rate_nl_per_day", "alarm_date", "refill_date"}
 COMMIT_KEYS = {"state", "mode", "daily_dose_mcg", "rate_nl_per_day", "concentration_mcg_per_ml", "committed",
                "warnings", "overrides"}
 
+pytestmark = pytest.mark.usefixtures("fast_calls")
+
 
 # -- a pump and a programmer ----------------------------------------------------------------------
-def _call(self, module, fn, *args):
-    """Device.call without its gc.collect() and sys.modules scans (slow under CPython's large heap)."""
-    fresh = module not in sys.modules
-    try:
-        return getattr(importlib.import_module(module), fn)(self, *args)
-    finally:
-        if fresh:
-            sys.modules.pop(module, None)
-
-
-_CODE: dict[tuple[str, bytes], object] = {}
-_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
-
-
-def _compiled_once(self, data, path, *args, **kwargs):
-    """Firmware modules are imported afresh for every call (as on the Pico); with no bytecode
-    cache (PYTHONDONTWRITEBYTECODE) compile each source text once only."""
-    key = (str(path), bytes(data))
-    if key not in _CODE:
-        _CODE[key] = _source_to_code(self, data, path, *args, **kwargs)
-    return _CODE[key]
-
-
-@pytest.fixture(autouse=True)
-def fast_calls(monkeypatch):
-    monkeypatch.setattr(Device, "call", _call)
-    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", _compiled_once)
-
-
-@pytest.fixture
-def flash(tmp_path):
-    cwd = os.getcwd()
-    yield str(tmp_path / "flash")
-    os.chdir(cwd)
-
-
-class Pump:
-    def __init__(self, flash_dir: str):
-        self.flash_dir = flash_dir
-        self.dev = Device(MemHal(flash_dir))
-        self.dev.boot()
-        provision(flash_dir)
-        self.s = DeviceSession(self.dev, override=None)
-
+class Pump(device_harness.Pump):
     def power_cut(self) -> None:
         """The power fails and returns: a new device boots from the same flash; a new programmer."""
-        self.dev = Device(MemHal(self.flash_dir))
-        self.dev.boot()
+        self.dev = device_harness.boot(self.flash_dir)
         self.s = DeviceSession(self.dev, override=None)
-
-    def send(self, cmd: str, **args) -> tuple[bool, dict]:
-        return self.s.request(cmd, **args)
 
     def prepare(self, cmd: str, **args) -> dict:
         good, rv = self.send(cmd, **args)
@@ -92,29 +44,11 @@ class Pump:
         return self.send("commit", token=token, **extra)
 
     def change(self, cmd: str, **args) -> dict:
+        """Prepare (checking the review) and commit; the commit's answer."""
         rv = self.prepare(cmd, **args)
         good, out = self.commit(rv["token"])
         assert good, out
         return out
-
-    def events(self, after: int) -> list[tuple[str, str]]:
-        good, out = self.send("log", last=100)
-        assert good, out
-        return [(e["event"], e["text"]) for e in out["entries"] if e["seq"] > after]
-
-    def advance(self, seconds: int) -> None:
-        """Let device time pass as the main loop does (deadline by deadline)."""
-        hal, dev = self.dev.hal, self.dev
-        end = hal.ms + seconds * 1000
-        while True:
-            wait = max(0, hal.ticks_diff(dev.next_deadline(), hal.ticks_ms()))
-            if hal.ms + wait > end:
-                hal.ms = end
-                dev.service()
-                break
-            hal.ms += wait
-            dev.service()
-        dev.sync()
 
 
 def therapy(dev: Device) -> tuple:
@@ -184,7 +118,7 @@ def test_a_prepare_changes_nothing(pump, name):
     pump.s.auth("clinician")
     before, files = snapshot(pump.dev), flash_files(pump.flash_dir)
     rv = pump.prepare(_cmd(name), **PREPARES[name])
-    assert set(rv) == REVIEW_KEYS, rv
+    assert set(rv) == REVIEW_KEYS and rv["serial"] == pump.dev.identity(), rv
     assert set(rv["current"]) == SIDE_KEYS and SIDE_KEYS <= set(rv["new"]), rv
     assert len(rv["token"]) == 16 and int(rv["token"], 16) >= 0
     assert rv["current"]["mode"] == "continuous" and rv["current"]["daily_dose_mcg"] == 100
