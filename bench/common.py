@@ -19,8 +19,9 @@ RESULTS = ROOT / "bench" / "results"
 
 
 @contextmanager
-def virtual_pico(heap: str = "192K", clock: str = "manual"):
-    with tempfile.TemporaryDirectory(prefix="itbpump-bench-") as d:
+def virtual_pico(heap: str = "192K", clock: str = "manual", state_in: str | None = None):
+    """A fresh virtual Pico; state_in: the folder its state folder (its flash) goes in."""
+    with tempfile.TemporaryDirectory(prefix="itbpump-bench-", dir=state_in) as d:
         ctl = SimControl(Path(d) / "sim")
         info = ctl.start(clock=clock, fresh=True, heap=heap)
         try:
