@@ -163,6 +163,7 @@ def _apply(dev):
         _dirty = True
         th.set_minimum(low)
     _state(dev, halt or trying, low)
+    dev.motor_idle()
 
 
 def _state(dev, critical, low):

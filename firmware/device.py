@@ -231,9 +231,14 @@ class Device:
                 self.call("store", "save")  # a committed change survives any power cut from now
             return out
         finally:
-            if self.motor_on and not self.therapy.d.rate:
-                self.motor_on = False
-                self.hal.motor_enable(False)
+            self.motor_idle()
+
+    def motor_idle(self):
+        """Disable the stepper driver when nothing is delivered (it draws current, and a jammed
+        rotor must not stay energised): after a request, and when an alarm halts delivery."""
+        if self.motor_on and not self.therapy.d.rate:
+            self.motor_on = False
+            self.hal.motor_enable(False)
 
     def change(self, module, cmd, args, commit):
         """A two-phase request in three loads that never share the heap: the module's check

@@ -28,6 +28,7 @@ class MemHal:
         self.battery = 3000  # mV at the ADC
         self.tone = 0
         self.tones: list[tuple[int, int]] = []  # (ms, Hz) of every buzzer change
+        self.motor = False  # the stepper driver enabled
 
     def ticks_ms(self): return self.ms & MASK
     def ticks_add(self, t, d): return (t + d) & MASK
@@ -47,7 +48,7 @@ class MemHal:
     def wait(self, deadline): pass
     def wdt_start(self, ms): pass
     def wdt_feed(self): pass
-    def motor_enable(self, on): pass
+    def motor_enable(self, on): self.motor = on
     def stroke(self):
         self.strokes += 1
         self.missed += self.stalled

@@ -208,6 +208,7 @@ def test_incident_2012_2019_permanent_stall(pump):
     res = pump.dev.therapy.reservoir_nl
     pump.hal.stalled = True
     pump.run(30_000)  # the next stroke (21.6 s) has no rotor pulse
+    assert not pump.hal.motor  # the driver is off at once, not energised against the jam
     al = pump.alarms()["motor_stall"]
     assert al["priority"] == "critical"
     st = pump.ask("status")
