@@ -40,10 +40,19 @@ def window(hist, now):
     return lo, hi
 
 
+def _first_kept(hist, now):
+    """Index of the oldest dose still counting: those before it ended at or before now - 24 h
+    (the one in effect at the window's start stays)."""
+    n = len(hist)
+    i = 0
+    while n - i >= 6 and hist[i + 3] <= now - DAY_S:
+        i += 3
+    return i
+
+
 def prune(hist, now):
-    """Drop the doses that left the window (the one in effect at its start stays)."""
-    while len(hist) >= 6 and hist[3] <= now - DAY_S:
-        del hist[0:3]
+    """Drop the doses that left the window."""
+    del hist[0:_first_kept(hist, now)]
 
 
 def full_until(hist, now):
@@ -52,9 +61,7 @@ def full_until(hist, now):
     the exact history has not, and let a restart escape the initial-dose cap. limit_rules refuses
     the change instead. Reads only: a refused request leaves the history as it was."""
     n = len(hist)
-    i = 0
-    while n - i >= 6 and hist[i + 3] <= now - DAY_S:  # what prune would drop
-        i += 3
+    i = _first_kept(hist, now)
     kept = (n - i) // 3
     if kept + (0 if n and hist[-3] >= now else 1) <= MAX_HIST:  # (a change at the same second replaces)
         return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -457,12 +456,7 @@ def _calc(args: argparse.Namespace) -> int:
 def _flash(args: argparse.Namespace) -> int:
     from host_tools import flash
 
-    port = args.port or os.environ.get("ITBPUMP_PORT") or None
-    if port is None:
-        picos = ports.attached_picos()
-        if len(picos) > 1:
-            return _fail(args, f"{len(picos)} Picos are attached ({', '.join(picos)}): choose one with --port")
-        port = picos[0] if picos else None
+    port = ports.resolve(args.port, fallback=None)
     if port == "sim":
         return _fail(args, "flash deploys to a real Pico; the virtual Pico builds the firmware itself at each start")
     if port is None and not args.dry_run:

@@ -102,7 +102,7 @@ def serial_of(probe: dict[str, Any]) -> str:
     ident = probe.get("ident")
     if isinstance(ident, dict) and isinstance(ident.get("serial"), str):
         return ident["serial"]
-    return "ITB-" + str(probe["uid"]).upper()[-8:]
+    return keylib.serial_of(bytes.fromhex(probe["uid"]))
 
 
 def stale_files(probe: dict[str, Any], build: Path) -> list[str]:

@@ -36,6 +36,12 @@ def default_path() -> Path:
     return Path(base) / "itbpump" / "keys.json"
 
 
+def serial_of(uid: bytes) -> str:
+    """The serial a pump's keys are filed under, as firmware/ident.py derives it from the chip
+    id: "ITB-" + its last 8 hex digits."""
+    return "ITB-" + uid.hex().upper()[-8:]
+
+
 def new_device_keys() -> dict[str, str]:
     """A fresh key per role: 32 bytes from the OS's CSPRNG, as 64 lowercase hex digits."""
     return {role: secrets.token_hex(KEY_BYTES) for role in ROLES}

@@ -15,8 +15,9 @@ def attached_picos() -> list[str]:
     return sorted(p.device for p in list_ports.comports() if p.vid == PICO_VID)
 
 
-def resolve(port: str | None) -> str:
-    """Return a device path, or 'sim' for the virtual Pico."""
+def resolve(port: str | None, fallback: str | None = "sim") -> str | None:
+    """Return a device path, or `fallback` when none is given and no Pico is attached ('sim':
+    the virtual Pico)."""
     chosen = port or os.environ.get("ITBPUMP_PORT")
     if chosen:
         return chosen
@@ -25,4 +26,4 @@ def resolve(port: str | None) -> str:
         raise NoDevice(f"{len(picos)} Picos are attached ({', '.join(picos)}): choose one with --port")
     if picos:
         return picos[0]
-    return "sim"
+    return fallback

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import serial
 
-from hil.vpico import layout
 from hil.vpico.control import SimControl, SimError
 from host_tools import framing
 from host_tools import keys as keylib
@@ -151,7 +150,7 @@ def test_two_phase_requests():
 # -- on the virtual Pico: provisioning -------------------------------------------------------------
 def provisioned(ctl: SimControl) -> tuple[str, dict]:
     """(serial, keys) as the supervisor wrote them into the board's flash."""
-    serial_no = layout.serial_of(ctl.paths.uid.read_bytes())
+    serial_no = keylib.serial_of(ctl.paths.uid.read_bytes())
     return serial_no, json.loads(ctl.paths.device_keys.read_text())
 
 

@@ -29,13 +29,12 @@ _MASK = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
 TICKS_START = const(0x40000000 - 60000)
 _POLLIN = const(1)
+_TONES = const(48)  # buzzer changes the rig can read back (a critical pattern is 7)
 
 
 def maintenance_jumper():
     """The virtual Pico has no jumper: the rig rebuilds and restarts it instead."""
     return False
-
-_TONES = const(48)  # buzzer changes the rig can read back (a critical pattern is 7)
 
 
 def _ready(poller, timeout):

@@ -60,11 +60,6 @@ class Paths:
         return Path(tempfile.mkdtemp(prefix="itbpump-")) / "ctl.sock"
 
 
-def serial_of(uid: bytes) -> str:
-    """The pump's serial, as firmware/ident.py derives it: "ITB-" + the uid's last 8 hex digits."""
-    return "ITB-" + uid.hex().upper()[-8:]
-
-
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())

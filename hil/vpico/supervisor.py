@@ -107,7 +107,7 @@ class Supervisor:
         Pico: a chip id (if the board has none yet), three fresh keys in its flash, and the same
         keys in the host's key file under the board's serial. Returns the serial."""
         uid = self._chip_id()
-        serial = layout.serial_of(uid)
+        serial = keylib.serial_of(uid)
         if self.paths.device_keys.exists():
             return serial
         keys = keylib.new_device_keys()
