@@ -457,6 +457,8 @@ def _flash(args: argparse.Namespace) -> int:
     from host_tools import flash
 
     port = ports.resolve(args.port, fallback=None)
+    if port == "sim" and args.dry_run:
+        port = None  # a dry run opens no port: the plan is the same
     if port == "sim":
         return _fail(args, "flash deploys to a real Pico; the virtual Pico builds the firmware itself at each start")
     if port is None and not args.dry_run:

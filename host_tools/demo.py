@@ -57,6 +57,8 @@ SESSION: list[tuple] = [
     ("", "alarms"),
     ("The event log keeps every change, alarm, override and reset", "log --last 16"),
     ("Scripts get JSON", "--json status"),
+    ("A real Pico gets the same mpy-cross build and its own keys (dry run: builds, opens no port)",
+     "flash --dry-run"),
     ("Power the virtual Pico off", "sim stop"),
 ]
 # continuous 100 mcg/day for one day, then flex for two whole days: a flex day delivers

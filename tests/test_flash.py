@@ -120,6 +120,8 @@ def test_dry_run_builds_and_plans_but_opens_no_port_and_writes_no_key(board, cap
 def test_flash_refuses_the_virtual_pico_and_no_port(board, capsys, monkeypatch):
     assert cli.main(["--port", "sim", "flash"]) == 1
     assert "virtual Pico builds the firmware itself" in capsys.readouterr().err
+    assert cli.main(["--port", "sim", "flash", "--dry-run"]) == 0  # a plan needs no board
+    assert capsys.readouterr().out.startswith("Dry run: nothing written")
     monkeypatch.setattr(cli.ports, "attached_picos", lambda: [])
     assert cli.main(["flash"]) == 1
     assert "no Pico attached (USB VID 0x2E8A)" in capsys.readouterr().err
