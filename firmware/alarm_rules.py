@@ -13,7 +13,6 @@ halts again. Thresholds marked "sim default" stand for the pump model's values.
 
 from micropython import const
 from alarms import EMPTY_NL
-from dose import STROKE_NL
 
 ERI_MV = const(2700)  # sim default (3000 mV nominal): elective replacement indicator
 EOS_MV = const(2500)  # sim default: end of service by voltage (else 90 days after ERI)
@@ -37,8 +36,8 @@ def arm(dev):
 
 def stroke_missed(dev):
     """A stroke without its rotor pulse: a motor stall (or a failed restart attempt)."""
-    dev.therapy.reservoir_nl += STROKE_NL  # the rotor did not turn: no drug left the reservoir
-    if _raise(dev, "motor_stall", "stroke %d" % dev.therapy.d.strokes):
+    # the rotor did not turn: the stroke was never counted (Therapy.stroked), no drug left the reservoir
+    if _raise(dev, "motor_stall", "stroke %d" % (dev.therapy.strokes + 1)):
         dev.stall_tries = 0
     else:
         n = getattr(dev, "stall_tries", 0) + 1
@@ -54,7 +53,7 @@ def stroke_missed(dev):
 def reservoir(dev, save=True):
     """After a stroke at the reservoir floor (or a refill, which saves after: save=False): level
     alarms; a restart attempt's verdict."""
-    if getattr(dev, "stall_try", False) and dev.therapy.d.strokes != dev.stall_at:
+    if getattr(dev, "stall_try", False) and dev.therapy.strokes != dev.stall_at:
         dev.stall_try = False  # the attempt's stroke had its rotor pulse: strokes resumed
         _clear(dev, "motor_stall", "after %d failed attempts" % getattr(dev, "stall_tries", 0))
     _levels(dev)
@@ -71,7 +70,7 @@ def tick(dev):
     a = dev.alarms.active
     if "motor_stall" in a and "battery_eos" not in a and not getattr(dev, "stall_try", False):
         dev.stall_try = True  # un-halted below: the next scheduled stroke is the attempt
-        dev.stall_at = dev.therapy.d.strokes
+        dev.stall_at = dev.therapy.strokes
     _apply(dev)
     _watch(dev)
     _save(dev)

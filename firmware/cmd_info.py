@@ -59,8 +59,10 @@ def flex_step_index(th):
 
 def _detail(th):
     t = th.t
-    detail = {"strokes": th.d.strokes, "delivered_nl": (th.d.strokes - th.prime_strokes) * STROKE_NL,
-              "primed_nl": th.prime_strokes * STROKE_NL}
+    # the ledger: strokes the rotor confirmed; since the last refill they + the reservoir = the fill
+    detail = {"strokes": th.strokes, "delivered_nl": (th.strokes - th.prime_strokes) * STROKE_NL,
+              "primed_nl": th.prime_strokes * STROKE_NL, "filled_nl": th.filled_nl,
+              "since_refill_nl": (th.strokes - th.fill_strokes) * STROKE_NL}
     if th.mode == "flex":
         day, i = flex_step_index(th)
         start, mcg = th.flex[day][i]

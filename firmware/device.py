@@ -177,9 +177,10 @@ class Device:
         hal.stroke()
         rotor = hal.rotor_count()
         if rotor == self.rotor_seen:
-            self.call("alarm_rules", "stroke_missed")  # no rotor pulse: a motor stall
+            self.call("alarm_rules", "stroke_missed")  # no rotor pulse: a motor stall, no drug moved
         else:
             self.rotor_seen = rotor
+            self.therapy.stroked()  # only a stroke the rotor confirmed is delivered
         if self.therapy.reservoir_nl <= self.reservoir_floor:
             self.call("alarm_rules", "reservoir")
         if self.therapy.reservoir_nl <= self.ckpt_floor:

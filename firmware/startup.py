@@ -12,6 +12,7 @@ import ident
 import link
 import store
 import limits
+from dose import STROKE_NL
 from hal import RESET_POWER, RESET_WATCHDOG
 
 
@@ -60,12 +61,19 @@ def _restore(dev, r):
         th.set_clock(r["t"])
         dev.log("clock_lost", "RTC restored to the last saved time; set the clock")
     th.conc = r["conc"]
-    th.reservoir_nl = r["res"]
+    th.strokes = r["strokes"]
+    fill = r.get("fill")
+    if fill:  # one ledger: the reservoir is what was filled less the strokes since (both recorded ahead)
+        th.filled_nl, th.fill_strokes = fill
+        th.reservoir_nl = max(0, th.filled_nl - (th.strokes - th.fill_strokes) * STROKE_NL)
+    else:  # a state saved before the ledger
+        th.reservoir_nl = r["res"]
+        th.filled_nl = th.reservoir_nl
+        th.fill_strokes = th.strokes
     th.catheter_nl = r["cath"]
     th.bridge_conc = r["bconc"]
     th.bridge_left = r["bleft"]
     th.offset_min = r["off"]
-    th.d.strokes = r["strokes"]
     th.prime_strokes = r["pstrokes"]
     dev.eri_s = r["eri"]
     dev.low_reservoir_nl = r["low"]

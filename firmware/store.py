@@ -4,7 +4,8 @@ A save writes state.tmp and renames it over the older of state.a / state.b
 (rename is atomic on LittleFS), so a power cut at any instant leaves at
 least one complete copy. Loaded on demand (Device.call) for every save.
 
-The reservoir is recorded ahead of delivery: a save stores the estimate
+The reservoir is recorded ahead of delivery, and the delivered strokes with it (one
+ledger: strokes x 250 nL + reservoir = the volume filled): a save stores the estimate
 minus the next checkpoint's volume (15 minutes at the current rate, at least
 one stroke; none while nothing is delivered) and sets dev.ckpt_floor there; the
 device saves again when the reservoir reaches it (when stopped: at the first
@@ -38,7 +39,7 @@ def save(dev):
     window = max(1, -(-th.d.rate // CKPT_DAY_FRACTION // STROKE_NL)) * STROKE_NL if th.d.rate else 0
     committed = max(0, th.reservoir_nl - window)
     dev.store_seq += 1
-    body = json.dumps(_record(dev, committed)).encode()
+    body = json.dumps(_record(dev, committed, th.strokes + (th.reservoir_nl - committed) // STROKE_NL)).encode()
     head = MAGIC + struct.pack(">II", dev.store_seq, len(body))
     crc = crc32(body, crc32(head))
     dev.hal.flash_write("state.tmp", head + body + struct.pack(">I", crc))
@@ -46,7 +47,10 @@ def save(dev):
     dev.ckpt_floor = committed
 
 
-def _record(dev, committed):
+def _record(dev, committed, strokes):
+    """The state as saved. One ledger: the strokes are recorded ahead by the same window as the
+    reservoir (strokes x 250 nL + reservoir = what was filled), so after a cut the delivered count
+    never goes back and the two still add up to the fill."""
     th = dev.therapy
     periodic = None
     if th.mode == "periodic":
@@ -57,7 +61,7 @@ def _record(dev, committed):
         "conc": th.conc, "res": committed, "cath": th.catheter_nl,
         "bconc": th.bridge_conc, "bleft": th.bridge_left, "off": th.offset_min,
         "min": th.minimum, "halt": th.halted,
-        "strokes": th.d.strokes, "pstrokes": th.prime_strokes,
+        "strokes": strokes, "pstrokes": th.prime_strokes, "fill": [th.filled_nl, th.fill_strokes],
         "alarms": dev.alarms.active, "eri": dev.eri_s, "low": dev.low_reservoir_nl,
         "lim": dev.lim, "hist": dev.hist, "ptm": dev.ptm, "ptmu": dev.ptm_used,
         "auth": [dev.auth_fails, dev.auth_lock],

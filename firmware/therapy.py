@@ -63,6 +63,9 @@ class Therapy:
         self.priming = 0  # priming strokes still to go
         self.prime_volume = 0
         self.prime_strokes = 0  # lifetime strokes that filled dead volume, not the patient
+        self.strokes = 0  # lifetime strokes the rotor confirmed (d.strokes: those commanded)
+        self.filled_nl = 0  # volume put in at the last refill
+        self.fill_strokes = 0  # self.strokes at the last refill: delivered + reservoir = filled
         self.saved_acc = 0
         self.minimum = False
         self.halted = False
@@ -86,14 +89,16 @@ class Therapy:
         return s
 
     def step(self):
-        """Move to the next event and process it; True when a stroke must be commanded now."""
+        """Move to the next event and process it; True when a stroke must be commanded now.
+
+        The stroke counts (stroked()) only once the rotor confirms it: a stalled stroke moved
+        no drug, so it neither empties the reservoir nor counts as delivered or primed.
+        """
         dt = self.next_event()
         if dt < 0:
             return False
         self.t += dt
         stroke = self.d.run(dt)
-        if stroke:
-            self._stroked()
         if self.t == self.next_b:
             self._recompute()
         return stroke
@@ -104,7 +109,9 @@ class Therapy:
             self.t += ds
             self.d.run(ds)
 
-    def _stroked(self):
+    def stroked(self):
+        """A stroke the rotor confirmed: the one delivery ledger (strokes, reservoir, priming, bridge)."""
+        self.strokes += 1
         if self.reservoir_nl >= STROKE_NL:
             self.reservoir_nl -= STROKE_NL
         else:
@@ -130,11 +137,13 @@ class Therapy:
         return self.bridge_conc if self.bridge_left else self.conc
 
     def _rebase(self):
+        """A day off engine time and every time kept in it. Each "next event" is at or after t
+        here (the engine never steps past one), so none turns negative, which would read as none."""
         self.base_s += 86400
         self.t -= DS_PER_DAY
         if self.b_end >= 0:
             self.b_end -= DS_PER_DAY
-        if self.p_next >= 0:
+        if self.mode == PERIODIC:
             self.p_next -= DS_PER_DAY
         if self.p_end >= 0:
             self.p_end -= DS_PER_DAY
@@ -152,16 +161,17 @@ class Therapy:
         if 0 <= self.p_end <= t:
             self.d.acc += self.p_left
             self.p_end = -1
-        held = self.halted or self.priming or self.minimum
-        if self.mode == PERIODIC and 0 <= self.p_next <= t:
-            if held:
-                while self.p_next <= t:  # boluses missed while held are skipped, not caught up
-                    self.p_next += self.p_every
-            else:
-                self.p_rate, self.p_left = dose.bolus_rate(self.p_dose * dose.nl_per_mcg(self.conc_now()), self.p_over)
-                self.p_end = self.p_next + self.p_over
-                self.p_next += self.p_every
         nb = DS_PER_DAY  # the daily re-base
+        if self.mode == PERIODIC:
+            if self.p_next <= t:
+                if not (self.halted or self.priming or self.minimum):
+                    self.p_rate, self.p_left = dose.bolus_rate(self.p_dose * dose.nl_per_mcg(self.conc_now()),
+                                                               self.p_over)
+                    self.p_end = self.p_next + self.p_over
+                while self.p_next <= t:  # on the grid; boluses missed while held are skipped, not caught up
+                    self.p_next += self.p_every
+            # held or not, the engine wakes at the next bolus time: the schedule never falls behind t
+            nb = min(nb, self.p_next)
         if self.halted:
             rate = 0
         elif self.priming:
@@ -182,8 +192,6 @@ class Therapy:
                 if self.p_end >= 0:
                     rate += self.p_rate
                     nb = min(nb, self.p_end)
-                if self.p_next >= 0:
-                    nb = min(nb, self.p_next)
             if self.b_end >= 0:
                 rate += self.b_rate
                 nb = min(nb, self.b_end)
@@ -281,6 +289,8 @@ class Therapy:
             self.bridge_left = TUBING_NL + self.catheter_nl
         self.conc = conc
         self.reservoir_nl = added_nl
+        self.filled_nl = added_nl
+        self.fill_strokes = self.strokes
         self._recompute()
 
     def set_clock(self, now_s):

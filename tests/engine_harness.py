@@ -14,6 +14,8 @@ def run_for(th: Therapy, ds: int, stroke_times: list[int] | None = None, origin:
         if dt < 0 or dt > ds:
             break
         ds -= dt
-        if th.step() and stroke_times is not None:
-            stroke_times.append(th.now_s() * 10 + th.t % 10)
+        if th.step():
+            th.stroked()  # an ideal plant: the rotor confirms every stroke
+            if stroke_times is not None:
+                stroke_times.append(th.now_s() * 10 + th.t % 10)
     th.idle(ds)
