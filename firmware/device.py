@@ -18,6 +18,7 @@ from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
+_LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
 _REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
@@ -253,9 +254,11 @@ class Device:
 
     # -- link ----------------------------------------------------------------
     def poll_link(self):
+        """Serve the frames waiting on the link, up to _LINK_BUDGET bytes: a host that never
+        stops sending must not keep the main loop from its strokes and the watchdog's feed."""
         rx = self._rx
         feed = self.deframer.feed
-        while True:
+        for _ in range(_LINK_BUDGET // len(rx)):
             n = self.hal.link_read(rx)
             for i in range(n):
                 r = feed(rx[i])
