@@ -484,10 +484,12 @@ def _sim(args: argparse.Namespace) -> int:
             was = ctl.stop()
             return _emit(args, {"stopped": was}, "virtual Pico stopped" if was else "virtual Pico was not running")
         if cmd == "status":
-            now = ctl.info()
-            if now is None:
-                return _emit(args, {"running": False}, f"virtual Pico not running (state in {ctl.paths.root})")
-            now["running"] = True
+            now = ctl.status()
+            if not now["running"]:
+                return _emit(args, now, f"virtual Pico not running (state in {ctl.paths.root})")
+            if not now["answering"]:
+                _emit(args, now, now["error"])
+                return 1
             return _emit(args, now, f"virtual Pico running on {now['port']}, {now['clock']} clock, "
                          f"virtual time {format_duration(now['vnow_ms'])}, {now['boots']} boot(s)")
         if cmd == "advance":

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from hil.vpico import layout
+from hil.vpico import boardlock, layout
 
 
 class SimError(Exception):
@@ -24,17 +24,34 @@ class SimControl:
         self.paths = layout.Paths(Path(state_dir) if state_dir else layout.default_state_dir())
 
     # -- lifecycle ------------------------------------------------------------
-    def info(self) -> dict | None:
-        """The running supervisor's description, or None when this board is not running."""
+    def status(self, timeout: float = 5.0) -> dict:
+        """What this state folder's board is doing, told truthfully: {"running": False}; the
+        supervisor's `status` reply with "running" and "answering" true; or, for a board whose
+        supervisor holds the folder's lock but does not answer (still starting, or wedged),
+        "running" true, "answering" false, its "pid" and the "error"."""
+        pid = boardlock.holder(self.paths.lock)
+        if pid is None:
+            return {"running": False}
         run = layout.read_json(self.paths.run)
-        if not run or not _alive(run.get("pid")):
-            return None
         try:
-            reply = self._call({"op": "status"}, timeout=5)
-        except SimError:
+            if not run:
+                raise SimError("it is starting (it has not written run.json yet)")
+            reply = self._call({"op": "status"}, timeout=timeout)
+        except SimError as e:
+            return {"running": True, "answering": False, "pid": pid, "state_dir": str(self.paths.root),
+                    "error": f"the virtual Pico in {self.paths.root} (supervisor pid {pid or '?'}) "
+                             f"is running but not answering: {e}"}
+        return {**reply, "ctl": run["ctl"], "running": True, "answering": True}
+
+    def info(self) -> dict | None:
+        """The running board's description, or None when this board is not running; SimError
+        when it runs but does not answer."""
+        now = self.status()
+        if not now["running"]:
             return None
-        reply["ctl"] = run["ctl"]
-        return reply
+        if not now["answering"]:
+            raise SimError(now["error"])
+        return now
 
     def ensure_running(self) -> dict:
         """The running board, or one started with the defaults (the CLI's on-demand path)."""
@@ -43,7 +60,7 @@ class SimControl:
     def start(self, clock: str = "realtime", reservoir: int | None = None, fresh: bool = False,
               heap: str = layout.DEFAULT_HEAP, timeout: float = 15.0) -> dict:
         """Boot this board (reservoir None: the size it already has, 20 mL for a new one)."""
-        running = self.info()
+        running = self._settled(timeout)
         if running and not fresh:
             if running["clock"] != clock or (reservoir and running["reservoir_ml"] != reservoir):
                 raise SimError(
@@ -72,29 +89,65 @@ class SimControl:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            info = self.info()
-            if info:
-                return info
-            if proc.poll() is not None:  # it gave up (e.g. an unusable host key file): say why
+            now = self.status()
+            if now["running"] and now["answering"] and now["pid"] == proc.pid:
+                return now
+            if proc.poll() is not None:
+                if boardlock.holder(self.paths.lock) is not None:  # another start won the folder
+                    return self.start(clock, reservoir, False, heap, timeout)
+                # it gave up (e.g. an unusable host key file): say why
                 raise SimError(f"the virtual Pico supervisor exited: {self._last_log_line()}")
             time.sleep(0.05)
         raise SimError(f"the virtual Pico did not start within {timeout:.0f} s; see {self.paths.supervisor_log}")
 
+    def _settled(self, timeout: float) -> dict | None:
+        """The running board once it answers (waiting for one that is still starting), or None;
+        SimError for one that runs and does not answer (the caller must not start another)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.status()
+            if not now["running"]:
+                return None
+            if now["answering"]:
+                return now
+            if layout.read_json(self.paths.run) or time.monotonic() >= deadline:
+                raise SimError(f"{now['error']}; stop it with 'itbpump sim stop'")
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop the board; False when it was not running."""
-        run = layout.read_json(self.paths.run)
-        if not run or not _alive(run.get("pid")):
+        """Stop the board; False when it was not running. A board that does not answer gets
+        SIGTERM, then after `timeout` SIGKILL for its whole session (supervisor and VM)."""
+        pid = boardlock.holder(self.paths.lock)
+        if pid is None:
+            self._clear_leftovers()
             return False
         try:
             self._call({"op": "stop"}, timeout=5)
         except SimError:
-            os.kill(run["pid"], signal.SIGTERM)
+            if pid:
+                _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(run["pid"]):
+        while time.monotonic() < deadline and boardlock.holder(self.paths.lock) is not None:
             time.sleep(0.02)
-        if _alive(run["pid"]):
-            os.kill(run["pid"], signal.SIGKILL)
+        pid = boardlock.holder(self.paths.lock)
+        if pid:
+            _signal(pid, signal.SIGKILL, group=True)
+            while boardlock.holder(self.paths.lock) is not None and time.monotonic() < deadline + 5:
+                time.sleep(0.02)
+        self._clear_leftovers()
         return True
+
+    def _clear_leftovers(self) -> None:
+        """What a supervisor that was killed could not remove (only once nobody holds the lock)."""
+        if boardlock.holder(self.paths.lock) is not None:
+            return
+        run = layout.read_json(self.paths.run) or {}
+        for p in (self.paths.run, self.paths.root / "ttyITB", Path(run["ctl"]) if run.get("ctl") else None):
+            if p is not None:
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
 
     def _last_log_line(self) -> str:
         try:
@@ -157,18 +210,12 @@ class SimControl:
         return reply
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
+def _signal(pid: int, sig: int, group: bool = False) -> None:
+    """Signal a supervisor; group: its whole session (it runs in its own, with its VM)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of this process is not alive
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return True
+        if group and os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

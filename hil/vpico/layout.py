@@ -2,6 +2,7 @@
 
   board.json      the board: clock mode, reservoir size, virtual time (kept)
   run.json        the running supervisor: pids, port, control socket (removed at stop)
+  supervisor.lock locked by the running supervisor for its life: one board per folder
   flash/          the Pico's flash file system (the firmware's files; keys.json: its role keys)
   hw/             what the hardware itself keeps: chip id (uid), RTC, boot parameters
   build/          the firmware as flashed: modules compiled by mpy-cross
@@ -44,6 +45,7 @@ class Paths:
         self.root = Path(root)
         self.board = self.root / "board.json"
         self.run = self.root / "run.json"
+        self.lock = self.root / "supervisor.lock"  # flock(2) held by the running supervisor (boardlock.py)
         self.flash = self.root / "flash"
         self.hw = self.root / "hw"
         self.uid = self.hw / "uid"  # the chip's unique id: 8 bytes, read by firmware/hal/sim_boot.py

@@ -6,7 +6,10 @@ firmware under the MicroPython unix port, relays the programmer link between
 the pty and the VM's stdio, and serves the rig over a control socket, passing
 rig lines to the VM's rig channel (the fixture board's role on a real rig).
 
-Run by ``itbpump sim start`` (see hil/vpico/control.py); one per state folder.
+Run by ``itbpump sim start`` (see hil/vpico/control.py); one per state folder, which it
+locks for its whole life (hil/vpico/boardlock.py). Its one thread never blocks on the link, the rig
+channel or a control client (hil/vpico/relay.py, hil/vpico/ctlsock.py), so `status`, `stop` and a
+power cut work whatever the programmer link is doing.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import time
 import tty
 from pathlib import Path
 
-from hil.vpico import layout
+from hil.vpico import boardlock, layout
+from hil.vpico.ctlsock import ControlSocket
+from hil.vpico.relay import LinkRelay
 from host_tools import firmware_build as build
 from host_tools import keys as keylib
 from host_tools.errors import PumpError
@@ -33,6 +38,8 @@ from host_tools.errors import PumpError
 CRASH_WINDOW_S = 2.0  # a VM that dies this soon after boot ...
 CRASH_LIMIT = 5  # ... this many times in a row is left off (a boot loop)
 POWER_CUT_EXIT = 9  # the sim HAL exits with this when the rig cuts power during a flash write
+CUT_COUNT_WAIT_S = 5.0  # before a power cut, how long the VM has to report its strokes
+MAX_RIG_LINE = 200  # characters; a rig line is written to the VM's pipe in one piece
 
 
 def micropython_executable() -> str:
@@ -49,9 +56,13 @@ def micropython_executable() -> str:
     return found
 
 
+_GONE = object()  # a rig answer whose client hung up
+
+
 class Supervisor:
-    def __init__(self, state_dir: Path, clock: str, reservoir_ml: int | None, heap: str):
+    def __init__(self, state_dir: Path, clock: str, reservoir_ml: int | None, heap: str, lock_fd: int):
         self.paths = layout.Paths(state_dir)
+        self.lock_fd = lock_fd  # held open for life: the board is this process's (boardlock.py)
         self.paths.flash.mkdir(parents=True, exist_ok=True)
         self.paths.hw.mkdir(parents=True, exist_ok=True)
         self.log = open(self.paths.supervisor_log, "a", buffering=1)
@@ -66,20 +77,21 @@ class Supervisor:
         tty.setraw(self.slave)  # no echo, no line discipline: a raw byte link
         os.set_blocking(self.master, False)
         self.port = os.ttyname(self.slave)
+        self.link = LinkRelay(self.master)
 
         self.ctl_path = self.paths.ctl_socket()
         if self.ctl_path.exists():
-            self.ctl_path.unlink()
-        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.ctl.bind(str(self.ctl_path))
-        self.ctl.listen(8)
-        self.clients: dict[socket.socket, bytes] = {}
+            self.ctl_path.unlink()  # a dead supervisor's: this folder's lock is ours
+        self.ctl = ControlSocket(self.ctl_path, on_drop=self._client_gone)
 
         self.proc: subprocess.Popen | None = None
-        self.vm_in = self.vm_out = self.rig_w = self.rig_r = -1
+        self.rig_w = self.rig_r = -1
         self.rig_buf = b""
         self.pending_advance: socket.socket | None = None
-        self.pending_rig: list[socket.socket] = []
+        # who waits for each rig answer, in the order the lines went out: a client, None for the
+        # supervisor's own `get` before a power cut, or _GONE for a client that hung up
+        self.pending_rig: list[socket.socket | None | object] = []
+        self.cut: dict | None = None  # a power cut waiting for the VM's stroke count
         self.boots = 0
         self.plant_strokes = 0  # STEP pulses the fixture counted in earlier boots
         self.fast_crashes = 0
@@ -170,10 +182,9 @@ class Supervisor:
         os.close(rig_in_r)
         os.close(rig_out_w)
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.vm_in = self.proc.stdin.fileno()
-        self.vm_out = self.proc.stdout.fileno()
+        self.link.attach(self.proc.stdin.fileno(), self.proc.stdout.fileno())
         self.rig_w, self.rig_r = rig_in_w, rig_out_r
-        for fd in (self.vm_out, self.rig_r):
+        for fd in (self.rig_w, self.rig_r):
             os.set_blocking(fd, False)
         self.rig_buf = b""
         self.boots += 1
@@ -190,6 +201,7 @@ class Supervisor:
 
     def _close_vm_fds(self) -> None:
         assert self.proc is not None
+        self.link.detach()
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()  # type: ignore[union-attr]
@@ -200,7 +212,7 @@ class Supervisor:
                 os.close(fd)
             except OSError:
                 pass
-        self.vm_in = self.vm_out = self.rig_w = self.rig_r = -1
+        self.rig_w = self.rig_r = -1
         self.proc = None
         self._fail_pending("the virtual Pico lost power during the request")
 
@@ -208,10 +220,17 @@ class Supervisor:
         """The VM exited on its own: a power cut the rig scheduled, or a firmware crash
         (handled like a watchdog reset)."""
         assert self.proc is not None
-        code = self.proc.wait()
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # its stdout closed but it lingers: power it off
+            self.proc.kill()
+            code = self.proc.wait()
         self._note(f"VM exited with {code}")
         tail = self._read(self.rig_r) or b""
         self._close_vm_fds()
+        if self.cut is not None:  # it went down while a power cut waited for its count
+            self._finish_cut(0)
+            return
         if code == POWER_CUT_EXIT:  # the rig's cutwrite fault: power failed mid-write
             for line in (self.rig_buf + tail).decode(errors="replace").splitlines():
                 if line.startswith("cut "):
@@ -229,22 +248,12 @@ class Supervisor:
 
     def _fail_pending(self, why: str) -> None:
         for conn in ([self.pending_advance] if self.pending_advance else []) + self.pending_rig:
-            self._reply(conn, {"ok": False, "error": why})
+            if isinstance(conn, socket.socket):
+                self._reply(conn, {"ok": False, "error": why})
         self.pending_advance = None
         self.pending_rig = []
 
-    # -- relaying -------------------------------------------------------------
-    def _from_programmer(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        if data and self.proc is not None:
-            try:
-                os.write(self.vm_in, data)
-            except OSError:
-                pass  # the VM is going down; the bytes are lost as on a real cut
-
+    # -- relaying (hil/vpico/relay.py moves the link's bytes) --------------------------
     @staticmethod
     def _read(fd: int) -> bytes | None:
         """Bytes waiting on a VM pipe: None if none yet, b"" once the VM has gone."""
@@ -256,16 +265,8 @@ class Supervisor:
             return b""
 
     def _from_vm(self) -> None:
-        data = self._read(self.vm_out)
-        if data is None:
-            return
-        if not data:
+        if not self.link.from_vm():
             self._vm_died()
-            return
-        try:
-            os.write(self.master, data)
-        except (BlockingIOError, OSError):
-            pass  # nobody reads the port: dropped, as USB CDC drops with no host
 
     def _from_rig(self) -> None:
         data = self._read(self.rig_r)
@@ -287,6 +288,10 @@ class Supervisor:
         if line.startswith("cut "):
             self._plant_cut(line)
             return
+        if line.startswith("hw ") and self.pending_rig and self.pending_rig[0] is None:
+            self.pending_rig.pop(0)  # the count a waiting power cut asked for
+            self._finish_cut(int(line.split()[2]))
+            return
         if line.startswith("at "):
             self.vnow = int(line.split()[1])
             self._save_vnow()
@@ -296,55 +301,42 @@ class Supervisor:
             return
         if self.pending_rig:
             conn = self.pending_rig.pop(0)
+            if not isinstance(conn, socket.socket):
+                return  # its client hung up (or a cut was answered otherwise): the answer goes nowhere
             if line.startswith("err "):
                 self._reply(conn, {"ok": False, "error": line[4:]})
             else:
                 self._reply(conn, {"ok": True, "line": line})
 
-    # -- control socket ---------------------------------------------------------
-    def _accept(self) -> None:
-        conn, _ = self.ctl.accept()
-        self.clients[conn] = b""
-
+    # -- control socket (hil/vpico/ctlsock.py does the socket I/O) ------------------
     def _from_client(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(4096)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop_client(conn)
-            return
-        buf = self.clients[conn] + data
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
+        for req in self.ctl.requests(conn):
             try:
-                self._control(conn, json.loads(line))
+                if isinstance(req, str):
+                    raise ValueError(req)
+                self._control(conn, req)
             except (ValueError, KeyError, TypeError) as e:
                 self._reply(conn, {"ok": False, "error": f"bad control request: {e}"})
-        if conn in self.clients:
-            self.clients[conn] = buf
 
-    def _drop_client(self, conn: socket.socket) -> None:
-        self.clients.pop(conn, None)
+    def _client_gone(self, conn: socket.socket) -> None:
+        """A client hung up: what it waited for is answered to nobody, in its turn."""
         if self.pending_advance is conn:
             self.pending_advance = None
-        if conn in self.pending_rig:
-            self.pending_rig.remove(conn)
-        conn.close()
+        self.pending_rig = [_GONE if c is conn else c for c in self.pending_rig]
+        if self.cut is not None and self.cut["conn"] is conn:
+            self.cut["conn"] = None
 
-    def _reply(self, conn: socket.socket, msg: dict) -> None:
-        try:
-            conn.sendall(json.dumps(msg).encode() + b"\n")
-        except OSError:
-            self._drop_client(conn)
+    def _reply(self, conn: socket.socket | None, msg: dict) -> None:
+        self.ctl.reply(conn, msg)
 
     def _rig_send(self, line: str) -> bool:
+        """Hand a line to the VM's rig channel; False when it is off or not taking lines."""
         if self.proc is None:
             return False
         try:
-            os.write(self.rig_w, line.encode() + b"\n")
+            os.write(self.rig_w, line.encode() + b"\n")  # short: one piece, or nothing
             return True
-        except OSError:
+        except OSError:  # BlockingIOError: the VM has not read its last 64 KB of rig lines
             return False
 
     def _control(self, conn: socket.socket, req: dict) -> None:
@@ -366,7 +358,10 @@ class Supervisor:
                 self.pending_advance = conn
         elif op == "rig":
             line = str(req["line"])
-            if line.split()[:1] == ["adv"]:
+            if len(line) > MAX_RIG_LINE or "\n" in line:
+                self._reply(conn, {"ok": False, "error": f"a rig line is one line of at most {MAX_RIG_LINE} "
+                                   f"characters, got {len(line)}"})
+            elif line.split()[:1] == ["adv"]:
                 self._reply(conn, {"ok": False, "error": "time moves with the 'advance' op, not a raw rig line"})
             elif self._rig_send(line):
                 self._remember_plant(line)
@@ -374,19 +369,7 @@ class Supervisor:
             else:
                 self._reply(conn, {"ok": False, "error": "the virtual Pico is off"})
         elif op == "power_cut":
-            off_ms = int(req.get("off_ms", 0))
-            self.plant_strokes += self._strokes_now()
-            self.kill_vm()
-            self._note(f"power cut, off for {off_ms} ms")
-            if self.board["clock"] == "manual":
-                self.vnow += off_ms
-                self._save_vnow()
-                self.start_vm(layout.RESET_POWER)
-            elif off_ms > 0:
-                self.power_back_at = time.monotonic() + off_ms / 1000
-            else:
-                self.start_vm(layout.RESET_POWER)
-            self._reply(conn, {"ok": True, **self.describe()})
+            self._begin_cut(conn, int(req.get("off_ms", 0)))
         elif op == "corrupt_flash":
             names = {"a": ["state.a"], "b": ["state.b"], "both": ["state.a", "state.b"]}[req.get("copy", "a")]
             for name in names:
@@ -406,20 +389,54 @@ class Supervisor:
         else:
             self._reply(conn, {"ok": False, "error": f"unknown control op {op!r}"})
 
-    def _strokes_now(self) -> int:
-        """Ask the idle VM how many strokes this boot has made (before cutting its power)."""
-        if self.proc is None or not self._rig_send("get"):
-            return 0
-        deadline = time.monotonic() + 5
-        buf = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.rig_r], [], [], 0.1)
-            if ready:
-                buf += self._read(self.rig_r) or b""
-                for line in buf.decode(errors="replace").splitlines():
-                    if line.startswith("hw "):
-                        return int(line.split()[2])
-        return 0
+    # -- power cuts ---------------------------------------------------------------
+    def _begin_cut(self, conn: socket.socket, off_ms: int) -> None:
+        """Ask the VM for its stroke count (what the fixture counted), then cut. The answer comes
+        back through the main loop, which keeps relaying meanwhile; a VM that does not answer
+        within CUT_COUNT_WAIT_S loses its power all the same."""
+        if off_ms < 0:
+            self._reply(conn, {"ok": False, "error": f"off time must be 0 or more, got {off_ms} ms"})
+            return
+        if self.cut is not None:
+            self._reply(conn, {"ok": False, "error": "a power cut is already under way"})
+            return
+        self.cut = {"conn": conn, "off_ms": off_ms, "deadline": time.monotonic() + CUT_COUNT_WAIT_S}
+        if self._rig_send("get"):
+            self.pending_rig.append(None)
+        else:
+            self._finish_cut(0)
+
+    def _finish_cut(self, strokes: int) -> None:
+        assert self.cut is not None
+        cut, self.cut = self.cut, None
+        self.plant_strokes += strokes
+        self.kill_vm()
+        off_ms = cut["off_ms"]
+        self._note(f"power cut, off for {off_ms} ms")
+        if self.board["clock"] == "manual":
+            self.vnow += off_ms
+            self._save_vnow()
+            self.start_vm(layout.RESET_POWER)
+        elif off_ms > 0:
+            self.power_back_at = time.monotonic() + off_ms / 1000
+        else:
+            self.start_vm(layout.RESET_POWER)
+        self._reply(cut["conn"], {"ok": True, **self.describe()})
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        if self.power_back_at is not None and now >= self.power_back_at:
+            self.power_back_at = None
+            self.start_vm(layout.RESET_POWER)
+        if self.cut is not None and now >= self.cut["deadline"]:
+            self._note(f"power cut: the VM did not report its strokes within {CUT_COUNT_WAIT_S:g} s; "
+                       "cut without them")
+            self.pending_rig = [_GONE if c is None else c for c in self.pending_rig]
+            self._finish_cut(0)
+
+    def _timeout(self) -> float | None:
+        due = [t for t in (self.power_back_at, self.cut and self.cut["deadline"]) if t is not None]
+        return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _remember_plant(self, line: str) -> None:
         """Faults of the plant (motor, battery) are physical: they outlast a power cut."""
@@ -441,6 +458,7 @@ class Supervisor:
             "reservoir_ml": self.board["reservoir_ml"],
             "state_dir": str(self.paths.root),
             "serial": self.serial,
+            "link": self.link.describe(),
         }
 
     # -- main loop --------------------------------------------------------------
@@ -453,44 +471,40 @@ class Supervisor:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(self.port)
+        wake_r, wake_w = os.pipe()  # SIGTERM wakes select() through it, whatever it waits for
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         while self.running:
-            fds = [self.master, self.ctl.fileno(), *[c.fileno() for c in self.clients]]
+            reads: dict[int, object] = {wake_r: None}
+            for fd in self.link.readers():
+                reads[fd] = self._from_vm if fd == self.link.vm_out else self.link.from_port
             if self.proc is not None:
-                fds += [self.vm_out, self.rig_r]
-            timeout = None
-            if self.power_back_at is not None:
-                timeout = max(0.0, self.power_back_at - time.monotonic())
-            try:
-                ready, _, _ = select.select(fds, [], [], timeout)
-            except InterruptedError:
-                continue
-            if self.power_back_at is not None and time.monotonic() >= self.power_back_at:
-                self.power_back_at = None
-                self.start_vm(layout.RESET_POWER)
-            boots = self.boots
-            for fd in ready:
-                if self.boots != boots:
-                    break  # the VM restarted: fd numbers may now name its new pipes
-                if fd == self.master:
-                    self._from_programmer()
-                elif fd == self.ctl.fileno():
-                    self._accept()
-                elif self.proc is not None and fd == self.vm_out:
-                    self._from_vm()
-                elif self.proc is not None and fd == self.rig_r:
-                    self._from_rig()
-                else:
-                    for c in list(self.clients):
-                        if c.fileno() == fd:
-                            self._from_client(c)
+                reads[self.rig_r] = self._from_rig
+            reads[self.ctl.listener.fileno()] = self.ctl.accept
+            for c in self.ctl.readers()[1:]:
+                reads[c.fileno()] = (lambda c=c: self._from_client(c))
+            writes: dict[int, object] = {}
+            for fd in self.link.writers():
+                writes[fd] = self.link.push_to_port if fd == self.master else self.link.push_to_vm
+            for c in self.ctl.writers():
+                writes[c.fileno()] = (lambda c=c: self.ctl.flush(c))
+            ready_r, ready_w, _ = select.select(list(reads), list(writes), [], self._timeout())
+            if wake_r in ready_r:
+                while self._read(wake_r):
+                    pass
+            self._timers()
+            vm = self.proc
+            for fd, table in [(fd, writes) for fd in ready_w] + [(fd, reads) for fd in ready_r if fd != wake_r]:
+                if self.proc is not vm or not self.running:
+                    break  # the VM went off or restarted: fd numbers may now name other pipes
+                table[fd]()  # type: ignore[operator]
         self.shutdown()
 
     def shutdown(self) -> None:
         self.kill_vm()
         self._save_vnow()
-        for c in list(self.clients):
-            c.close()
         self.ctl.close()
         for p in (self.ctl_path, self.paths.run, self.paths.root / "ttyITB"):
             try:
@@ -510,8 +524,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reservoir", type=int, choices=(20, 40))
     ap.add_argument("--heap", default=layout.DEFAULT_HEAP)
     a = ap.parse_args(argv)
+    state_dir = a.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        sup = Supervisor(a.state_dir.resolve(), a.clock, a.reservoir, a.heap)
+        lock_fd = boardlock.acquire(layout.Paths(state_dir).lock)
+    except boardlock.BoardBusy as e:
+        raise SystemExit(f"virtual Pico not started: {state_dir} already has a running board "
+                         f"(supervisor pid {e.pid or '?'}); one state folder is one board") from None
+    try:
+        sup = Supervisor(state_dir, a.clock, a.reservoir, a.heap, lock_fd)
     except PumpError as e:  # the host key file is unusable: say so in supervisor.log, and stop
         raise SystemExit(f"virtual Pico not started: {e}") from None
     sup.serve()
