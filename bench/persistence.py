@@ -6,7 +6,7 @@
    in the middle of a flash write): how far below the plant's truth each cut
    leaves the estimate (never above it), against one checkpoint (15 minutes of
    delivery).
-Numbers, not asserts.
+Numbers, not asserts. --quick: one day per program and four cuts (the test suite's smoke test).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 import statistics
 import sys
 
-from common import virtual_pico, write_result
+from common import options, virtual_pico, write_result
 
 from hil.vpico.control import SimError
 from host_tools.client import PumpClient
@@ -70,10 +70,11 @@ def cut_errors(cuts: int, seed: int = 1) -> dict:
 
 
 def main() -> int:
-    cuts = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    wear = {name: writes_per_day(p) for name, p in PROGRAMS.items()}
+    opts = options(__doc__)
+    days, cuts = (1, 4) if opts.quick else (7, 40)
+    wear = {name: writes_per_day(p, days) for name, p in PROGRAMS.items()}
     errors = cut_errors(cuts)
-    path = write_result("persistence", {"flash_writes": wear, "power_cuts": errors})
+    path = write_result("persistence", {"flash_writes": wear, "power_cuts": errors}, opts)
     for name, w in wear.items():
         print(f"flash writes, {name}: {w['per_day']} per day ({w['writes']} in {w['days']} days)")
     print(f"power cuts: {errors['cuts']}; each left the estimate {errors['min_nl']}..{errors['max_nl']} nL "

@@ -14,8 +14,8 @@ Delivery that is exact to the stroke means strokes(t) == floor(V(t) / 250 nL) at
    <= 10 s). Prescriptions are chosen so that 180 days use the 20 mL reservoir but stay above the
    0.5 mL empty threshold, so no alarm or minimum rate can change delivery. Continuous: 54 mcg/day
    at 500 mcg/mL = 0.108 mL/day. Flex: 07:00 40 and 22:00 76 mcg/day = 0.107 mL/day.
-2. Memory: the same continuous run on heaps of 192K, 96K, 88K and 72K, in 30-day advances, with a
-   `diag` after each. `diag` calls gc.collect() first, so mem_alloc is the live heap after a
+2. Memory: the same continuous run on heaps of 192K (the default), 96K and the firmware's budget,
+   88K (docs/architecture.md, "Memory"), in 30-day advances, with a `diag` after each. `diag` calls gc.collect() first, so mem_alloc is the live heap after a
    collection (what stays resident, with the diag module loaded), not the peak between collections.
    A heap passes when nothing raised and the VM never rebooted (`boots == 1`).
 3. Accuracy curves, after the trumpet curves of IEC 60601-2-24 but with windows measured in hours:
@@ -27,7 +27,8 @@ Delivery that is exact to the stroke means strokes(t) == floor(V(t) / 250 nL) at
    from the schedule. The 13:37 start puts step changes inside the windows.
 
 The bench prints numbers and writes bench/results/therapy.json; it asserts nothing about timing
-(the machines are shared). A section that fails records its error and the others still run.
+(the machines are shared). A section that fails records its error, the others still run, and the
+bench exits 1. --quick runs every section over fewer days (the test suite's smoke test).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import traceback
 from datetime import datetime, timezone
 from fractions import Fraction
 
-from common import virtual_pico, write_result
+from common import BUDGET_HEAP, DEFAULT_HEAP, options, virtual_pico, write_result
 
 from host_tools.client import PumpClient
 
@@ -60,9 +61,10 @@ SPEED_DAYS = 180
 RAM_DIR = "/dev/shm"
 SPEED_CONTINUOUS = {"mode": "continuous", "dose_mcg": 54}
 SPEED_FLEX = {"mode": "flex", "days": {"all": [[7 * 60, 40], [22 * 60, 76]]}}
-MEMORY_HEAPS = ("192K", "96K", "88K", "72K")  # 88K: the guard test's budget since issue 5
-MEMORY_CHUNK_DAYS = 30
-ACCURACY_DAYS = 7
+MEMORY_HEAPS = (DEFAULT_HEAP, "96K", BUDGET_HEAP)
+# how long each section runs: the figures, and --quick's (every figure, over shorter runs)
+FULL = {"speed_days": SPEED_DAYS, "memory_days": SPEED_DAYS, "memory_chunk_days": 30, "accuracy_days": 7}
+QUICK = {"speed_days": 10, "memory_days": 10, "memory_chunk_days": 5, "accuracy_days": 2}
 ACCURACY_CONTINUOUS = {"mode": "continuous", "dose_mcg": 500}
 ACCURACY_FLEX = {"mode": "flex", "days": {"all": [[7 * 60, 400], [22 * 60, 600]]}}
 LONG_WINDOWS_H = (1, 2, 4, 8, 24)
@@ -141,29 +143,29 @@ def section(name: str, fn, *args) -> dict:
 
 
 # -- 1. speed ----------------------------------------------------------------------------------------
-def speed_run(label: str, program: dict, state_in: str | None = None) -> dict:
+def speed_run(label: str, program: dict, days: int, state_in: str | None = None) -> dict:
     rx = Prescription(program, CONC)
     with virtual_pico(state_in=state_in) as (ctl, port), PumpClient(port) as c:
         setup = program_pump(c, ctl, program)
         t0 = time.perf_counter()
-        ctl.advance(SPEED_DAYS * DAY_MS)
+        ctl.advance(days * DAY_MS)
         wall = time.perf_counter() - t0
         hw = ctl.hardware()
         st = c.status()
         writes = c.diag().get("flash_writes")
         boots = ctl.info()["boots"]
     fixture = hw["strokes"] - setup["strokes0"]
-    expected = rx.expected_strokes(T0, T0 + SPEED_DAYS * S_PER_DAY)
+    expected = rx.expected_strokes(T0, T0 + days * S_PER_DAY)
     out = {
         "program": program,
         "concentration_mcg_per_ml": CONC,
         "programmed_nl_per_day": str(rx.daily_nl()),
         "device_rate_nl_per_day_at_start": setup["answer"].get("rate_nl_per_day"),
-        "days": SPEED_DAYS,
+        "days": days,
         "state_in": state_in or tempfile.gettempdir(),
         "flash_writes": writes,
         "wall_s": round(wall, 4),
-        "sim_days_per_wall_s": round(SPEED_DAYS / wall, 1),
+        "sim_days_per_wall_s": round(days / wall, 1),
         "target_wall_s": 10.0,
         "strokes_fixture": fixture,
         "strokes_expected": expected,
@@ -174,7 +176,7 @@ def speed_run(label: str, program: dict, state_in: str | None = None) -> dict:
         "alarms": [a.get("code", a) if isinstance(a, dict) else a for a in st.get("alarms", [])],
         "boots": boots,
     }
-    print(f"   {label} (flash in {out['state_in']}, {out['flash_writes']} writes): {SPEED_DAYS} d in "
+    print(f"   {label} (flash in {out['state_in']}, {out['flash_writes']} writes): {days} d in "
           f"{out['wall_s']} s wall ({out['sim_days_per_wall_s']} sim days/s), "
           f"strokes {fixture} vs expected {expected} (diff {fixture - expected}), "
           f"reservoir {st['reservoir_nl']} nL", flush=True)
@@ -182,7 +184,7 @@ def speed_run(label: str, program: dict, state_in: str | None = None) -> dict:
 
 
 # -- 2. memory -------------------------------------------------------------------------------------
-def memory_run(heap: str) -> dict:
+def memory_run(heap: str, days: int, chunk_days: int) -> dict:
     program = SPEED_CONTINUOUS
     rx = Prescription(program, CONC)
     out: dict = {"heap": heap, "completed": False, "stage": "start"}
@@ -195,16 +197,16 @@ def memory_run(heap: str) -> dict:
                     diags.append({"day": 0, "when": "boot", **c.diag()})
                     setup = program_pump(c, ctl, program, out)
                     diags.append({"day": 0, "when": "programmed", **c.diag()})
-                    for day in range(MEMORY_CHUNK_DAYS, SPEED_DAYS + 1, MEMORY_CHUNK_DAYS):
+                    for day in range(chunk_days, days + 1, chunk_days):
                         out["stage"] = f"advance to day {day}"
-                        ctl.advance(MEMORY_CHUNK_DAYS * DAY_MS)
+                        ctl.advance(chunk_days * DAY_MS)
                         out["stage"] = f"diag at day {day}"
                         diags.append({"day": day, "when": "chunk", **c.diag()})
                     hw = ctl.hardware()
                 info = ctl.info() or {}
                 out["boots"] = info.get("boots")
                 out["strokes_diff"] = (hw["strokes"] - setup["strokes0"]
-                                       - rx.expected_strokes(T0, T0 + SPEED_DAYS * S_PER_DAY))
+                                       - rx.expected_strokes(T0, T0 + days * S_PER_DAY))
                 out["completed"] = out["boots"] == 1
                 out["stage"] = "done"
             except Exception as e:  # noqa: BLE001
@@ -226,7 +228,8 @@ def memory_run(heap: str) -> dict:
         out["final_mem_alloc"] = chunks[-1]
         out["peak_mem_alloc"] = max(chunks)
     what = ("completed" if out["completed"] else f"FAILED at {out['stage']}: {out.get('error', '?')}")
-    print(f"   heap {heap}: {what}; boot {out.get('boot_mem_alloc')} B, final {out.get('final_mem_alloc')} B, "
+    out["days"] = days
+    print(f"   heap {heap}: {what} ({days} d); boot {out.get('boot_mem_alloc')} B, final {out.get('final_mem_alloc')} B, "
           f"peak {out.get('peak_mem_alloc')} B allocated (after gc)", flush=True)
     return out
 
@@ -240,7 +243,7 @@ def _tail(path, lines: int = 6) -> list[str]:
 
 
 # -- 3. accuracy curves ------------------------------------------------------------------------------
-def sample_run(program: dict) -> tuple[list[tuple[int, int]], list[tuple[int, int]], dict]:
+def sample_run(program: dict, days: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], dict]:
     """(10-min samples of day 1, hourly samples of the whole run, end status): (seconds since T0, strokes)."""
     fine = [(0, 0)]
     hourly = [(0, 0)]
@@ -254,7 +257,7 @@ def sample_run(program: dict) -> tuple[list[tuple[int, int]], list[tuple[int, in
             fine.append((t, ctl.hardware()["strokes"] - s0))
             if i % 6 == 0:
                 hourly.append(fine[-1])
-        for _ in range(24, ACCURACY_DAYS * 24):
+        for _ in range(24, days * 24):
             ctl.advance(HOUR_MS)
             t += 3600
             hourly.append((t, ctl.hardware()["strokes"] - s0))
@@ -288,9 +291,9 @@ def window_stats(samples: list[tuple[int, int]], window_s: int, rx: Prescription
     }
 
 
-def accuracy_run(label: str, program: dict) -> dict:
+def accuracy_run(label: str, program: dict, days: int) -> dict:
     rx = Prescription(program, CONC)
-    fine, hourly, end = sample_run(program)
+    fine, hourly, end = sample_run(program, days)
     # exactness at every sample: strokes(t) == floor(V(t) / stroke)
     off = [(t, s, rx.expected_strokes(T0, T0 + t)) for t, s in hourly + fine
            if s != rx.expected_strokes(T0, T0 + t)]
@@ -299,7 +302,7 @@ def accuracy_run(label: str, program: dict) -> dict:
         "program": program,
         "concentration_mcg_per_ml": CONC,
         "programmed_nl_per_day": str(rx.daily_nl()),
-        "days": ACCURACY_DAYS,
+        "days": days,
         "samples_hourly": len(hourly),
         "samples_10min": len(fine),
         "samples_not_floor_of_programmed": len(off),
@@ -311,7 +314,7 @@ def accuracy_run(label: str, program: dict) -> dict:
         "windows_h": {f"{h}h": window_stats(hourly, h * 3600, rx) for h in LONG_WINDOWS_H},
         "windows_day1_min": {f"{m}min": window_stats(fine, m * 60, rx) for m in SHORT_WINDOWS_MIN},
     }
-    print(f"   {label} ({out['programmed_nl_per_day']} nL/day, {ACCURACY_DAYS} d): "
+    print(f"   {label} ({out['programmed_nl_per_day']} nL/day, {days} d): "
           f"{len(off)} samples off floor(V/250); cumulative error "
           f"{out['cumulative_err_strokes_min']}..{out['cumulative_err_strokes_max']} strokes", flush=True)
     for key, w in {**out["windows_day1_min"], **out["windows_h"]}.items():
@@ -322,22 +325,27 @@ def accuracy_run(label: str, program: dict) -> dict:
 
 # -- main --------------------------------------------------------------------------------------------
 def main() -> int:
+    opts = options(__doc__)
+    sizes = QUICK if opts.quick else FULL
     t_all = time.perf_counter()
+    days = sizes["speed_days"]
     print("1. speed, lockstep, one advance over a refill interval", flush=True)
     speed = {
-        "continuous": section("speed continuous", speed_run, "continuous", SPEED_CONTINUOUS),
-        "flex": section("speed flex", speed_run, "flex", SPEED_FLEX),
+        "continuous": section("speed continuous", speed_run, "continuous", SPEED_CONTINUOUS, days),
+        "flex": section("speed flex", speed_run, "flex", SPEED_FLEX, days),
     }
     if os.path.isdir(RAM_DIR) and os.access(RAM_DIR, os.W_OK):  # the VM alone, without the host's disk
         speed["continuous_ram"] = section("speed continuous, flash in RAM", speed_run, "continuous",
-                                          SPEED_CONTINUOUS, RAM_DIR)
-        speed["flex_ram"] = section("speed flex, flash in RAM", speed_run, "flex", SPEED_FLEX, RAM_DIR)
-    print("2. memory, 180 days in 30-day advances", flush=True)
-    memory = {heap: section(f"memory {heap}", memory_run, heap) for heap in MEMORY_HEAPS}
+                                          SPEED_CONTINUOUS, days, RAM_DIR)
+        speed["flex_ram"] = section("speed flex, flash in RAM", speed_run, "flex", SPEED_FLEX, days, RAM_DIR)
+    print(f"2. memory, {sizes['memory_days']} days in {sizes['memory_chunk_days']}-day advances", flush=True)
+    memory = {heap: section(f"memory {heap}", memory_run, heap, sizes["memory_days"], sizes["memory_chunk_days"])
+              for heap in MEMORY_HEAPS}
     print("3. accuracy curves", flush=True)
     accuracy = {
-        "continuous": section("accuracy continuous", accuracy_run, "continuous", ACCURACY_CONTINUOUS),
-        "flex": section("accuracy flex", accuracy_run, "flex", ACCURACY_FLEX),
+        "continuous": section("accuracy continuous", accuracy_run, "continuous", ACCURACY_CONTINUOUS,
+                              sizes["accuracy_days"]),
+        "flex": section("accuracy flex", accuracy_run, "flex", ACCURACY_FLEX, sizes["accuracy_days"]),
     }
     curves = {
         name: {w: {"max_pct": s["max_pct"], "min_pct": s["min_pct"]}
@@ -348,20 +356,22 @@ def main() -> int:
     path = write_result("therapy", {
         "start_device_s": T0, "start_utc": "2025-01-06T13:37:00Z", "stroke_nl": STROKE_NL,
         "reservoir_nl": RESERVOIR_NL, "speed": speed, "memory": memory, "accuracy": accuracy,
-        "accuracy_curves": curves, "bench_wall_s": total,
-    })
+        "accuracy_curves": curves, "bench_wall_s": total, "budget_heap": BUDGET_HEAP,
+    }, opts)
 
     print("\nsummary")
     for name, s in speed.items():
         if "error" in s:
             print(f"  speed {name}: ERROR {s['error']}")
         else:
-            print(f"  speed {name} (flash in {s['state_in']}): {s['days']} d in {s['wall_s']} s (target <= 10 s), "
+            print(f"  speed {name} (flash in {s['state_in']}): {s['days']} d in {s['wall_s']} s (target <= 10 s for {SPEED_DAYS} d), "
                   f"{s['sim_days_per_wall_s']} d/s; strokes diff {s['strokes_diff']} "
                   f"({s['strokes_fixture']} vs {s['strokes_expected']})")
     for heap, m in memory.items():
         state = "ok" if m["completed"] else f"FAILED ({m['stage']}: {m.get('error')})"
-        print(f"  heap {heap}: {state}; final {m.get('final_mem_alloc')} B, peak {m.get('peak_mem_alloc')} B")
+        budget = " (the budget)" if heap == BUDGET_HEAP else ""
+        print(f"  heap {heap}{budget}: {state} over {m['days']} d; boot {m.get('boot_mem_alloc')} B, "
+              f"final {m.get('final_mem_alloc')} B, peak {m.get('peak_mem_alloc')} B allocated")
     for name, a in accuracy.items():
         if "error" in a:
             print(f"  accuracy {name}: ERROR {a['error']}")
@@ -373,7 +383,11 @@ def main() -> int:
               f"worst window error {worst:.3f} stroke (< 1 required); "
               f"{a['samples_not_floor_of_programmed']} samples off floor(V/250)")
     print(f"  bench wall time {total} s; written to {path}")
-    return 0
+    failed = [n for n, r in [*speed.items(), *accuracy.items()] if "error" in r]
+    failed += [f"heap {h}" for h, m in memory.items() if not m["completed"]]
+    if failed:
+        print(f"  FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
