@@ -40,7 +40,7 @@ class SimControl:
         except SimError as e:
             return {"running": True, "answering": False, "pid": pid, "state_dir": str(self.paths.root),
                     "error": f"the virtual Pico in {self.paths.root} (supervisor pid {pid or '?'}) "
-                             f"is running but not answering: {e}"}
+                             f"is running but not answering: {e}; stop it with 'itbpump sim stop'"}
         return {**reply, "ctl": run["ctl"], "running": True, "answering": True}
 
     def info(self) -> dict | None:
@@ -111,7 +111,7 @@ class SimControl:
             if now["answering"]:
                 return now
             if layout.read_json(self.paths.run) or time.monotonic() >= deadline:
-                raise SimError(f"{now['error']}; stop it with 'itbpump sim stop'")
+                raise SimError(now["error"])
             time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> bool:
