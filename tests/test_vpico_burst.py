@@ -21,6 +21,7 @@ import pytest
 
 from hil.vpico import boardlock
 from hil.vpico.control import SimControl, SimError
+from host_tools.client import PumpClient
 
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 BURST = b"\x01\x00" * (128 * 1024)  # 256 KB of the shortest frames there are: each earns an error frame
@@ -185,3 +186,23 @@ def test_one_board_per_state_folder(tmp_path):
         assert supervisors_of(d) == [again["pid"]]
     finally:
         ctl.stop()
+
+
+def test_a_power_cut_during_a_flood_still_counts_every_stroke(vpico, vpico_port):
+    """The supervisor asks the VM for its stroke count before cutting; the firmware serves rig
+    lines between bounded helpings of link input, so a flood does not make the cut go uncounted."""
+    with PumpClient(vpico_port) as c:
+        c.refill(removed_nl=0, added_nl=20_000_000, concentration=500)
+        c.program(mode="continuous", dose_mcg=500, override="test: first program on a new pump")
+    vpico.advance(86_400_000)
+    strokes = vpico.hardware()["strokes"]
+    assert strokes == 4000  # 1 mL/day in 250 nL strokes
+    flood = Burst(vpico_port, deaf_s=3600)  # never reads its answers
+    try:
+        time.sleep(0.5)
+        assert vpico.info()["link"]["to_vm_bytes"] > 0  # the flood is held back at the board's door
+        info = vpico.power_cut()
+    finally:
+        flood.close()
+    assert info["boots"] == 2 and info["plant_strokes_before"] == strokes
+    assert "did not report its strokes" not in vpico.paths.supervisor_log.read_text()

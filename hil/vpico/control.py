@@ -105,7 +105,7 @@ class SimControl:
         SimError for one that runs and does not answer (the caller must not start another)."""
         deadline = time.monotonic() + timeout
         while True:
-            now = self.status()
+            now = self.status(timeout=min(5.0, timeout))
             if not now["running"]:
                 return None
             if now["answering"]:

@@ -15,7 +15,6 @@ power cut work whatever the programmer link is doing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
 import select
@@ -228,13 +227,14 @@ class Supervisor:
         self._note(f"VM exited with {code}")
         tail = self._read(self.rig_r) or b""
         self._close_vm_fds()
-        if self.cut is not None:  # it went down while a power cut waited for its count
-            self._finish_cut(0)
-            return
         if code == POWER_CUT_EXIT:  # the rig's cutwrite fault: power failed mid-write
             for line in (self.rig_buf + tail).decode(errors="replace").splitlines():
                 if line.startswith("cut "):
                     self._plant_cut(line)
+        if self.cut is not None:  # it went down while a power cut waited for its count
+            self._finish_cut(0)
+            return
+        if code == POWER_CUT_EXIT:
             self.start_vm(layout.RESET_POWER)
             return
         if time.monotonic() - self.booted_at < CRASH_WINDOW_S:
@@ -435,7 +435,7 @@ class Supervisor:
             self._finish_cut(0)
 
     def _timeout(self) -> float | None:
-        due = [t for t in (self.power_back_at, self.cut and self.cut["deadline"]) if t is not None]
+        due = [t for t in (self.power_back_at, self.cut["deadline"] if self.cut else None) if t is not None]
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _remember_plant(self, line: str) -> None:
