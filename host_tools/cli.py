@@ -487,9 +487,8 @@ def _sim(args: argparse.Namespace) -> int:
             now = ctl.status()
             if not now["running"]:
                 return _emit(args, now, f"virtual Pico not running (state in {ctl.paths.root})")
-            if not now["answering"]:
-                _emit(args, now, now["error"])
-                return 1
+            if not now["answering"]:  # alive, holding the folder, silent: say so, and fail
+                return _fail(args, now["error"], {k: v for k, v in now.items() if k != "error"})
             return _emit(args, now, f"virtual Pico running on {now['port']}, {now['clock']} clock, "
                          f"virtual time {format_duration(now['vnow_ms'])}, {now['boots']} boot(s)")
         if cmd == "advance":

@@ -172,6 +172,8 @@ def test_one_board_per_state_folder(tmp_path):
                 ctl.start(clock="manual", timeout=2)
             r, _ = itbpump("--json", "sim", "status", "--state-dir", str(d), state_dir=d)
             assert r.returncode == 1 and json.loads(r.stdout)["answering"] is False
+            r, _ = itbpump("status", state_dir=d)  # --port sim: the CLI's start-on-demand path
+            assert r.returncode == 1 and "running but not answering" in r.stderr, r.stderr
             assert supervisors_of(d) == [first["pid"]]
         finally:
             os.kill(first["pid"], signal.SIGCONT)
