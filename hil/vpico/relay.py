@@ -107,30 +107,26 @@ class LinkRelay:
         return True
 
     def push_to_vm(self) -> None:
-        if not (self.powered and self.to_vm):
-            return
-        try:
-            n = os.write(self.vm_in, self.to_vm)
-        except BlockingIOError:
-            return
-        except OSError:
-            return  # the VM is going down; its stdout's EOF tells the supervisor
-        del self.to_vm[:n]
+        if self.powered and self.to_vm:
+            _push(self.vm_in, self.to_vm)  # failing: the VM is going down; its stdout's EOF tells
 
     def push_to_port(self) -> None:
-        if not self.to_port:
-            return
-        try:
-            n = os.write(self.master, self.to_port)
-        except BlockingIOError:
-            return
-        except OSError:
+        if self.to_port and not _push(self.master, self.to_port):
             self.dropped_to_port += len(self.to_port)
             self.to_port.clear()
-            return
-        del self.to_port[:n]
 
     def describe(self) -> dict:
         return {"to_vm_bytes": len(self.to_vm), "to_port_bytes": len(self.to_port),
                 "dropped_to_port_bytes": self.dropped_to_port,
                 "discarded_while_off_bytes": self.discarded_while_off}
+
+
+def _push(fd: int, buf: bytearray) -> bool:
+    """Write what fd takes now and remove it from buf; False when the write failed (not full)."""
+    try:
+        del buf[:os.write(fd, buf)]
+    except BlockingIOError:
+        pass
+    except OSError:
+        return False
+    return True
