@@ -12,6 +12,8 @@ def clock(dev, args):
     # check every field before changing anything
     now = None if args.get("set_s") is None else need_int(args, "set_s", 0, 0x3FFFFFFF, "seconds since 2000-01-01")
     new = None if args.get("utc_offset_min") is None else need_int(args, "utc_offset_min", -720, 840, "minutes")
+    if now is not None or new is not None:
+        dev.call("schedule", "close")  # the last 24 h in the old clock and offset
     if now is not None:
         dev.log("clock", "%d -> %d" % (th.now_s(), now))
         _shift(dev, now - th.now_s())
@@ -42,6 +44,16 @@ def _shift(dev, delta):
         u[i] += delta
     if dev.auth_lock:
         dev.auth_lock += delta
+    p = dev.past  # the scheduled doses of the last 24 h (schedule.py)
+    p[0] += delta
+    for i in range(0, len(p[1]), 2):
+        p[1][i] += delta
+    for i in range(0, len(p[2]), 6):
+        p[2][i] += delta
+        p[2][i + 1] += delta
+        p[2][i + 2] += delta
+    if p[3] is not None:
+        p[3] += delta
     dev.pending = None
 
 

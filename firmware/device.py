@@ -70,6 +70,7 @@ class Device:
         # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
         self.lim = None  # set at boot (startup.py): defaults or the saved limits
         self.hist = []
+        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (schedule.py)
         self.ptm = None
         self.ptm_used = []
         # authentication (auth.py) and two-phase programming (twophase.py, review.py): RAM only
@@ -250,6 +251,8 @@ class Device:
         review = self.call("review", "build", plan)
         if not commit:
             return review
+        if "prog" in plan:  # a new prescription: the running one's last 24 h go into the record first
+            self.call("schedule", "close", plan)
         return self.call(module, "apply", plan, review)
 
     # -- link ----------------------------------------------------------------

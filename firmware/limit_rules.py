@@ -9,11 +9,12 @@ from errors import CommandError, LIMIT
 from limits import window, full_until, MAX_HIST, mcg_text, pct_tenths, pct_text, DECREASE_PCT, HIGH_DOSE_MCG, HIGH_STEP_PCT
 
 
-def check(dev, new, override, stopping=False):
+def check(dev, new, override, stopping=False, windows=()):
     """(warnings, [(limit, text)] the override passes) for a new worst-case daily dose, or refuse.
 
     Every limit is tested; the binding one is the most restrictive of those the override
-    cannot pass. A refusal names it with the numbers and lists the others.
+    cannot pass. A refusal names it with the numbers and lists the others. windows: what the
+    limits over rolling 24 h found (window_rules.py, loaded apart: the two never share the heap).
     """
     lim = dev.lim
     now = dev.therapy.now_s()
@@ -31,6 +32,10 @@ def check(dev, new, override, stopping=False):
                         "mcg/day; an abrupt stop risks withdrawal" % mcg_text(hi)))
     else:
         _increase(lim, lo, new, bad)
+        have = [b[1] for b in bad]
+        for b in windows:  # a limit the daily dose already breaks is named once
+            if b[1] not in have and not (b[1] == "titration_window" and "titration" in have):
+                bad.append(b)
         if hi > 0 and new * 100 < hi * (100 - DECREASE_PCT):
             bad.append((0, "decrease", True, "decrease guard: %s mcg/day is %s against the highest daily dose "
                         "in the last 24 h (%s mcg/day); more than -%d %% needs an override (at least %s without)"
@@ -41,8 +46,10 @@ def check(dev, new, override, stopping=False):
         block.sort(key=lambda b: (b[2], b[0]))  # what no override passes first, then the tightest
         first = block[0]
         others = [b[1] for b in block[1:]]
-        raise CommandError(LIMIT, first[3] + ("; also over: " + ", ".join(others) if others else ""),
-                           {"limit": first[1], "override": all(b[2] for b in block)})
+        detail = {"limit": first[1], "override": all(b[2] for b in block)}
+        if len(first) > 4:
+            detail.update(first[4])
+        raise CommandError(LIMIT, first[3] + ("; also over: " + ", ".join(others) if others else ""), detail)
     warnings = []
     if lo >= HIGH_DOSE_MCG * 1440 and new * 100 > lo * (100 + HIGH_STEP_PCT):
         warnings.append("high dose: %s over %s mcg/day is more than +%d %% at a dose of %d mcg/day or more; "

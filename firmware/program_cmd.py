@@ -57,10 +57,11 @@ def program(dev, args):
     th = dev.therapy
     need_drug(th)
     reason = override_reason(args, "override")
-    x, how = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
+    x, how, prog = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
+    prog.append(ptm_x1440(dev.ptm) // 1440)  # the schedule (schedule.py) with the patient boluses
     return {"cmd": "program", "summary": "%s %s mcg/day" % (mode, mcg_text(x)),
             "new": x + ptm_x1440(dev.ptm), "reason": reason, "after": (mode, x * (1000000 // th.conc), None),
-            "x": x, "how": how}
+            "x": x, "how": how, "prog": prog}
 
 
 def apply(dev, plan, rv):
@@ -93,13 +94,13 @@ def _stop(dev, args):
     if args.get("reason") is None:
         raise CommandError(BAD_ARGUMENT, "stopping therapy needs a reason (withdrawal risk)")
     return {"cmd": "program", "summary": "stop", "new": 0, "reason": override_reason(args, "reason"),
-            "stopping": True, "after": ("stopped", 0, None)}
+            "stopping": True, "after": ("stopped", 0, None), "prog": ["s"]}
 
 
 def _continuous(th, args, concs, running_bolus):
     mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
     check_total(check_rate("dose", mcg, concs) + running_bolus, "this dose with the running bolus")
-    return mcg * 1440, (th.program_continuous, mcg)
+    return mcg * 1440, (th.program_continuous, mcg), ["c", mcg]
 
 
 def _flex_week(days, concs):
@@ -124,7 +125,7 @@ def _flex(th, args, concs, running_bolus):
         for _, mcg in day:
             top = max(top, mcg)
     check_total(check_rate("flex step dose", top, concs) + running_bolus, "this schedule with the running bolus")
-    return flex_daily_x1440(week), (th.program_flex, week)
+    return flex_daily_x1440(week), (th.program_flex, week), ["f", week, th.offset_min]
 
 
 def _periodic(th, args, concs, running_bolus):
@@ -141,14 +142,17 @@ def _periodic(th, args, concs, running_bolus):
     check_total(rate + worst + running_bolus, "basal + periodic bolus (with any running bolus)")
     # boluses per day = 86400 / every: in mcg/day * 1440, bolus * 1440 * 86400 / every, rounded up
     # (the limits count boluses at their maximum)
+    first = _first_bolus_in(th, args)
     return (basal * 1440 - (-bolus * 124416000 // every),
-            (th.program_periodic, basal, bolus, every * 10, over * 10, _first_bolus_in(th, args)))
+            (th.program_periodic, basal, bolus, every * 10, over * 10, first),
+            ["p", basal, bolus, every, over, (th.base_s * 10 + th.t + first) // 10])
 
 
 def _first_bolus_in(th, args):
-    """Deciseconds until the first periodic bolus: now, or the next start_min local time."""
+    """Deciseconds until the first periodic bolus: now (at the whole second), or the next
+    start_min local time. Boluses start at whole device seconds (schedule.py counts in seconds)."""
     if args.get("start_min") is None:
-        return 0
+        return (10 - th.t % 10) % 10
     start = need_int(args, "start_min", 0, 1439, "minutes after midnight")
     local = th.now_s() + th.offset_min * 60
     first = ((start * 60 - local % 86400) % 86400) * 10 - th.t % 10

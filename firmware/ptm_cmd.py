@@ -32,6 +32,7 @@ def ptm(dev, args):
                if new else "patient bolus off")
     return {"cmd": "ptm", "summary": summary, "reason": reason, "ptm": new,
             "new": None if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(new),
+            "prog": ["ptm", ptm_x1440(new) // 1440],
             "extra": {"ptm": _as_dict(new)}, "warnings": [BACLOFEN_WARNING] if new else []}
 
 

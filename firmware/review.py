@@ -24,7 +24,8 @@ def build(dev, plan):
     """The review of a plan (what a request module's check returned, nothing applied yet).
 
     plan: "cmd", "summary"; "new": the change's worst-case daily dose x1440 (absent: the dose
-    stays), "reason" (the override), "stopping"; "after": (mode, nL/day x1440 from the
+    stays), "prog": its schedule (schedule.py, for the rolling 24 h windows), "reason" (the
+    override), "stopping"; "after": (mode, nL/day x1440 from the
     reservoir, reservoir nL or None) once applied; "extra": keys for the new side; "warnings".
     """
     th = dev.therapy
@@ -32,9 +33,12 @@ def build(dev, plan):
     summary = plan["summary"]
     warnings, used = [], []
     if new is not None:
+        prog = plan.get("prog")
+        stopping = plan.get("stopping", False)
+        windows = dev.call("window_rules", "check", new, prog) if prog and not stopping else ()
         from limit_rules import check  # only a dose change needs the rules
 
-        warnings, used = check(dev, new, plan.get("reason"), plan.get("stopping", False))
+        warnings, used = check(dev, new, plan.get("reason"), stopping, windows)
     warnings = plan.get("warnings", []) + warnings
     after = plan.get("after")
     lo, hi = window(dev.hist, th.now_s())

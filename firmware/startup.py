@@ -80,6 +80,7 @@ def _restore(dev, r):
     dev.alarms.active = r["alarms"]
     dev.lim = r.get("lim") or dev.lim
     dev.hist = r.get("hist", [])
+    dev.past = r.get("past") or _past_from_hist(dev.hist, r)
     dev.ptm = r.get("ptm")
     dev.ptm_used = r.get("ptmu", [])
     dev.auth_fails, dev.auth_lock = r.get("auth", (0, 0))
@@ -114,3 +115,19 @@ def _prescription(th, r):
         else:  # boluses missed while the power was off are skipped, not caught up
             first = every - ((now - next_s) * 10) % every
         th.program_periodic(r["dose"], p_dose, every, over, first)
+
+
+def _past_from_hist(hist, r):
+    """A state saved before the schedule record: each daily dose of the history as a steady rate
+    (rounded up), the running prescription's schedule from its start."""
+    steps = []
+    for i in range(0, len(hist), 3):
+        steps += [hist[i], max(0, -(-hist[i + 2] // 1440))]
+    frm = hist[-3] if hist else r["t"]
+    if steps:
+        del steps[-2:]  # the running one is expanded from frm
+    first = None
+    if r["periodic"] and r["periodic"][3] >= 0:
+        every = r["periodic"][1] // 10
+        first = r["periodic"][3] - every * ((r["periodic"][3] - frm) // every)
+    return [frm, steps, [], first]

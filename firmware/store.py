@@ -63,7 +63,7 @@ def _record(dev, committed, strokes):
         "min": th.minimum, "halt": th.halted,
         "strokes": strokes, "pstrokes": th.prime_strokes, "fill": [th.filled_nl, th.fill_strokes],
         "alarms": dev.alarms.active, "eri": dev.eri_s, "low": dev.low_reservoir_nl,
-        "lim": dev.lim, "hist": dev.hist, "ptm": dev.ptm, "ptmu": dev.ptm_used,
+        "lim": dev.lim, "hist": dev.hist, "past": dev.past, "ptm": dev.ptm, "ptmu": dev.ptm_used,
         "auth": [dev.auth_fails, dev.auth_lock],
         "t": th.now_s(),
     }

@@ -84,6 +84,7 @@ class LimitsModel:
     def __init__(self, pct: int):
         self.pct = pct
         self.hist: list[tuple[int, Fraction | None]] = []
+        self.progs: list[tuple[int, tuple]] = []  # (start s, prescription) of every change
 
     def in_window(self, now: int) -> list[Fraction | None]:
         out = []
@@ -116,8 +117,9 @@ class LimitsModel:
             return 0
         return kept[len(kept) + 1 - MAX_HIST][0] + DAY_S  # from the next second on: one more
 
-    def violated(self, now: int, new: Fraction | None) -> dict[str, tuple[bool, Fraction]]:
-        """{limit: (an override passes it, the largest dose it allows)}; new None: a stop."""
+    def violated(self, now: int, new: Fraction | None, prog: tuple | None = None) -> dict[str, tuple[bool, Fraction]]:
+        """{limit: (an override passes it, the largest dose it allows)}; new None: a stop; prog: the
+        new prescription, for the rolling 24 h windows."""
         lo, hi = self.refs(now)
         out: dict[str, tuple[bool, Fraction]] = {}
         if new is not None and self.full_until(now):
@@ -135,11 +137,114 @@ class LimitsModel:
             top = lo * (100 + self.pct) / 100
             if new > top:
                 out["titration"] = (False, top)
+            elif prog is not None and self.window_violated(now, prog):
+                out["titration_window"] = (False, top)
         if new > CEILING:
             out["ceiling"] = (True, Fraction(CEILING))
+        worst = None if prog is None else self.max_window(now, prog)
+        if worst is not None and worst > new:  # the program's own worst 24 h, as its daily dose
+            limits = {"hard_max": (False, Fraction(HARD_MAX)), "ceiling": (True, Fraction(CEILING))}
+            if lo is None:
+                limits["initial_cap"] = (True, Fraction(INITIAL))
+            else:
+                limits["titration"] = (False, lo * (100 + self.pct) / 100)
+            for k, (over, most) in limits.items():
+                if k not in out and worst > most:
+                    out[k] = (over, most)
+            if "titration" in out:
+                out.pop("titration_window", None)
         if hi is not None and new < hi * (100 - DECREASE_PCT) / 100:
             out["decrease"] = (True, hi * (100 - DECREASE_PCT) / 100)
         return out
+
+    # -- the titration guard over rolling 24 h windows (issue 16) ------------------------------------
+    # A prescription (its schedule): ("s",) stopped; ("c", mcg/day, ptm); ("f", week, ptm); ("p", basal,
+    # bolus mcg, every s, over s, first bolus s, ptm); ptm: patient boluses at their maximum, mcg/day.
+    def rate(self, prog: tuple, t: Fraction) -> Fraction:
+        """mcg/day the prescription delivers at time t."""
+        kind = prog[0]
+        if kind == "s":
+            return Fraction(0)
+        if kind == "c":
+            return Fraction(prog[1] + prog[2])
+        if kind == "p":
+            basal, mcg, every, over, first, ptm = prog[1:]
+            r = Fraction(basal + ptm)
+            if t >= first and (t - first) % every < over:
+                r += Fraction(mcg * DAY_S, over)
+            return r
+        week, ptm = prog[1], prog[2]
+        minute = int(t // 60)
+        day, m = divmod(minute, 1440)
+        wd = (day + 5) % 7  # 2000-01-01 was a Saturday
+        today = [d for start, d in week[wd] if start <= m]
+        return Fraction((today[-1] if today else week[(wd + 6) % 7][-1][1]) + ptm)
+
+    @staticmethod
+    def changes(prog: tuple, a: int, b: int) -> set[int]:
+        """Whole seconds in [a, b] where the prescription's rate may change."""
+        out = {a, b}
+        if prog[0] == "p":
+            every, over, first = prog[3], prog[4], prog[5]
+            k = max(0, (a - over - first) // every)
+            while first + k * every <= b:
+                out |= {first + k * every, first + k * every + over}
+                k += 1
+        elif prog[0] == "f":
+            for day in range(a // DAY_S - 1, b // DAY_S + 2):
+                for start, _ in prog[1][(day + 5) % 7]:
+                    out.add(day * DAY_S + start * 60)
+        return {t for t in out if a <= t <= b}
+
+    def amount(self, progs: list[tuple[int, tuple]], a: int, b: int) -> Fraction:
+        """mcg the prescriptions (each from its start until the next one starts) deliver in [a, b)."""
+        total = Fraction(0)
+        for i, (start, prog) in enumerate(progs):
+            end = progs[i + 1][0] if i + 1 < len(progs) else None
+            lo, hi = max(a, start), b if end is None else min(b, end)
+            if hi <= lo:
+                continue
+            cuts = sorted(self.changes(prog, lo, hi))
+            for x, y in zip(cuts, cuts[1:]):
+                total += self.rate(prog, Fraction(x + y, 2)) * (y - x) / DAY_S
+        return total
+
+    def max_window(self, now: int, prog: tuple) -> Fraction | None:
+        """The most the prescription alone gives in any 24 h wholly after now (periodic, flex)."""
+        if prog[0] == "p":
+            span = (prog[5] - now) % prog[3] + prog[3] + DAY_S
+        elif prog[0] == "f":
+            span = 7 * DAY_S
+        else:
+            return None
+        new = [(now, prog)]
+        starts = self.changes(prog, now, now + span) | {t - DAY_S for t in self.changes(prog, now + DAY_S, now + span + DAY_S)}
+        return max(self.amount(new, s, s + DAY_S) for s in starts if s >= now)
+
+    def window_violated(self, now: int, prog: tuple) -> bool:
+        """Would the change to prog push a rolling 24 h window over the titration allowance? Windows
+        start at whole seconds in (now - 24 h, now]; one counts only where prog gives it more than
+        the running prescription would."""
+        lo, _ = self.refs(now)
+        if lo is None:
+            return False
+        allow = lo * (100 + self.pct) / 100
+        past = self.progs
+        run = past[-1][1] if past else ("s",)
+        new = [(now, prog)]
+        cur = [(now, run)]
+        starts = {now - DAY_S + 1, now}
+        for i, (start, p) in enumerate(past):
+            end = past[i + 1][0] if i + 1 < len(past) else now
+            if end > now - DAY_S:
+                starts |= {t for t in self.changes(p, max(start, now - DAY_S + 1), min(end, now))}
+        starts |= {t - DAY_S for t in self.changes(prog, now + 1, now + DAY_S)}
+        for s in starts:
+            mine = self.amount(new, now, s + DAY_S)
+            before = self.amount(past, s, now)
+            if before + mine > allow and mine > self.amount(cur, now, s + DAY_S):
+                return True
+        return False
 
     def high_dose(self, now: int, new: Fraction) -> bool:
         lo, _ = self.refs(now)
@@ -160,11 +265,23 @@ def tenths_pct(new: Fraction, ref: Fraction) -> int:
 
 # -- the device --------------------------------------------------------------------------------
 
+class StrokeHal(ClockHal):
+    """ClockHal that keeps the time (ms) of every stroke: what the patient received, and when."""
+
+    def __init__(self, flash_dir: str, **kwargs):
+        super().__init__(flash_dir, **kwargs)
+        self.stroke_ms: list[int] = []
+
+    def stroke(self):
+        super().stroke()
+        self.stroke_ms.append(self.ms)
+
+
 class Pump(device_harness.Pump):
     """A booted device whose RTC follows its ticks, with a clinician session that never adds an
     override by itself."""
 
-    hal_type = ClockHal
+    hal_type = StrokeHal
 
     def __init__(self, flash_dir: str):
         super().__init__(flash_dir)
@@ -211,10 +328,35 @@ class LimitsMachine(RuleBasedStateMachine):
         self.mode = "stopped"
         self.x = Fraction(0)  # the prescription's daily dose (mcg/day), without the patient bolus
         self.ptm: tuple[int, int] | None = None  # (dose, max per day)
+        self.applied: list[tuple[int, Fraction | None, bool]] = []  # (ms, allowance, overridden)
 
     def teardown(self):
-        os.chdir(self.cwd)
-        shutil.rmtree(self.flash, ignore_errors=True)
+        try:
+            if self.model is not None:
+                self.delivered_within_the_allowance()
+        finally:
+            os.chdir(self.cwd)
+            shutil.rmtree(self.flash, ignore_errors=True)
+
+    def delivered_within_the_allowance(self):
+        """Issue 16: what the patient received in every rolling 24 h window (the strokes the motor
+        made) never exceeds the titration allowance of that window (the largest allowance of the
+        prescriptions in effect during it), unless one of them was applied with an override."""
+        strokes = self.pump.hal.stroke_ms
+        progs = self.applied  # (ms it began, allowance mcg/day or None when stopped, overridden)
+        day = DAY_S * 1000
+        j = 0
+        for i, t in enumerate(strokes):
+            while j < len(strokes) and strokes[j] < t + day:
+                j += 1
+            touching = [(a, o) for k, (start, a, o) in enumerate(progs)
+                        if start < t + day and (k + 1 == len(progs) or progs[k + 1][0] > t)]
+            if any(o for _, o in touching):
+                continue
+            allow = max((a for a, _ in touching if a is not None), default=None)
+            got = Fraction((j - i) * 250, NL_PER_MCG)
+            assert allow is not None and got <= allow + Fraction(250, NL_PER_MCG), (
+                "a 24 h window got more than its titration allowance", t, got, allow, touching)
 
     @initialize(data=st.data())
     def setup(self, data):
@@ -260,13 +402,15 @@ class LimitsMachine(RuleBasedStateMachine):
     def override(self, data) -> dict:
         return {"override": "clinical decision"} if data.draw(st.booleans(), label="override") else {}
 
-    def request(self, cmd: str, args: dict, new: Fraction | None, physical: bool, stopping=False) -> bool:
+    def request(self, cmd: str, args: dict, new: Fraction | None, physical: bool, stopping=False,
+                prog: tuple | None = None) -> bool:
         """Send the request; check the answer against the model. new: the worst-case daily dose
-        the limits judge (None: no limit check); stopping: a stop (with its reason)."""
+        the limits judge (None: no limit check); stopping: a stop (with its reason); prog: the new
+        prescription's schedule (the rolling 24 h windows)."""
         assert self.model is not None
         before = self.pump.snapshot()
         checked = new is not None or stopping
-        bad = self.model.violated(self.now, None if stopping else new) if checked and physical else {}
+        bad = self.model.violated(self.now, None if stopping else new, prog) if checked and physical else {}
         lo, hi = self.model.refs(self.now)
         passes = stopping or "override" in args
         blocking = {k: v for k, v in bad.items() if not (v[0] and passes)}
@@ -299,7 +443,16 @@ class LimitsMachine(RuleBasedStateMachine):
         assert [o["limit"] for o in out["overrides"]] == [o["limit"] for o in rv["overrides"]], out
         if checked:
             self.model.record(self.now, None if stopping else new)
+            self.model.progs.append((self.now, ("s",) if stopping else prog))
+            allow = INITIAL if lo is None else lo * (100 + self.model.pct) / 100
+            self.applied.append((self.pump.hal.ms, None if stopping else allow, bool(rv["overrides"])))
         return True
+
+    def running(self, ptm: tuple[int, int] | None) -> tuple:
+        """The running prescription with these patient-bolus settings."""
+        assert self.model is not None
+        prog = self.model.progs[-1][1] if self.model.progs else ("s",)
+        return prog if prog[0] == "s" else prog[:-1] + (self.ptm_daily(ptm or (0, 0)),)
 
     # -- rules ---------------------------------------------------------------------------------
     def _advance(self, seconds: int) -> None:
@@ -329,7 +482,8 @@ class LimitsMachine(RuleBasedStateMachine):
         worst = self.target(data)
         mcg = max(1, worst - self.ptm_daily())
         args = {"mode": "continuous", "dose_mcg": mcg, **self.override(data)}
-        if self.request("program", args, Fraction(mcg + self.ptm_daily()), physical_ok(mcg)):
+        prog = ("c", mcg, self.ptm_daily())
+        if self.request("program", args, Fraction(mcg + self.ptm_daily()), physical_ok(mcg), prog=prog):
             self.mode, self.x = "continuous", Fraction(mcg)
 
     @rule(data=st.data())
@@ -352,7 +506,8 @@ class LimitsMachine(RuleBasedStateMachine):
         x = flex_daily(week)
         phys = physical_ok(*(mcg for steps in week for _, mcg in steps))
         args = {"mode": "flex", "days": days, **self.override(data)}
-        if self.request("program", args, x + self.ptm_daily(), phys):
+        prog = ("f", week, self.ptm_daily())
+        if self.request("program", args, x + self.ptm_daily(), phys, prog=prog):
             self.mode, self.x = "flex", x
             assert self.dev.therapy.daily_x1440 == x * 1440
 
@@ -370,12 +525,15 @@ class LimitsMachine(RuleBasedStateMachine):
         over = data.draw(st.integers(math.ceil(bolus * NL_PER_MCG * DAY_S / 6_000_000), min(every - 1, DAY_S)),
                          label="over_s")
         args = {"mode": "periodic", "basal_mcg": basal, "bolus_mcg": bolus, "every_s": every, "over_s": over}
+        first = self.now
         if data.draw(st.booleans(), label="start_min"):
             args["start_min"] = data.draw(st.integers(0, 1439), label="start")
+            first += (args["start_min"] * 60 - self.now % DAY_S) % DAY_S  # the next such local time (UTC+0)
         args.update(self.override(data))
         x = basal + per_day
         phys = physical_ok(basal) and basal * NL_PER_MCG + bolus_rate_nl(bolus, over) <= MAX_RATE_NL
-        if self.request("program", args, x + self.ptm_daily(), phys):
+        prog = ("p", basal, bolus, every, over, first, self.ptm_daily())
+        if self.request("program", args, x + self.ptm_daily(), phys, prog=prog):
             self.mode, self.x = "periodic", x
             assert self.dev.therapy.daily_x1440 == x * 1440
 
@@ -387,7 +545,7 @@ class LimitsMachine(RuleBasedStateMachine):
             assert not good and out["code"] == errors.BAD_ARGUMENT and "reason" in out["text"], out
             assert self.pump.snapshot() == before
             return
-        if self.request("program", {"mode": "stop", "reason": "trial ended"}, None, True, stopping=True):
+        if self.request("program", {"mode": "stop", "reason": "trial ended"}, None, True, stopping=True, prog=("s",)):
             self.mode, self.x = "stopped", Fraction(0)
             assert self.dev.therapy.mode == "stopped" and self.dev.therapy.d.rate == 0
 
@@ -407,7 +565,7 @@ class LimitsMachine(RuleBasedStateMachine):
         new = None if self.mode == "stopped" else self.x + self.ptm_daily(new_ptm or (0, 0))
         # a patient bolus here is <= 6 mL/day (over_s >= 29 s per mcg), the therapy's fastest
         # moment < 12 mL/day: never the pump's 24 mL/day
-        if self.request("ptm", args, new, True):
+        if self.request("ptm", args, new, True, prog=None if new is None else self.running(new_ptm)):
             self.ptm = new_ptm
             assert (self.dev.ptm is None) == (new_ptm is None)
 

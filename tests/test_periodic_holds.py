@@ -42,9 +42,9 @@ def _set_hold(th: Therapy, kind: str, on: bool) -> None:
         th.prime(0)  # the pump tubing only: 560 strokes at the maximum rate
 
 
-def _bolus_times(th: Therapy, ds: int) -> list[int]:
-    """Run ds; the device times (ds) at which a periodic bolus started."""
-    starts = []
+def _bolus_times(th: Therapy, ds: int, seen: list[int]) -> list[int]:
+    """Run ds; the device times (ds) at which a periodic bolus started (seen: all so far)."""
+    starts: list[int] = []
     end = th.now_s() * 10 + th.t % 10 + ds
     while True:
         dt = th.next_event()
@@ -56,7 +56,8 @@ def _bolus_times(th: Therapy, ds: int) -> list[int]:
             th.stroked()
         if th.p_end >= 0 and th.p_end != was:  # (the daily re-base moves p_end too: same start)
             start = th.base_s * 10 + th.p_end - th.p_over
-            if not starts or starts[-1] != start:
+            if not seen or seen[-1] != start:
+                seen.append(start)
                 starts.append(start)
     th.idle(end - (th.now_s() * 10 + th.t % 10))
     return starts
@@ -71,10 +72,11 @@ def test_periodic_boluses_come_on_schedule_whenever_delivery_is_not_held(seq, ev
     over = min(every - 10, 9000)
     th.program_periodic(100, 10, every, over, first_ds)
     grid0 = MONDAY * 10 + first_ds
+    seen: list[int] = []
     for op, arg in seq:
         if op == "advance":
             held = th.halted or th.minimum or th.priming  # (priming can only end by itself)
-            starts = _bolus_times(th, arg)
+            starts = _bolus_times(th, arg, seen)
             assert all((s - grid0) % every == 0 for s in starts), "a bolus off its grid"
             if not held:
                 # nothing held for this whole stretch: every grid point inside it started a bolus
