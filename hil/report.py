@@ -1,0 +1,150 @@
+"""Run reports: JUnit XML with properties for CI, and an HTML page with plots for people.
+
+Per scenario the HTML shows the steps and their results, programmed vs delivered volume over time,
+the reservoir with the alarm and empty thresholds and the alarm and refill dates, the trumpet-style
+accuracy curve (hil/accuracy.py), and for a failure the raw serial trace (also saved beside it as
+NAME.trace, so it can be replayed offline). Plots are matplotlib SVGs, inlined; no display needed.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from hil.scenario import Outcome
+from host_tools import NOT_A_MEDICAL_DEVICE
+
+
+def junit(outcomes: list[Outcome], path: Path, props: dict) -> None:
+    suite = ET.Element("testsuite", name="itbpump-hil", tests=str(len(outcomes)),
+                       failures=str(sum(o.status == "failed" for o in outcomes)),
+                       errors=str(sum(o.status == "error" for o in outcomes)),
+                       skipped=str(sum(o.status == "skipped" for o in outcomes)),
+                       time=f"{sum(o.seconds for o in outcomes):.3f}")
+    ps = ET.SubElement(suite, "properties")
+    for k, v in props.items():
+        ET.SubElement(ps, "property", name=k, value=str(v))
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname="hil." + Path(o.file).parent.name, name=o.name,
+                             file=o.file, time=f"{o.seconds:.3f}")
+        cps = ET.SubElement(case, "properties")
+        for k, v in {**o.props, "proves": o.proves}.items():
+            ET.SubElement(cps, "property", name=k, value=str(v))
+        if o.status in ("failed", "error"):
+            el = ET.SubElement(case, "failure" if o.status == "failed" else "error",
+                               message=o.message.splitlines()[0] if o.message else o.status)
+            el.text = o.message
+            ET.SubElement(case, "system-out").text = o.trace
+        elif o.status == "skipped":
+            ET.SubElement(case, "skipped", message=o.message)
+    ET.SubElement(suite, "system-out").text = NOT_A_MEDICAL_DEVICE
+    ET.indent(suite)
+    ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def plots(o: Outcome) -> list[str]:
+    """The scenario's three plots as inline SVG (none for a scenario that never sampled)."""
+    if len(o.samples) < 2:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v0 = o.samples[0]["vnow"]
+    hours = [(s["vnow"] - v0) / 3_600_000 for s in o.samples]
+    ml = 1e-6
+    out = []
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    ax.plot(hours, [p * ml for p in o.programmed], label="programmed", color="#1f77b4", lw=2)
+    ax.plot(hours, [(s["pumped_nl"] - s["primed_nl"]) * ml for s in o.samples], label="delivered (fixture strokes)",
+            color="#d62728", lw=1.2, ls="--")
+    ax.plot(hours, [s["primed_nl"] * ml for s in o.samples], label="priming (dead volume)", color="#7f7f7f", lw=1)
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("volume (mL)")
+    ax.set_title("Programmed vs delivered volume")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    out.append(_svg(fig))
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    ax.plot(hours, [s["reservoir_nl"] * ml for s in o.samples], color="#2ca02c", lw=2, label="reservoir (pump estimate)")
+    low, empty = o.thresholds.get("low_reservoir_nl"), o.thresholds.get("empty_nl")
+    if low:
+        ax.axhline(low * ml, color="#ff7f0e", ls="--", lw=1, label=f"low-reservoir alarm {low * ml:.1f} mL")
+    if empty:
+        ax.axhline(empty * ml, color="#d62728", ls="--", lw=1, label=f"empty {empty * ml:.1f} mL")
+    for key, color in (("alarm_date", "#ff7f0e"), ("refill_date", "#d62728")):
+        at = o.dates.get(key)
+        if at is not None and at <= max(hours[-1], 1) * 3:
+            ax.axvline(at, color=color, ls=":", lw=1.2, label=f"{key.replace('_', ' ')} (+{at:.0f} h)")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("volume (mL)")
+    ax.set_title("Reservoir")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    out.append(_svg(fig))
+
+    if o.accuracy:
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        w = [a[0] for a in o.accuracy]
+        ax.plot(w, [a[1] for a in o.accuracy], "o-", color="#9467bd", label="max deviation")
+        ax.plot(w, [a[2] for a in o.accuracy], "o-", color="#8c564b", label="min deviation")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("observation window (h)")
+        ax.set_ylabel("delivered vs programmed (%)")
+        ax.set_title("Delivery accuracy (trumpet curve)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        out.append(_svg(fig))
+    return out
+
+
+_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:1400px} h2{margin-top:2em}
+.passed{color:#1a7f37}.failed,.error{color:#cf222e}.skipped{color:#9a6700}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+.plots{display:flex;flex-wrap:wrap;gap:8px}.plots svg{width:440px;height:auto}
+pre{background:#f6f8fa;padding:8px;max-height:300px;overflow:auto;font-size:11px}"""
+
+
+def html_report(outcomes: list[Outcome], path: Path, props: dict) -> None:
+    e = html.escape
+    parts = [f"<!doctype html><meta charset='utf-8'><title>itbpump HIL report</title><style>{_CSS}</style>",
+             "<h1>itbpump HIL report</h1>",
+             "<p>" + ", ".join(f"{e(k)}: <b>{e(str(v))}</b>" for k, v in props.items()) + "</p>",
+             "<table><tr><th>scenario</th><th>result</th><th>time</th><th>proves</th></tr>"]
+    for o in outcomes:
+        parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}</td>"
+                     f"<td>{o.seconds:.1f} s</td><td>{e(o.proves)}</td></tr>")
+    parts.append("</table>")
+    for o in outcomes:
+        parts.append(f"<h2 id='{e(o.name)}'>{e(o.name)} <span class='{o.status}'>{o.status}</span></h2>"
+                     f"<p>{e(o.proves)}<br><small>{e(o.file)}</small></p>")
+        if o.message:
+            parts.append(f"<p class='{o.status}'>{e(o.message)}</p>")
+        parts.append("<table><tr><th>#</th><th>at (h)</th><th>step</th><th>result</th></tr>")
+        for s in o.steps:
+            res = "not run" if s.ok is None else "ok" if s.ok else "FAILED: " + s.message
+            cls = "" if s.ok is None else "passed" if s.ok else "failed"
+            parts.append(f"<tr><td>{s.i}</td><td>{s.hours:.1f}</td><td><code>{e(s.text)}</code></td>"
+                         f"<td class='{cls}'>{e(res)}</td></tr>")
+        parts.append("</table><div class='plots'>" + "".join(plots(o)) + "</div>")
+        if o.status in ("failed", "error"):
+            trace = path.parent / f"{o.name}.trace"
+            trace.write_text(o.trace)
+            parts.append(f"<p>Serial trace (<a href='{e(trace.name)}'>{e(trace.name)}</a>; '&gt;' to the pump, "
+                         f"'&lt;' from it, hex):</p><pre>{e(o.trace[-20000:])}</pre>")
+    parts.append(f"<footer><p><small>{e(NOT_A_MEDICAL_DEVICE)}</small></p></footer>")
+    path.write_text("\n".join(parts))
