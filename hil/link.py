@@ -3,7 +3,7 @@
 The trace is what a failure report carries so the session can be replayed offline: one line per
 read or write, 'SECONDS DIR HEX' (DIR '>' to the device, '<' from it). Link noise is written by the
 host end of the port, so the device really receives it: garbage bytes, or the first half of a frame
-(a dropped tail), before every request while the fault is set.
+(a dropped tail), before every other write while the fault is set.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ class _TracedSerial:
         self._ser, self._trace, self._noise = ser, trace, noise
 
     def write(self, data: bytes) -> int | None:
-        burst = self._noise.burst()
+        # noise before every other write: a resend after a garbled frame goes through, as on a
+        # noisy cable (noise on every write would garble every retry too)
+        self._noised = not getattr(self, "_noised", False)
+        burst = self._noise.burst() if self._noised else b""
         if burst:
             self._trace.add("> noise", burst)
             self._ser.write(burst)
@@ -76,6 +79,6 @@ def open_client(port: str, trace: Trace, noise: Noise) -> PumpClient:
     """A programmer session on `port` whose bytes are traced (and noised while link noise is set).
     The client's own handshake (hello) is not traced: the port is wrapped once the session is open."""
     client = PumpClient(port)
-    trace.note(f"session on {port}: {client.identity.get('serial')} firmware {client.identity.get('firmware')}")
+    trace.note(f"session on {port}: {client.identity.get('serial')} {client.identity.get('board')}")
     client._ser = _TracedSerial(client._ser, trace, noise)  # type: ignore[assignment]  # pyserial duck
     return client

@@ -74,8 +74,9 @@ def _rate_nl_per_s(state: dict, t: int) -> float:
     elif p and p["mode"] == "flex":
         days = p["days"]
         weekday = DAYS[(DEVICE_EPOCH.weekday() + local // 86400) % 7]
+        yesterday = DAYS[(DAYS.index(weekday) + 6) % 7]
         steps = days.get("all") or days[weekday]
-        dose = steps[-1][1]  # before the first step of the day: the day before's last (same schedule)
+        dose = (days.get("all") or days[yesterday])[-1][1]  # before the day's first step: the day before's last
         for start, d in steps:
             if start <= minute:
                 dose = d

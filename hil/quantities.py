@@ -173,3 +173,9 @@ def with_tolerance(text: object, parse, default_tol: int = 0) -> tuple[int, int]
         base = parse(value)
         return base, round(abs(base) * float(_want(tol, "%", ("%",))) / 100)
     return parse(value), parse(tol)
+
+
+def volume_or_strokes(text: object) -> int:
+    """'2 strokes' or '0.001 mL' -> nL (a tolerance)."""
+    m = re.fullmatch(rf"\s*({_NUMBER})\s*strokes?\s*", str(text))
+    return round(float(m[1]) * STROKE_NL) if m else volume(text)

@@ -517,7 +517,18 @@ def _bolus_delivered(run: Run, want: tuple[int, int]) -> str | None:
     return _volume("bolus delivered", b["delivered_nl"] if b else 0, want)
 
 
+def _vs_programmed(run: Run, tol: int) -> str | None:
+    st, pins = run.last_status, run.last_pins
+    plant = pins["strokes"] * STROKE_NL - st["therapy"]["primed_nl"]
+    programmed = run.timeline.cumulative([s["clock"] for s in run.out.samples])[-1]
+    if abs(plant - programmed) <= tol:
+        return None
+    return (f"delivered {_ml(plant)} (fixture), programmed {_ml(round(programmed))}: "
+            f"{_ml(round(plant - programmed))} apart, more than {_ml(tol)}")
+
+
 EXPECT = {
+    "delivered_vs_programmed": _vs_programmed,
     "state": lambda r, v: _equal("state", r.last_status["state"], v),
     "mode": lambda r, v: _equal("mode", r.last_status["mode"], v),
     "daily_dose": lambda r, v: _equal("daily dose (mcg/day)", r.last_status["daily_dose_mcg"], v),

@@ -239,6 +239,7 @@ EXPECTATIONS: dict[str, Callable[[Any], Any]] = {
     "bridge": table({"dead_volume": q.volume, "pushed": tolerant(q.volume), "old_concentration": q.concentration},
                     (), "bridge"),
     "bolus_delivered": tolerant(q.volume),
+    "delivered_vs_programmed": q.volume_or_strokes,
     "motor": choice("on", "off"),
     "ticks_ms": count,
 }
