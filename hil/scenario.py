@@ -102,6 +102,7 @@ class Run:
         self.review: dict | None = None
         self.tones: list[tuple[int, int]] = []
         self.cut_armed = False
+        self.ptm: dict | None = None
         self.state: str | None = None
         self.v0 = 0
         self.client: Any = None
@@ -251,7 +252,7 @@ class Run:
             self.client.alarm_test()
             time.sleep(0)
         elif action == "patient_bolus":
-            self.client.patient_bolus()
+            self._command(step, "patient_bolus", {})
         elif action == "clock":
             self._clock(arg)
             transition_ok = False
@@ -318,6 +319,10 @@ class Run:
             self.timeline.add(now, "bolus", args)
         elif cmd == "refill":
             self.timeline.add(now, "concentration", {"concentration": args["concentration"]})
+        elif cmd == "ptm":
+            self.ptm = args
+        elif cmd == "patient_bolus" and self.ptm:
+            self.timeline.add(now, "bolus", {"dose_mcg": self.ptm["dose_mcg"], "over_s": self.ptm["over_s"]})
 
     # -- what the device says ----------------------------------------------------------------------
     def _sample(self, check_transition: bool = False) -> dict:

@@ -316,9 +316,11 @@ def _step(raw: Any, i: int, file: str) -> dict:
         except q.QuantityError as e:
             raise SchemaError(file, i, key, str(e)) from None
         step["arg" if key == action else key] = value
-    if ("refused" in step or "commit" in step) and action not in TWO_PHASE + ("limits",):
-        raise SchemaError(file, i, "refused" if "refused" in step else "commit",
-                          f"only a programming step ({', '.join(TWO_PHASE)}, limits) can be refused or left uncommitted")
+    if "refused" in step and action not in TWO_PHASE + ("limits", "patient_bolus"):
+        raise SchemaError(file, i, "refused", f"only a request can be refused ({', '.join(TWO_PHASE)}, "
+                                              f"limits, patient_bolus)")
+    if "commit" in step and action not in TWO_PHASE:
+        raise SchemaError(file, i, "commit", f"only a two-phase step ({', '.join(TWO_PHASE)}) can be left uncommitted")
     if action == "program":
         _check_program(step["arg"], file, i)
     return step
