@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import xml.etree.ElementTree as ET
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from hil.scenario import Outcome
@@ -47,8 +48,6 @@ def junit(outcomes: list[Outcome], path: Path, props: dict) -> None:
 def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -57,16 +56,18 @@ def plots(o: Outcome) -> list[str]:
     """The scenario's three plots as inline SVG (none for a scenario that never sampled)."""
     if len(o.samples) < 2:
         return []
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    def subplots():
+        fig = Figure(figsize=(6.4, 3.2))
+        return fig, fig.add_subplot()
 
     v0 = o.samples[0]["vnow"]
     hours = [(s["vnow"] - v0) / 3_600_000 for s in o.samples]
     ml = 1e-6
     out = []
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = subplots()
     ax.plot(hours, [p * ml for p in o.programmed], label="programmed", color="#1f77b4", lw=2)
     ax.plot(hours, [(s["pumped_nl"] - s["primed_nl"]) * ml for s in o.samples], label="delivered (fixture strokes)",
             color="#d62728", lw=1.2, ls="--")
@@ -78,7 +79,7 @@ def plots(o: Outcome) -> list[str]:
     ax.grid(alpha=0.3)
     out.append(_svg(fig))
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = subplots()
     ax.plot(hours, [s["reservoir_nl"] * ml for s in o.samples], color="#2ca02c", lw=2, label="reservoir (pump estimate)")
     low, empty = o.thresholds.get("low_reservoir_nl"), o.thresholds.get("empty_nl")
     if low:
@@ -97,7 +98,7 @@ def plots(o: Outcome) -> list[str]:
     out.append(_svg(fig))
 
     if o.accuracy:
-        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        fig, ax = subplots()
         w = [a[0] for a in o.accuracy]
         ax.plot(w, [a[1] for a in o.accuracy], "o-", color="#9467bd", label="max deviation")
         ax.plot(w, [a[2] for a in o.accuracy], "o-", color="#8c564b", label="min deviation")
@@ -114,13 +115,19 @@ def plots(o: Outcome) -> list[str]:
 
 _CSS = """body{font-family:sans-serif;margin:1.5em;max-width:1400px} h2{margin-top:2em}
 .passed{color:#1a7f37}.failed,.error{color:#cf222e}.skipped{color:#9a6700}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td:nth-child(3){white-space:nowrap}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots svg{width:440px;height:auto}
 pre{background:#f6f8fa;padding:8px;max-height:300px;overflow:auto;font-size:11px}"""
 
 
-def html_report(outcomes: list[Outcome], path: Path, props: dict) -> None:
+def html_report(outcomes: list[Outcome], path: Path, props: dict, jobs: int = 1) -> None:
+    """The run's page; plots are drawn in `jobs` processes (drawing is most of the report's time)."""
     e = html.escape
+    if jobs > 1 and len(outcomes) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            drawn = list(pool.map(plots, outcomes, chunksize=4))
+    else:
+        drawn = [plots(o) for o in outcomes]
     parts = [f"<!doctype html><meta charset='utf-8'><title>itbpump HIL report</title><style>{_CSS}</style>",
              "<h1>itbpump HIL report</h1>",
              "<p>" + ", ".join(f"{e(k)}: <b>{e(str(v))}</b>" for k, v in props.items()) + "</p>",
@@ -129,7 +136,7 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict) -> None:
         parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}</td>"
                      f"<td>{o.seconds:.1f} s</td><td>{e(o.proves)}</td></tr>")
     parts.append("</table>")
-    for o in outcomes:
+    for o, svgs in zip(outcomes, drawn):
         parts.append(f"<h2 id='{e(o.name)}'>{e(o.name)} <span class='{o.status}'>{o.status}</span></h2>"
                      f"<p>{e(o.proves)}<br><small>{e(o.file)}</small></p>")
         if o.message:
@@ -140,7 +147,7 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict) -> None:
             cls = "" if s.ok is None else "passed" if s.ok else "failed"
             parts.append(f"<tr><td>{s.i}</td><td>{s.hours:.1f}</td><td><code>{e(s.text)}</code></td>"
                          f"<td class='{cls}'>{e(res)}</td></tr>")
-        parts.append("</table><div class='plots'>" + "".join(plots(o)) + "</div>")
+        parts.append("</table><div class='plots'>" + "".join(svgs) + "</div>")
         if o.status in ("failed", "error"):
             trace = path.parent / f"{o.name}.trace"
             trace.write_text(o.trace)

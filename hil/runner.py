@@ -54,11 +54,11 @@ def run_one(sc: dict, rig_spec: str) -> scenario.Outcome:
 class Progress:
     """'[3/40] pass name (1.2 s)' lines, and a live 'running: ...' line on a terminal."""
 
-    def __init__(self, total: int, stream=sys.stdout):
-        self.total, self.done, self.stream = total, 0, stream
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.stream = total, 0, stream or sys.stdout
         self.running: set[str] = set()
         self.lock = threading.Lock()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def started(self, name: str) -> None:
         with self.lock:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         from hil import report
         a.report.mkdir(parents=True, exist_ok=True)
         report.junit(ordered, a.report / "junit.xml", props)
-        report.html_report(ordered, a.report / "report.html", props)
+        report.html_report(ordered, a.report / "report.html", props, jobs=a.jobs)
         print(f"report: {a.report / 'report.html'}, {a.report / 'junit.xml'}")
     if a.junit:
         from hil import report
