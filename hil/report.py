@@ -56,7 +56,10 @@ def plots(o: Outcome) -> list[str]:
     """The scenario's three plots as inline SVG (none for a scenario that never sampled)."""
     if len(o.samples) < 2:
         return []
+    import matplotlib
     from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
 
     def subplots():
         fig = Figure(figsize=(6.4, 3.2))
@@ -88,8 +91,13 @@ def plots(o: Outcome) -> list[str]:
         ax.axhline(empty * ml, color="#d62728", ls="--", lw=1, label=f"empty {empty * ml:.1f} mL")
     for key, color in (("alarm_date", "#ff7f0e"), ("refill_date", "#d62728")):
         at = o.dates.get(key)
-        if at is not None and at <= max(hours[-1], 1) * 3:
-            ax.axvline(at, color=color, ls=":", lw=1.2, label=f"{key.replace('_', ' ')} (+{at:.0f} h)")
+        if at is None:
+            continue
+        label = f"{key.replace('_', ' ')} as predicted (+{at:.0f} h)"
+        if at <= hours[-1] * 1.05:
+            ax.axvline(at, color=color, ls=":", lw=1.2, label=label)
+        else:
+            ax.plot([], [], color=color, ls=":", label=label + ", after the run")
     ax.set_xlabel("time (h)")
     ax.set_ylabel("volume (mL)")
     ax.set_title("Reservoir")

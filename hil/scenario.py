@@ -167,26 +167,27 @@ class Run:
         if not out.samples:
             return
         try:
-            limits = self.client.limits()
-            st = self.client.status()
-            out.thresholds = {"low_reservoir_nl": limits.get("low_reservoir_nl"), "empty_nl": EMPTY_NL}
-            out.dates = {"alarm_date": self._hours_at(st.get("alarm_date")),
-                         "refill_date": self._hours_at(st.get("refill_date"))}
+            out.thresholds = {"low_reservoir_nl": self.client.limits().get("low_reservoir_nl"), "empty_nl": EMPTY_NL}
         except PumpError:
             pass
+        out.dates = self._first_predictions()
         out.programmed = self.timeline.cumulative([s["clock"] for s in out.samples])
         delivered = [s["pumped_nl"] - s["primed_nl"] for s in out.samples]
         out.accuracy = accuracy.trumpet([s["clock"] for s in out.samples], delivered, out.programmed)
 
+    def _first_predictions(self) -> dict:
+        """The alarm and refill dates as first predicted (hours from the start): the report draws
+        them, so one sees whether the alarm came when the pump said it would."""
+        dates = {}
+        for key in ("alarm_date", "refill_date"):
+            s = next((s for s in self.out.samples if s.get(key)), None)
+            if s:
+                dates[key] = (s["vnow"] - self.v0) / 3_600_000 + (s[key] - s["clock"]) / 3600
+        return dates
+
     # -- time --------------------------------------------------------------------------------------
     def _hours(self) -> float:
         return (self.out.samples[-1]["vnow"] - self.v0) / 3_600_000 if self.out.samples else 0.0
-
-    def _hours_at(self, device_s: int | None) -> float | None:
-        if device_s is None or not self.out.samples:
-            return None
-        last = self.out.samples[-1]
-        return (last["vnow"] - self.v0) / 3_600_000 + (device_s - last["clock"]) / 3600
 
     def _local_to_device(self, local: datetime) -> int:
         return int((local - LOCAL_EPOCH).total_seconds()) - self.offset * 60
@@ -333,7 +334,8 @@ class Run:
         s = {"vnow": pins["now_ms"], "clock": st["clock"], "state": st["state"], "mode": st["mode"],
              "reservoir_nl": st["reservoir_nl"], "rate_nl_per_day": st["rate_nl_per_day"],
              "pumped_nl": pins["strokes"] * STROKE_NL, "delivered_nl": th.get("delivered_nl", 0),
-             "primed_nl": th.get("primed_nl", 0), "alarms": [a["code"] for a in st["alarms"]]}
+             "primed_nl": th.get("primed_nl", 0), "alarms": [a["code"] for a in st["alarms"]],
+             "alarm_date": st.get("alarm_date"), "refill_date": st.get("refill_date")}
         if (check_transition and self.state is not None and s["state"] != self.state
                 and not state_model.is_legal(self.state, s["state"])):
             raise ScenarioFailed(f"the device went from {self.state} to {s['state']}, not a transition of the model")
