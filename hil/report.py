@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from hil.quantities import STROKE_NL
 from hil.scenario import Outcome
 from host_tools import NOT_A_MEDICAL_DEVICE
 
@@ -70,16 +71,21 @@ def plots(o: Outcome) -> list[str]:
     ml = 1e-6
     out = []
 
-    fig, ax = subplots()
-    ax.plot(hours, [p * ml for p in o.programmed], label="programmed", color="#1f77b4", lw=2)
-    ax.plot(hours, [(s["pumped_nl"] - s["primed_nl"]) * ml for s in o.samples], label="delivered (fixture strokes)",
-            color="#d62728", lw=1.2, ls="--")
+    fig = Figure(figsize=(6.4, 4.2))
+    ax, diff = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    delivered = [s["pumped_nl"] - s["primed_nl"] for s in o.samples]
+    ax.plot(hours, [p * ml for p in o.programmed], label="programmed", color="#1f77b4", lw=3, alpha=0.5)
+    ax.plot(hours, [d * ml for d in delivered], label="delivered (fixture strokes)", color="#d62728", lw=1.2, ls="--")
     ax.plot(hours, [s["primed_nl"] * ml for s in o.samples], label="priming (dead volume)", color="#7f7f7f", lw=1)
-    ax.set_xlabel("time (h)")
     ax.set_ylabel("volume (mL)")
     ax.set_title("Programmed vs delivered volume")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    diff.plot(hours, [(d - p) / STROKE_NL for d, p in zip(delivered, o.programmed)], color="#d62728", lw=1)
+    diff.axhline(0, color="black", lw=0.8)
+    diff.set_ylabel("delivered -\nprogrammed\n(strokes)", fontsize=8)
+    diff.set_xlabel("time (h)")
+    diff.grid(alpha=0.3)
     out.append(_svg(fig))
 
     fig, ax = subplots()
@@ -124,6 +130,7 @@ def plots(o: Outcome) -> list[str]:
 _CSS = """body{font-family:sans-serif;margin:1.5em;max-width:1400px} h2{margin-top:2em}
 .passed{color:#1a7f37}.failed,.error{color:#cf222e}.skipped{color:#9a6700}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td:nth-child(3){white-space:nowrap}
+td code{white-space:pre-wrap;word-break:break-word}table{max-width:100%}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots svg{width:440px;height:auto}
 pre{background:#f6f8fa;padding:8px;max-height:300px;overflow:auto;font-size:11px}"""
 

@@ -13,13 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.schema import FAULT_KINDS, PINS
 from hil.vpico.control import SimControl
-
-# every fault kind a scenario can name (hil/schema.py fault_need), and every pin a fixture may watch
-FAULT_KINDS = frozenset({
-    "motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos", "battery_fault",
-    "battery", "power_cut", "power_cut_mid_write", "corrupt_state", "clock_loss", "link_noise"})
-PINS = frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"})
 
 # battery voltages the fixture drives for the battery faults (firmware/alarm_rules.py thresholds: ERI
 # below 2700 mV, EOS below 2500 mV, fault below 2200 mV); NOMINAL clears them

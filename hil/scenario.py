@@ -57,7 +57,7 @@ class StepResult:
     text: str
     ok: bool | None = None   # None: not run
     message: str = ""
-    hours: float = 0.0       # device time when it ran, hours from the start
+    hours: float = 0.0       # device time when it ended, hours from the start
 
 
 @dataclass
@@ -119,12 +119,12 @@ class Run:
         try:
             self._start()
             for step, result in zip(self.sc["steps"], out.steps):
-                result.hours = self._hours()
                 try:
                     self._step(step)
                     result.ok = True
+                    result.hours = self._hours()
                 except ScenarioFailed as e:
-                    result.ok, result.message = False, str(e)
+                    result.ok, result.message, result.hours = False, str(e), self._hours()
                     out.status, out.message = "failed", f"step {step['i']} ({step['action']}): {e}"
                     break
                 except (PumpError, OSError, ValueError, KeyError) as e:

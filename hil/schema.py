@@ -245,7 +245,14 @@ EXPECTATIONS: dict[str, Callable[[Any], Any]] = {
 }
 EXPECT = table(EXPECTATIONS, (), "expect table")
 
-TOP = {"name": text, "proves": text, "incident": text, "requires": list_of(text), "pump": table(PUMP, (), "pump"),
+# the capabilities a back end may offer (hil/rig.py Capabilities): a scenario needs some of them
+FAULT_KINDS = frozenset({
+    "motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos", "battery_fault",
+    "battery", "power_cut", "power_cut_mid_write", "corrupt_state", "clock_loss", "link_noise"})
+PINS = frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"})
+CAPABILITIES = ("lockstep_clock", *sorted(FAULT_KINDS), *sorted(PINS))
+
+TOP = {"name": text, "proves": text, "incident": text, "requires": list_of(choice(*CAPABILITIES)), "pump": table(PUMP, (), "pump"),
        "step": None}
 
 # what a back end must offer for a step (hil/rig.py Capabilities): lockstep clock, fault kinds, pins
