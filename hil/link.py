@@ -54,11 +54,12 @@ class _TracedSerial:
 
     def __init__(self, ser: Any, trace: Trace, noise: Noise):
         self._ser, self._trace, self._noise = ser, trace, noise
+        self._noised = False
 
     def write(self, data: bytes) -> int | None:
         # noise before every other write: a resend after a garbled frame goes through, as on a
         # noisy cable (noise on every write would garble every retry too)
-        self._noised = not getattr(self, "_noised", False)
+        self._noised = not self._noised
         burst = self._noise.burst() if self._noised else b""
         if burst:
             self._trace.add("> noise", burst)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.schema import FAULT_KINDS, PINS
-from hil.vpico.control import SimControl
+from hil.vpico.control import SimControl, SimError
 
 # battery voltages the fixture drives for the battery faults (firmware/alarm_rules.py thresholds: ERI
 # below 2700 mV, EOS below 2500 mV, fault below 2200 mV); NOMINAL clears them
@@ -24,6 +24,10 @@ NOMINAL_MV = 3000
 
 class RigError(Exception):
     """The rig cannot do what was asked (a one-line reason)."""
+
+
+class PowerLost(RigError):
+    """The device lost power while the rig waited on it (an armed mid-write power cut)."""
 
 
 class Unavailable(RigError):
@@ -103,7 +107,12 @@ class SimRig(Rig):
         return self.port
 
     def advance(self, ms: int) -> int:
-        return self.ctl.advance(ms)
+        try:
+            return self.ctl.advance(ms)
+        except SimError as e:
+            if "lost power" in str(e):
+                raise PowerLost(str(e)) from None
+            raise
 
     def power_cut(self, off_ms: int = 0, mid_write: int = 0) -> None:
         if mid_write:
