@@ -77,10 +77,7 @@ def plots(o: Outcome) -> list[str]:
     ax.plot(hours, [p * ml for p in o.programmed], label="programmed", color="#1f77b4", lw=3, alpha=0.5)
     ax.plot(hours, [d * ml for d in delivered], label="delivered (fixture strokes)", color="#d62728", lw=1.2, ls="--")
     ax.plot(hours, [s["primed_nl"] * ml for s in o.samples], label="priming (dead volume)", color="#7f7f7f", lw=1)
-    ax.set_ylabel("volume (mL)")
-    ax.set_title("Programmed vs delivered volume")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _label(ax, "Programmed vs delivered volume", None, "volume (mL)")
     diff.plot(hours, [(d - p) / STROKE_NL for d, p in zip(delivered, o.programmed)], color="#d62728", lw=1)
     diff.axhline(0, color="black", lw=0.8)
     diff.set_ylabel("delivered -\nprogrammed\n(strokes)", fontsize=8)
@@ -104,11 +101,7 @@ def plots(o: Outcome) -> list[str]:
             ax.axvline(at, color=color, ls=":", lw=1.2, label=label)
         else:
             ax.plot([], [], color=color, ls=":", label=label + ", after the run")
-    ax.set_xlabel("time (h)")
-    ax.set_ylabel("volume (mL)")
-    ax.set_title("Reservoir")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    _label(ax, "Reservoir", "time (h)", "volume (mL)")
     out.append(_svg(fig))
 
     if o.accuracy:
@@ -118,18 +111,23 @@ def plots(o: Outcome) -> list[str]:
         ax.plot(w, [a[2] for a in o.accuracy], "o-", color="#8c564b", label="min deviation")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("observation window (h)")
-        ax.set_ylabel("delivered vs programmed (%)")
-        ax.set_title("Delivery accuracy (trumpet curve)")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        _label(ax, "Delivery accuracy (trumpet curve)", "observation window (h)", "delivered vs programmed (%)")
         out.append(_svg(fig))
     return out
 
 
+def _label(ax, title: str, xlabel: str | None, ylabel: str) -> None:
+    ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
 _CSS = """body{font-family:sans-serif;margin:1.5em;max-width:1400px} h2{margin-top:2em}
 .passed{color:#1a7f37}.failed,.error{color:#cf222e}.skipped{color:#9a6700}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td:nth-child(3){white-space:nowrap}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.summary td:nth-child(3){white-space:nowrap}
 td code{white-space:pre-wrap;word-break:break-word}table{max-width:100%}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots svg{width:440px;height:auto}
 pre{background:#f6f8fa;padding:8px;max-height:300px;overflow:auto;font-size:11px}"""
@@ -146,7 +144,7 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict, jobs: int = 1)
     parts = [f"<!doctype html><meta charset='utf-8'><title>itbpump HIL report</title><style>{_CSS}</style>",
              "<h1>itbpump HIL report</h1>",
              "<p>" + ", ".join(f"{e(k)}: <b>{e(str(v))}</b>" for k, v in props.items()) + "</p>",
-             "<table><tr><th>scenario</th><th>result</th><th>time</th><th>proves</th></tr>"]
+             "<table class='summary'><tr><th>scenario</th><th>result</th><th>time</th><th>proves</th></tr>"]
     for o in outcomes:
         parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}</td>"
                      f"<td>{o.seconds:.1f} s</td><td>{e(o.proves)}</td></tr>")
