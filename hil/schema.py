@@ -215,7 +215,7 @@ ACTIONS: dict[str, Callable[[Any], Any]] = {
     "alarm_test": flag,
     "fault": fault,
     "clear": clear,
-    "expect": lambda v: EXPECT(v),
+    "expect": lambda v: expect_table(v),
 }
 # two-phase actions (prepared, reviewed, committed): they may carry commit = false and refused
 TWO_PHASE = ("refill", "program", "bolus", "prime", "ptm")
@@ -243,7 +243,14 @@ EXPECTATIONS: dict[str, Callable[[Any], Any]] = {
     "motor": choice("on", "off"),
     "ticks_ms": count,
 }
-EXPECT = table(EXPECTATIONS, (), "expect table")
+_EXPECT_TABLE = table(EXPECTATIONS, (), "expect table")
+
+
+def expect_table(v: Any) -> dict:
+    out = _EXPECT_TABLE(v)
+    if not out:
+        raise q.QuantityError(f"an expect table needs at least one of {', '.join(EXPECTATIONS)}")
+    return out
 
 # the capabilities a back end may offer (hil/rig.py Capabilities): a scenario needs some of them
 FAULT_KINDS = frozenset({
