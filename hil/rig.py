@@ -165,17 +165,18 @@ class SimRig(Rig):
 
 
 class _Declared(Rig):
-    """A back end whose capabilities are declared; opening it says what it is waiting for."""
+    """A back end whose capabilities are declared but which cannot run yet: opening it raises
+    Unavailable with what it is waiting for (the runner and the rig fixture skip with that reason)."""
 
     why = ""
 
-    def __init__(self, where: str = ""):
+    def __init__(self) -> None:
         raise Unavailable(self.why)
 
-    def power_on(self, fresh: bool = True, reservoir_ml: int | None = None) -> str:
+    def _unavailable(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         raise Unavailable(self.why)
 
-    advance = power_cut = inject = clear = pins = tones = describe = power_on  # type: ignore[assignment]
+    power_on = advance = power_cut = inject = clear = pins = tones = describe = _unavailable  # type: ignore[assignment]
 
 
 class Rp2040Rig(_Declared):
