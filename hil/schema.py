@@ -297,8 +297,10 @@ def validate(data: Any, file: str) -> dict:
     if not isinstance(raw_steps, list) or not raw_steps:
         raise SchemaError(file, None, "step", "a scenario needs at least one [[step]]")
     steps = [_step(raw, i, file) for i, raw in enumerate(raw_steps, 1)]
-    needs = {"lockstep_clock"} | set(out.get("requires", []))
+    needs = set(out.get("requires", []))
     for s in steps:
+        if s["action"] in ("advance", "until") or "at" in s:
+            needs.add("lockstep_clock")  # days of device time in seconds of wall time
         if s["action"] == "fault":
             needs.add(fault_need(s["arg"]))
         if s["action"] == "expect":
