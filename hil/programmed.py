@@ -2,7 +2,7 @@
 delivered volume is plotted and judged against (it does not ask the firmware).
 
 A timeline of (device second, what changed) events -> the programmed cumulative volume (nL) at any
-device second, integrated minute by minute in the pump's local time. Priming is not therapy (the
+device second, integrated piecewise between the instants the programmed rate can change. Priming is not therapy (the
 drug fills dead volume) and bridges are the firmware's to do: both show as the gap they make.
 """
 
@@ -37,9 +37,7 @@ class Timeline:
             k += 1
         for target in times_s:
             while t < target:
-                nxt = min(target, t + STEP_S, ev[k][0] if k < len(ev) else target)
-                if nxt <= t:
-                    nxt = t + 1
+                nxt = min(target, _next_change(state, t), ev[k][0] if k < len(ev) else target)
                 total += _rate_nl_per_s(state, t) * (nxt - t)
                 t = nxt
                 while k < len(ev) and ev[k][0] <= t:
@@ -59,6 +57,31 @@ def _apply(state: dict, event: tuple[int, str, dict]) -> None:
         state["offset"] = data["utc_offset_min"]
     elif kind == "bolus":
         state["boluses"].append((at, at + data["over_s"], data["dose_mcg"]))
+
+
+def _next_change(state: dict, t: int) -> int:
+    """The next second the programmed rate may change after t: a whole minute (flex steps start on
+    minutes; offsets are whole minutes), a bolus's start or end, a periodic bolus's start or end."""
+    out = t - t % STEP_S + STEP_S
+    for start, end, _ in state["boluses"]:
+        for x in (start, end):
+            if x > t:
+                out = min(out, x)
+    p = state["program"]
+    if p and p["mode"] == "periodic":
+        first = _periodic_first(p, state["offset"])
+        if t < first:
+            out = min(out, first)
+        else:
+            k = (t - first) // p["every_s"]
+            for x in (first + k * p["every_s"] + p["over_s"], first + (k + 1) * p["every_s"]):
+                if x > t:
+                    out = min(out, x)
+    return out
+
+
+def _periodic_first(p: dict, offset_min: int) -> int:
+    return p["since"] if p.get("start_min") is None else _next_local(p["since"], p["start_min"], offset_min)
 
 
 def _rate_nl_per_s(state: dict, t: int) -> float:
@@ -83,7 +106,7 @@ def _rate_nl_per_s(state: dict, t: int) -> float:
         mcg_per_s += dose / 86400
     elif p and p["mode"] == "periodic":
         mcg_per_s += p["basal_mcg"] / 86400
-        first = p["since"] if p.get("start_min") is None else _next_local(p["since"], p["start_min"], state["offset"])
+        first = _periodic_first(p, state["offset"])
         if t >= first and (t - first) % p["every_s"] < p["over_s"]:
             mcg_per_s += p["bolus_mcg"] / p["over_s"]
     for start, end, dose in state["boluses"]:

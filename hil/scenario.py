@@ -102,6 +102,7 @@ class Run:
         self.review: dict | None = None
         self.tones: list[tuple[int, int]] = []
         self.cut_armed = False
+        self.ahead_nl = 0  # how far the pump's own count may run ahead of the fixture (power cuts)
         self.ptm: dict | None = None
         self.state: str | None = None
         self.v0 = 0
@@ -274,8 +275,12 @@ class Run:
             self.noise.pattern = f.get("pattern", "garbage")
             self.noise.size = f.get("bytes", 32)
             return
-        if kind == "power_cut" and f.get("mid_write"):
-            self.cut_armed = True
+        if kind == "power_cut":
+            # the pump records delivery one checkpoint ahead (spec §6): a cut may leave its count
+            # that much above the strokes made, for good
+            per_day = self.out.samples[-1]["rate_nl_per_day"]
+            self.ahead_nl += -(-per_day * CHECKPOINT_MIN // (1440 * STROKE_NL)) * STROKE_NL + STROKE_NL
+            self.cut_armed = bool(f.get("mid_write"))
         self.rig.inject(f)
         if kind == "power_cut" and not f.get("mid_write"):
             self._connect()  # the device rebooted: a new session
@@ -355,6 +360,7 @@ class Run:
 
 
 EMPTY_NL = 500_000  # the empty-reservoir threshold (spec §5 default), drawn in the report
+CHECKPOINT_MIN = 15  # delivery recorded ahead, one checkpoint at a time (spec §6 default)
 
 
 def _therapy_view(st: dict) -> dict:
@@ -434,9 +440,10 @@ def _delivered(run: Run, want: tuple[int, int]) -> str | None:
     if problem:
         return problem
     own = st["therapy"]["delivered_nl"]
-    if abs(own - plant) > max(want[1], STROKE_NL):
-        return (f"the pump counts {_ml(own)} delivered, the fixture measured {_ml(plant)} "
-                f"(more than ± {_ml(max(want[1], STROKE_NL))} apart)")
+    below, above = max(want[1], STROKE_NL), max(want[1], STROKE_NL) + run.ahead_nl
+    if not -below <= own - plant <= above:
+        return (f"the pump counts {_ml(own)} delivered, the fixture measured {_ml(plant)}: the pump's count "
+                f"must be within -{_ml(below)} .. +{_ml(above)} of it (+ one checkpoint per power cut)")
     return None
 
 
