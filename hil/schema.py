@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 from hil import quantities as q
+from host_tools.requests import DAY_ALIASES, DAYS
 
 
 class SchemaError(ValueError):
@@ -357,3 +358,12 @@ def _check_program(p: dict, file: str, i: int) -> None:
         missing = {"steps"}
     if missing:
         raise SchemaError(file, i, f"program.{sorted(missing)[0]}", f"missing (required for {p['mode']} programs)")
+    if "days" in p:
+        named: list[str] = []
+        for name in p["days"]:
+            named += DAY_ALIASES.get(name, (name,))
+        twice = sorted({d for d in named if named.count(d) > 1})
+        left = [d for d in DAYS if d not in named]
+        if twice or left:
+            raise SchemaError(file, i, "program.days", "every day needs its steps exactly once: "
+                              + (f"{', '.join(twice)} named twice" if twice else f"missing {', '.join(left)}"))

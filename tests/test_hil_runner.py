@@ -66,6 +66,9 @@ def test_wrong_type_and_misspelled_alarm_are_named(tmp_path):
     assert (e.step, e.field) == (2, "expect.strokes")
     e = _schema_error(_write(tmp_path, '[[step]]\nadvance = "1h"\nexpect = {}\n', "t3.toml"))
     assert e.step == 2 and "exactly one action" in str(e)
+    e = _schema_error(_write(tmp_path, '[[step]]\nprogram = { mode = "flex", days = { weekdays = ["07:00: 300 mcg/day"], '
+                                       'sat = ["07:00: 200 mcg/day"] } }\n', "t4.toml"))
+    assert (e.step, e.field) == (2, "program.days") and "missing sun" in str(e)
 
 
 def test_schema_errors_stop_the_run_before_anything_runs(tmp_path, capsys):
