@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
 from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
-from host_tools.errors import DeviceRefused, NoKey, PumpError, UsageError
+from host_tools.errors import DeviceRefused, NoDevice, NoKey, PumpError, UsageError
 
 EPILOG = f"""\
-PORT is a serial device (/dev/ttyACM0, COM3) or "sim". Default: $ITBPUMP_PORT, else an
-attached Pico (USB VID 0x2E8A), else the virtual Pico (started on demand).
-Durations always carry a unit: 90s, 15m, 6h, 2d.
+PORT is a serial device (/dev/ttyACM0, COM3) or "sim": the virtual Pico (a simulated pump),
+which only 'itbpump sim start' starts. Default: $ITBPUMP_PORT, else an attached Pico (USB VID
+0x2E8A), else an error: the programmer never talks to a simulated pump unless asked to.
+Every output from a virtual Pico says so in its first line.
+Durations always carry a unit: 90s, 15m, 6h, 2d. --json works before or after the command.
+The user guide is docs/programmer.md in the source tree (docs/ has the rest).
 
 {NOT_A_MEDICAL_DEVICE}"""
 
@@ -36,13 +40,55 @@ SIM_FAULTS = {
 }
 
 
+JSON_HELP = "machine-readable output (field names in user units), never prompts"
+TIMEOUT_S = (0.1, 60.0)  # the range --timeout accepts, seconds per answer
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one JSON document when --json is on the command line."""
+
+    json_errors = False  # set by main() for this process's command line
+
+    def error(self, message: str) -> NoReturn:
+        if Parser.json_errors:
+            print(json.dumps({"ok": False, "error": f"{self.prog}: {message}",
+                              "usage": " ".join(self.format_usage().split())}))
+            sys.exit(2)
+        super().error(message)
+
+
+def _timeout(text: str) -> float:
+    """--timeout: seconds per answer, a finite number within TIMEOUT_S."""
+    lo, hi = TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from {lo:g} to {hi:g}, got '{text}'")
+    return value
+
+
+def _json_everywhere(parser: argparse.ArgumentParser) -> None:
+    """--json after the command too (`itbpump status --json`): every command's parser takes it,
+    and its help shows it there. SUPPRESS keeps a --json given before the command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                if not any("--json" in a.option_strings for a in child._actions):
+                    child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+                _json_everywhere(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="itbpump", description="Program an ITB pump (real Pico or virtual Pico) over its serial link.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", help="serial device or 'sim' (see below)")
-    ap.add_argument("--json", action="store_true", help="machine-readable output, never prompts")
-    ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer (default 2)")
+    ap.add_argument("--json", action="store_true", help=JSON_HELP)
+    lo, hi = TIMEOUT_S
+    ap.add_argument("--timeout", type=_timeout, default=2.0, metavar="SECONDS",
+                    help=f"seconds to wait for each answer, {lo:g}..{hi:g} (default 2)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("status", help="therapy, state, reservoir, alarms, dates, clock")
@@ -76,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--off-for", help="power-cut: how long power stays off (e.g. 30s)")
 
     _therapy_parsers(sub)
+    _json_everywhere(ap)
     return ap
 
 
@@ -250,7 +297,19 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    argv = _join_negative_values(sys.argv[1:] if argv is None else list(argv))
+    Parser.json_errors = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+    try:
+        code = _run(build_parser().parse_args(argv))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # the reader went away (itbpump log | head -3): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "sim":
             return _sim(args)
@@ -312,16 +371,30 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> int:
     return 0
 
 
-def _open_client(args: argparse.Namespace) -> PumpClient:
-    port = ports.resolve(args.port)
-    if port == "sim":
-        from hil.vpico.control import SimControl, SimError
+VIRTUAL_BOARD = "virtual-pico"  # the board name a virtual Pico gives in its hello
 
-        try:
-            port = SimControl().ensure_running()["port"]
-        except SimError as e:
-            raise PumpError(str(e)) from None
-    return PumpClient(port, timeout=args.timeout)
+
+def _open_client(args: argparse.Namespace) -> PumpClient:
+    """The pump named by --port / $ITBPUMP_PORT, or the one attached; never a virtual Pico unless
+    asked for ("sim"), and never one that is not running. Text output from a virtual Pico starts
+    with a line that says so."""
+    port = ports.resolve(args.port)
+    if port is None:
+        raise NoDevice(ports.NO_PUMP)
+    if port == "sim":
+        from hil.vpico.control import SimControl
+
+        sim = SimControl()
+        info = sim.info()
+        if info is None:
+            raise NoDevice(f"--port sim: no virtual Pico is running (state in {sim.paths.root}); "
+                           f"start one with: itbpump sim start")
+        port = info["port"]
+    client = PumpClient(port, timeout=args.timeout)
+    if client.identity.get("board") == VIRTUAL_BOARD and not args.json:
+        print(f"virtual Pico {client.identity.get('serial') or ''} on {client.port}: "
+              f"a simulated pump, not a patient's".replace("  ", " "), flush=True)
+    return client
 
 
 COMMANDS: dict[str, Callable[[PumpClient, argparse.Namespace], int]] = {}
@@ -333,8 +406,9 @@ def _device_command(args: argparse.Namespace) -> int:
 
 
 def _status(client: PumpClient, args: argparse.Namespace) -> int:
-    s = render.status_json(client.status(), client.port)
-    return _emit(args, s, render.status_text(s, client.identity.get("board", "?")))
+    board = client.identity.get("board", "?")
+    s = {**render.status_json(client.status(), client.port), "board": board}
+    return _emit(args, s, render.status_text(s, board))
 
 
 COMMANDS["status"] = _status
@@ -456,7 +530,7 @@ def _calc(args: argparse.Namespace) -> int:
 def _flash(args: argparse.Namespace) -> int:
     from host_tools import flash
 
-    port = ports.resolve(args.port, fallback=None)
+    port = ports.resolve(args.port)
     if port == "sim" and args.dry_run:
         port = None  # a dry run opens no port: the plan is the same
     if port == "sim":
