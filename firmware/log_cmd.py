@@ -22,7 +22,8 @@ _ROOM = 800
 def _arg(args, name, lo, hi, default):
     v = args.get(name, default)
     if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
-        raise CommandError(BAD_ARGUMENT, "%s must be a whole number %d..%d, got %r" % (name, lo, hi, v))
+        raise CommandError(BAD_ARGUMENT, "%s must be a whole number %d..%d, got %r" % (name, lo, hi, v),
+                           {"field": name, "value": v if isinstance(v, int) else repr(v), "min": lo, "max": hi, "unit": ""})
     return v
 
 

@@ -8,7 +8,7 @@ applies, only the physical ones.
 import dose
 from dose import LIBRARY
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import need_int, check_total
+from checks import need_int, check_total, refused
 from bolus_fit import prescription_top
 
 
@@ -22,7 +22,7 @@ def refill(dev, args):
     conc = args.get("concentration")
     if not isinstance(conc, int) or isinstance(conc, bool) or conc not in LIBRARY:
         raise CommandError(BAD_ARGUMENT, "concentration %r mcg/mL is not in the drug library (%s mcg/mL)"
-                           % (conc, ", ".join(str(c) for c in LIBRARY)))
+                           % (conc, ", ".join(str(c) for c in LIBRARY)), refused("concentration", conc, None, None, "mcg/mL"))
     if th.conc and conc != th.conc and th.mode != "stopped":
         # the running prescription must still fit the pump in the new drug
         check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
+from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, refusals, render, requests
 from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
 from host_tools.errors import DeviceRefused, NoDevice, NoKey, PumpError, UsageError
@@ -339,26 +339,16 @@ def _fail(args: argparse.Namespace, reason: str, extra: dict | None = None) -> i
 
 
 def _refused(args: argparse.Namespace, e: DeviceRefused) -> int:
-    """A refusal: one line; names the limit, says how to proceed where an override would pass it,
-    and when a patient bolus (or authentication) is allowed again."""
-    detail = dict(getattr(e, "detail", None) or {})
-    limit, retry = detail.get("limit"), detail.get("retry_in_s")
-    reason = str(e)
-    if limit:
-        reason = f"device refused: {e.text} [limit: {limit}]"
-    extra = {k: v for k, v in detail.items() if k != "error"}
-    extra.setdefault("code", e.code)
-    extra["name"] = detail.get("error", e.name)
-    if limit in ("ptm_lockout", "ptm_daily_max") and retry is not None:
-        what = "locked out" if limit == "ptm_lockout" else "daily maximum reached"
-        reason = f"{what}: next patient bolus allowed in {render.wait_text(retry)} ({e.text})"
-    elif retry is not None:
-        reason += f"; retry in {render.wait_text(retry)}"
-    if limit and detail.get("override") is True and _takes_override(args):
-        hint = f'rerun with --override "REASON" to proceed past the {limit} limit'
-        reason += f"; {hint}"
-        extra["hint"] = hint
-    return _fail(args, reason, extra)
+    """A refusal: one line in the user's words and units (host_tools/refusals.py): the option
+    and the bound, or the limit and how to proceed past it where an override would."""
+    cmd = _device_cmd(args)
+    may = _takes_override(args)
+    return _fail(args, refusals.text(cmd, e, may), refusals.json_doc(cmd, e, may))
+
+
+def _device_cmd(args: argparse.Namespace) -> str:
+    """The device request a command line sends (for the field table)."""
+    return {"patient-bolus": "patient_bolus", "alarm-test": "alarm_test"}.get(args.command, args.command)
 
 
 def _takes_override(args: argparse.Namespace) -> bool:

@@ -8,7 +8,7 @@ from host_tools.durations import format_duration
 from host_tools.units import clock_text, device_time, ml_text, nl_to_ml, offset_text
 
 # keys ending in _s that are lengths of time, not device timestamps
-DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s"})
+DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s", "retry_in_s", "expires_s"})
 
 
 def status_json(raw: dict, port: str) -> dict:

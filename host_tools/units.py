@@ -43,3 +43,16 @@ def clock_text(minute_of_day: int) -> str:
     """Minutes after local midnight -> 'HH:MM' (420 -> '07:00')."""
     h, m = divmod(minute_of_day, 60)
     return f"{h:02d}:{m:02d}"
+
+
+def ml_exact(nl: int) -> str:
+    """nL -> mL as typed back to a person: at least 2 decimals, more only where they are not
+    zero (25000000 -> '25.00', 1000001 -> '1.000001', 150000 -> '0.15')."""
+    text = ml_text(nl).rstrip("0")
+    whole, frac = text.split(".")
+    return f"{whole}.{frac:0<2}"
+
+
+def ml_show(nl: int) -> str:
+    """nL -> mL as a clinician programmer shows a volume: 2 decimals (19957000 -> '19.96')."""
+    return f"{nl / NL_PER_ML:.2f}"

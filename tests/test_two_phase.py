@@ -179,7 +179,7 @@ def _no_pending(p: Pump, rv: dict):
 
 def _expired(p: Pump, rv: dict):
     p.advance(301)
-    return p.commit(rv["token"]), ["expired", "300 s"]
+    return p.commit(rv["token"]), ["expired", "5 min"]
 
 
 def _replaced(p: Pump, rv: dict):
