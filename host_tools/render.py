@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from host_tools.durations import format_duration
-from host_tools.units import clock_text, device_time, ml_text, nl_to_ml, offset_text
+from host_tools.durations import duration_text, format_duration
+from host_tools.fields import field, words
+from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
+                              offset_minutes, offset_text, rate_show)
+
+# a state or alarm code as a person reads it
+STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm"}
+BOARD_WORDS = {"virtual-pico": "virtual Pico", "rp2": "Pico"}
+
+
+def code_words(code: str) -> str:
+    return STATE_WORDS.get(code, code.replace("_", " "))
 
 # keys ending in _s that are lengths of time, not device timestamps
 DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s", "retry_in_s", "expires_s"})
@@ -40,50 +50,59 @@ def status_json(raw: dict, port: str) -> dict:
 
 
 def status_text(s: dict, board: str) -> str:
+    """The status as a clinician programmer shows it: mL to 2 decimals, rates to 3, dates in the
+    pump's local time (its offset shown once, on the clock line), words for states and alarms."""
     def dash(v: object) -> str:
         return "-" if v is None else str(v)
 
+    off = offset_minutes(s["utc_offset"])
     conc = s["concentration_mcg_per_ml"]
+    ml = lambda v: ml_show(round(v * 1_000_000))  # noqa: E731
     lines = [
-        f"Pump {s['serial']} ({board}, firmware {s['firmware_version']}) on {s['port']}",
-        f"  state          {s['state']}",
+        f"Pump {s['serial']} ({BOARD_WORDS.get(board, board)}, firmware {s['firmware_version']}) on {s['port']}",
+        f"  state          {code_words(s['state'])}",
         f"  mode           {s['mode']}",
         f"  daily dose     {s['daily_dose_mcg']} mcg/day",
-        f"  rate now       {s['rate_ml_per_day']:.6f} mL/day",
-        *_therapy_lines(s.get("therapy") or {}),
+        f"  rate now       {rate_show(round(s['rate_ml_per_day'] * 1_000_000))} mL/day",
+        *_therapy_lines(s.get("therapy") or {}, off),
         f"  concentration  {dash(conc)}{' mcg/mL' if conc else ''}",
-        f"  reservoir      {s['reservoir_ml']:.6f} mL of {s['reservoir_capacity_ml']:g} mL",
-        f"  alarm date     {dash(s['alarm_date'])}",
-        f"  refill date    {dash(s['refill_date'])}",
-        f"  clock          {s['clock']} (local = UTC{s['utc_offset']})",
+        f"  reservoir      {ml(s['reservoir_ml'])} mL of {s['reservoir_capacity_ml']:g} mL",
+        f"  alarm date     {local_time(s['alarm_date'], off)}",
+        f"  refill date    {local_time(s['refill_date'], off)}",
+        f"  clock          {local_time(s['clock'], off)} local time (UTC{s['utc_offset']})",
     ]
     if not s["alarms"]:
         lines.append("  alarms         none")
     for i, a in enumerate(s["alarms"]):
         ack = "acknowledged" if a["acknowledged"] else "not acknowledged"
         label = "  alarms         " if i == 0 else "                 "
-        lines.append(f"{label}{a['code']} ({a['priority'].replace('_', '-')}, since {a['since']}, {ack})")
+        lines.append(f"{label}{code_words(a['code'])} ({a['priority'].replace('_', '-')}, since "
+                     f"{local_time(a['since'], off)}, {ack})")
     return "\n".join(lines)
 
 
-def _therapy_lines(t: dict) -> list[str]:
+def _therapy_lines(t: dict, off: int = 0) -> list[str]:
     """The optional `therapy` block of the status (already in user units), as status lines."""
     def ml(v: object) -> str:
-        return "-" if v is None else f"{v:.6f}"
+        return "-" if v is None else ml_show(round(v * 1_000_000))  # type: ignore[operator]
 
     def hhmm(v: object) -> str:
         return "-" if v is None else clock_text(v)  # type: ignore[arg-type]
 
+    def when(v: object) -> str:
+        return local_time(v, off)[-5:] if isinstance(v, str) else "-"  # type: ignore[arg-type]
+
     lines = []
     if (step := t.get("flex_step")) is not None:
-        nxt = hhmm(step["next_start_min"]) if step.get("next_start_min") is not None else step.get("next_start")
+        nxt = (hhmm(step["next_start_min"]) if step.get("next_start_min") is not None
+               else when(step.get("next_start")) if step.get("next_start") else None)
         lines.append(f"  flex step      {step.get('dose_mcg', '-')} mcg/day since {hhmm(step.get('start_min'))}"
                      + (f", next step at {nxt}" if nxt is not None else ""))
     if t.get("next_bolus") is not None:
-        lines.append(f"  next bolus     {t['next_bolus']}")
+        lines.append(f"  next bolus     {local_time(t['next_bolus'], off)}")
     if (b := t.get("bolus")) is not None:
         lines.append(f"  bolus          {b.get('dose_mcg', '-')} mcg ({ml(b.get('volume_ml'))} mL): "
-                     f"{ml(b.get('delivered_ml'))} mL delivered, ends {b.get('ends') or '-'}")
+                     f"{ml(b.get('delivered_ml'))} mL delivered, ends {local_time(b.get('ends'), off)}")
     if (br := t.get("bridge")) is not None:
         old = br.get("old_concentration")
         lines.append(f"  bridge         {ml(br.get('pushed_ml'))} of {ml(br.get('dead_volume_ml'))} mL pushed "
@@ -135,12 +154,12 @@ def _field_text(key: str, v: Any) -> tuple[str, str]:
     if not isinstance(v, int):
         return key, str(v)
     if key.endswith("_nl"):
-        return key[:-3], f"{ml_text(v)} mL"
+        return key[:-3], f"{ml_exact(v)} mL"
     if "_nl_per_" in key:
         head, unit = key.split("_nl_per_", 1)
-        return head, f"{ml_text(v)} mL/{unit}"
+        return head, f"{rate_show(v)} mL/{unit}"
     if key in DURATION_KEYS:
-        return key[:-2], format_duration(v * 1000)
+        return key[:-2], duration_text(v)
     if key.endswith("_s"):
         return key[:-2], str(device_time(v))
     if key == "utc_offset_min":
@@ -305,20 +324,22 @@ def review_json(raw: dict) -> dict:
         "warnings": list(raw.get("warnings") or []),
         "overrides": list(raw.get("overrides") or []),
     }
-    known = set(out) | {"review"}
+    if raw.get("utc_offset_min") is not None:
+        out["utc_offset"] = offset_text(raw["utc_offset_min"])
+    known = set(out) | {"review", "utc_offset_min"}
     out.update({k: answer_json(v) for k, v in raw.items() if k not in known})
     return out
 
 
-def _side_value(key: str, v: Any) -> str:
+def _side_value(key: str, v: Any, off: int = 0) -> str:
     if v is None:
         return "-"
     if key == "daily_dose_mcg":
         return f"{v} mcg/day"
     if key == "rate_nl_per_day":
-        return f"{ml_text(v)} mL/day"
+        return f"{rate_show(v)} mL/day"
     if key in _REVIEW_DATES:
-        return str(device_time(v))
+        return local_time(v, off)
     if isinstance(v, int) and not isinstance(v, bool):
         for suffix, unit in (("_mcg_per_ml", "mcg/mL"), ("_mcg", "mcg")):
             if key.endswith(suffix):
@@ -331,7 +352,8 @@ def review_text(raw: dict) -> str:
     lowest daily dose of the last 24 h, the warnings, the overrides the commit would use, and
     the pump's serial."""
     cur, new = raw.get("current") or {}, raw.get("new") or {}
-    rows = [(label, _side_value(k, cur.get(k)), _side_value(k, new.get(k))) for k, label in REVIEW_ROWS]
+    off = raw.get("utc_offset_min") or 0
+    rows = [(label, _side_value(k, cur.get(k), off), _side_value(k, new.get(k), off)) for k, label in REVIEW_ROWS]
     shown = {k for k, _ in REVIEW_ROWS}
     for k in [*cur, *(k for k in new if k not in cur)]:  # extra keys, e.g. reservoir_nl
         c, n = cur.get(k), new.get(k)
@@ -340,10 +362,10 @@ def review_text(raw: dict) -> str:
         label = _field_text(k, 0 if isinstance(c if c is not None else n, int) else "")[0]
         for suffix in ("_mcg_per_ml", "_mcg"):
             label = label[:-len(suffix)] if label.endswith(suffix) else label
-        rows.append((label.replace("_", " "), _side_value(k, c), _side_value(k, n)))
+        rows.append((label.replace("_", " "), _side_value(k, c, off), _side_value(k, n, off)))
     lw = max(len(r[0]) for r in rows + [("refill date", "", "")]) + 2
     cw = max(len(r[1]) for r in rows + [("", "current", "")]) + 3
-    lines = [f"Review: {raw.get('summary') or raw.get('cmd', '')}",
+    lines = [f"Review: {words(str(raw.get('summary') or raw.get('cmd', '')), str(raw.get('cmd', '')))}",
              f"  {'':<{lw}}{'current':<{cw}}new"]
     lines += [f"  {label:<{lw}}{c:<{cw}}{n}".rstrip() for label, c, n in rows]
     ref = raw.get("reference") or {}
@@ -361,7 +383,8 @@ def review_text(raw: dict) -> str:
     if raw.get("serial"):  # which pump this applies to (a clinic may have several on the bench)
         lines.append(f"  {'pump':<{lw}}{raw['serial']}")
     if raw.get("expires_s") is not None:
-        lines.append(f"  (this review holds for {format_duration(raw['expires_s'] * 1000)} of pump time)")
+        lines.append(f"  (dates in the pump's local time, UTC{offset_text(off)}; this review holds for "
+                     f"{duration_text(raw['expires_s'])} of pump time)")
     return "\n".join(lines)
 
 
@@ -382,7 +405,7 @@ def _summary_lines(raw: dict, skip: set[str]) -> list[str]:
     lines = [f"  state          {dash(raw.get('state'))}",
              f"  mode           {dash(raw.get('mode'))}",
              f"  daily dose     {dash(raw.get('daily_dose_mcg'), ' mcg/day')}",
-             f"  rate now       {'-' if rate is None else ml_text(rate) + ' mL/day'}",
+             f"  rate now       {'-' if rate is None else rate_show(rate) + ' mL/day'}",
              f"  concentration  {dash(raw.get('concentration_mcg_per_ml'), ' mcg/mL')}"]
     if "overrides" in raw:
         lines += [f"  overrides      {over[0] if over else 'none'}", *[f"                 {o}" for o in over[1:]]]
@@ -441,14 +464,21 @@ def limits_text(raw: dict, setting: bool = False) -> str:
         f"  ceiling        {v('ceiling_mcg', ' mcg/day')} (more only with --override)",
         f"  hard maximum   {v('hard_max_mcg', ' mcg/day')} (never exceeded)",
         f"  bolus cap      {v('bolus_cap_mcg', ' mcg')} for a clinician single bolus",
-        f"  low reservoir  {'-' if low is None else ml_text(low) + ' mL'} (alarm threshold)",
+        f"  low reservoir  {'-' if low is None else ml_exact(low) + ' mL'} (alarm threshold)",
         f"  last 24 h      {ref_text}",
     ]
     if setting:
-        lines.append(f"changed: {', '.join(raw.get('changed') or []) or 'nothing'}")
+        changed = [_limit_option(c) for c in raw.get("changed") or []]
+        lines.append(f"changed: {', '.join(changed) or 'nothing'}")
     for w in raw.get("warnings") or []:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def _limit_option(name: str) -> str:
+    """A limit the pump says it changed, as the option that sets it."""
+    f = field("limits", name) or field("limits", name + "_pct")
+    return f.option if f else name.replace("_", " ")
 
 
 def ptm_text(raw: dict) -> str:
@@ -457,9 +487,9 @@ def ptm_text(raw: dict) -> str:
     nxt = raw.get("next_allowed_s")
     return "\n".join([
         "patient bolus (PTM): enabled",
-        f"  dose           {raw.get('dose_mcg')} mcg over {format_duration((raw.get('over_s') or 0) * 1000)}",
+        f"  dose           {raw.get('dose_mcg')} mcg over {duration_text(raw.get('over_s') or 0)}",
         f"  max per day    {raw.get('max_per_day')}",
-        f"  lockout        {format_duration((raw.get('lockout_s') or 0) * 1000)}",
+        f"  lockout        {duration_text(raw.get('lockout_s') or 0)}",
         f"  used (24 h)    {raw.get('used_24h')}",
         f"  next allowed   {'now' if nxt is None else device_time(nxt)}",
     ])
@@ -468,7 +498,7 @@ def ptm_text(raw: dict) -> str:
 def patient_bolus_text(raw: dict) -> str:
     b = raw.get("bolus") or {}
     return "\n".join([f"patient bolus started: {b.get('dose_mcg', '-')} mcg over "
-                      f"{format_duration((b.get('over_s') or 0) * 1000)}", *_summary_lines(raw, {"bolus"})])
+                      f"{duration_text(b.get('over_s') or 0)}", *_summary_lines(raw, {"bolus"})])
 
 
 _KEYS_TEXT = {"new": "new role keys provisioned (clinician, patient, service), filed in the host key file",

@@ -111,17 +111,17 @@ def test_review_text_side_by_side():
     assert lines[1].split() == ["current", "new"]
     rows = {line.split("  ")[1].strip(): line for line in lines[2:7]}
     assert rows["daily dose"].split()[2:] == ["240", "mcg/day", "300", "mcg/day"]
-    assert rows["rate"].split()[1:] == ["0.480000", "mL/day", "0.600000", "mL/day"]
-    assert rows["alarm date"].split()[2:] == ["2000-01-31T00:00:00Z", "2000-01-26T00:00:00Z"]
-    assert rows["refill date"].split()[2:] == ["2000-02-04T01:00:00Z", "2000-01-29T00:00:01Z"]
+    assert rows["rate"].split()[1:] == ["0.480", "mL/day", "0.600", "mL/day"]
+    assert rows["alarm date"].split()[2:] == ["2000-01-31", "00:00", "2000-01-26", "00:00"]
+    assert rows["refill date"].split()[2:] == ["2000-02-04", "01:00", "2000-01-29", "00:00"]
     # the two columns line up under their headings
-    assert lines[1].index("current") == lines[3].index("240") == lines[4].index("0.480000")
-    assert lines[1].index("new") == lines[3].index("300") == lines[4].index("0.600000")
+    assert lines[1].index("current") == lines[3].index("240") == lines[4].index("0.480")
+    assert lines[1].index("new") == lines[3].index("300") == lines[4].index("0.600")
     assert field(text, "change") == "+25.0 % against 240 mcg/day, the lowest daily dose in the last 24 h"
     assert field(text, "warnings") == "increase over 20 % at 500 mcg/day or more"
     assert field(text, "overrides") == "ceiling: 1200 mcg/day is over the 1000 mcg/day ceiling"
     assert field(text, "pump") == "ITB-0000BEEF"
-    assert "(this review holds for 5m of pump time)" in text
+    assert "(dates in the pump's local time, UTC+00:00; this review holds for 5 min of pump time)" in text
 
 
 def test_review_text_new_pump_and_extra_keys():
@@ -134,7 +134,7 @@ def test_review_text_new_pump_and_extra_keys():
     text = render.review_text(rv)
     assert field(text, "change") == "no dose in the last 24 h"
     assert field(text, "warnings") == "none" and field(text, "overrides") == "none"
-    assert field(text, "reservoir").split() == ["-", "20.000000", "mL"]
+    assert field(text, "reservoir").split() == ["-", "20.00", "mL"]
     assert field(text, "concentration").split() == ["-", "500", "mcg/mL"]
     assert field(text, "alarm date").split() == ["-", "-"]
 
@@ -173,12 +173,12 @@ def test_committed_text():
         "  state          running",
         "  mode           continuous",
         "  daily dose     300 mcg/day",
-        "  rate now       0.600000 mL/day",
+        "  rate now       0.600 mL/day",
         "  concentration  500 mcg/mL",
         "  overrides      initial_cap (logged with the reason)",
         "                 ceiling (logged with the reason)",
         "  warnings       w1",
-        "  reservoir: 19.000000 mL",
+        "  reservoir: 19.00 mL",
     ]
 
 
@@ -198,7 +198,7 @@ def test_yes_at_the_prompt_commits_the_reviewed_token(pump, monkeypatch, capsys,
     review_at, prompt_at, applied_at = (out.index("Review: continuous 300 mcg/day"),
                                         out.index("Apply this change? [y/N] "), out.index("applied: program\n"))
     assert review_at < prompt_at < applied_at
-    assert "  daily dose     300 mcg/day\n  rate now       0.600000 mL/day\n" in out[applied_at:]
+    assert "  daily dose     300 mcg/day\n  rate now       0.600 mL/day\n" in out[applied_at:]
     assert "not applied" not in out
 
 
@@ -406,8 +406,8 @@ def test_ptm_disable_and_status(host_keys, monkeypatch, capsys):
     assert p.requests[:2] == [{"cmd": "ptm", "args": {"enable": False}, "signed": True},
                               {"cmd": "commit", "args": {"token": TOKEN}, "signed": True}]
     assert p.requests[2] == {"cmd": "ptm", "args": {}}  # a read is not signed
-    for line in ("patient bolus (PTM): enabled", "  dose           25 mcg over 10m", "  max per day    4",
-                 "  lockout        3h", "  used (24 h)    1", "  next allowed   2000-01-02T02:00:00Z"):
+    for line in ("patient bolus (PTM): enabled", "  dose           25 mcg over 10 min", "  max per day    4",
+                 "  lockout        3 h", "  used (24 h)    1", "  next allowed   2000-01-02T02:00:00Z"):
         assert line in out.splitlines(), out
     assert j["next_allowed"] == "2000-01-02T02:00:00Z" and j["lockout_s"] == 10_800
 
@@ -441,8 +441,8 @@ def test_patient_bolus_given(host_keys, capsys):
     finally:
         p.close()
     out = capsys.readouterr().out
-    assert out.startswith("patient bolus started: 25 mcg over 10m\n  state          running\n")
-    assert "  rate now       0.600000 mL/day\n" in out
+    assert out.startswith("patient bolus started: 25 mcg over 10 min\n  state          running\n")
+    assert "  rate now       0.600 mL/day\n" in out
     assert p.cmds() == ["patient_bolus"]
 
 
@@ -467,12 +467,12 @@ def test_limits_show_and_set(host_keys, capsys):
     for line in ("Safety limits (patient profile: spinal)",
                  "  titration      30 % over the lowest daily dose of the last 24 h (the spinal profile allows 10..30 %)",
                  "  hard maximum   2000 mcg/day (never exceeded)", "  bolus cap      100 mcg for a clinician single bolus",
-                 "  low reservoir  2.000000 mL (alarm threshold)",
+                 "  low reservoir  2.00 mL (alarm threshold)",
                  "  last 24 h      no dose in the last 24 h (the initial cap applies)"):
         assert line in shown.splitlines(), shown
     assert "changed:" not in shown
-    assert "changed: bolus_cap_mcg, initial_cap_mcg, low_reservoir_nl, profile, titration_pct" in changed
-    assert "  low reservoir  2.500000 mL (alarm threshold)" in changed
+    assert "changed: --bolus-cap, --initial-cap, --low-reservoir, --origin, --titration" in changed
+    assert "  low reservoir  2.50 mL (alarm threshold)" in changed
     assert j["titration_pct"] == 20 and j["low_reservoir_ml"] == 2.0 and j["changed"] == ["titration_pct"]
 
 
