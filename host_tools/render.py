@@ -60,11 +60,11 @@ def status_text(s: dict, board: str) -> str:
     ml = lambda v: ml_show(round(v * 1_000_000))  # noqa: E731
     lines = [
         f"Pump {s['serial']} ({BOARD_WORDS.get(board, board)}, firmware {s['firmware_version']}) on {s['port']}",
-        f"  state          {code_words(s['state'])}",
+        f"  state          {_state_text(s)}",
         f"  mode           {s['mode']}",
         f"  daily dose     {s['daily_dose_mcg']} mcg/day",
         f"  rate now       {rate_show(round(s['rate_ml_per_day'] * 1_000_000))} mL/day",
-        *_therapy_lines(s.get("therapy") or {}, off),
+        *_therapy_lines(_delivering(s), off),
         f"  concentration  {dash(conc)}{' mcg/mL' if conc else ''}",
         f"  reservoir      {ml(s['reservoir_ml'])} mL of {s['reservoir_capacity_ml']:g} mL",
         f"  alarm date     {local_time(s['alarm_date'], off)}",
@@ -78,7 +78,27 @@ def status_text(s: dict, board: str) -> str:
         label = "  alarms         " if i == 0 else "                 "
         lines.append(f"{label}{code_words(a['code'])} ({a['priority'].replace('_', '-')}, since "
                      f"{local_time(a['since'], off)}, {ack})")
+        if a["code"] in ALARM_ADVICE:
+            lines.append(f"                   {ALARM_ADVICE[a['code']]}")
     return "\n".join(lines)
+
+
+def _state_text(s: dict) -> str:
+    """The state; at the minimum rate, why (the alarm that put it there)."""
+    if s["state"] != "minimum_rate":
+        return code_words(s["state"])
+    why = [code_words(a["code"]) for a in s["alarms"] if a["code"] in MINIMUM_RATE_CAUSES]
+    return f"minimum rate (keeps the catheter open{': ' + ', '.join(why) if why else ''}; the programmed therapy is suspended)"
+
+
+def _delivering(s: dict) -> dict:
+    """The therapy detail of what is delivered now: at the minimum rate no flex step or periodic
+    bolus runs, whatever the prescription says."""
+    t = dict(s.get("therapy") or {})
+    if s["state"] == "minimum_rate":
+        t.pop("flex_step", None)
+        t.pop("next_bolus", None)
+    return t
 
 
 def _therapy_lines(t: dict, off: int = 0) -> list[str]:
@@ -261,17 +281,37 @@ def alarms_json(raw: dict) -> dict:
     }
 
 
-def alarms_text(a: dict) -> str:
-    """One line per active alarm, critical first; then what --ack silenced."""
+# what each alarm means for the patient and what to do (spec §5's catalogue)
+ALARM_ADVICE = {
+    "low_reservoir": "the reservoir is low: refill by the refill date",
+    "empty_reservoir": "the reservoir is empty: the pump runs at the minimum rate; refill now",
+    "motor_stall": "the motor stalled: delivery is halted and the pump retries; check the pump and catheter",
+    "battery_eri": "the battery reached its replacement indicator: end of service follows in 90 days; replace the pump",
+    "battery_eos": "the battery reached end of service: the pump has stopped; replace it now",
+    "battery_fault": "battery fault: the pump runs at the minimum rate; replace the pump",
+    "memory_noncritical": "one memory copy was damaged and recovered from the other: acknowledge",
+    "memory_critical": "no valid memory copy: the pump stopped with safe defaults; reprogram it",
+    "reset_recovered": "the pump restarted (watchdog or power) and resumed its therapy: acknowledge",
+}
+# why a pump runs at the minimum rate: the alarm that put it there
+MINIMUM_RATE_CAUSES = ("empty_reservoir", "battery_fault", "memory_critical")
+
+
+def alarms_text(a: dict, off: int = 0) -> str:
+    """One line per active alarm, critical first, with what to do; then what --ack silenced."""
     if not a["alarms"]:
         lines = ["alarms: none"]
     else:
         lines = [f"alarms: {len(a['alarms'])} active"]
         for x in a["alarms"]:
             state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
-            lines.append(f"  {x['code']:<18} {x['priority'].replace('_', '-'):<12}  since {x['since']}  {state}")
+            lines.append(f"  {code_words(x['code']):<18} {x['priority'].replace('_', '-'):<12}  since "
+                         f"{local_time(x['since'], off)}  {state}")
+            if x["code"] in ALARM_ADVICE:
+                lines.append(f"    {ALARM_ADVICE[x['code']]}")
     if a["acknowledged"]:
-        lines.append(f"acknowledged now: {', '.join(a['acknowledged'])} (they stay listed until they clear)")
+        lines.append(f"acknowledged now: {', '.join(code_words(c) for c in a['acknowledged'])} "
+                     f"(they stay listed until they clear)")
     return "\n".join(lines)
 
 

@@ -174,3 +174,37 @@ def test_every_cli_refusal_is_in_clinical_words(vpico_port):
         assert doc["ok"] is False, (argv, doc)
         clean_json(doc)
         clean_text(doc["error"])
+
+
+# -- alarms say what to do; the minimum rate says why (issue 11 item 4, in part) ----------------
+def test_status_at_minimum_rate_says_why_and_shows_no_flex_step():
+    from host_tools import render
+
+    s = {"state": "minimum_rate", "mode": "flex", "daily_dose_mcg": 400, "rate_ml_per_day": 0.048,
+         "concentration_mcg_per_ml": 500, "reservoir_ml": 0.4, "reservoir_capacity_ml": 20.0,
+         "alarms": [{"code": "empty_reservoir", "priority": "critical", "since": "2000-01-01T00:00:00Z",
+                     "acknowledged": False}],
+         "alarm_date": "2000-01-01T00:00:00Z", "refill_date": "2000-01-01T00:00:00Z",
+         "clock": "2000-01-01T01:00:00Z", "utc_offset": "+01:00", "firmware_version": "0.2.0",
+         "serial": "ITB-1", "port": "/dev/x",
+         "therapy": {"flex_step": {"start_min": 420, "dose_mcg": 300}, "strokes": 5}}
+    text = render.status_text(s, "virtual-pico")
+    assert "flex step" not in text
+    assert "  state          minimum rate (keeps the catheter open: empty reservoir; the programmed therapy is " \
+           "suspended)" in text
+    assert "refill now" in text and "2000-01-01 02:00 local time (UTC+01:00)" in text
+    clean_text(text)
+
+
+def test_every_alarm_says_what_to_do():
+    from host_tools import render
+
+    codes = list(render.ALARM_ADVICE)
+    assert set(codes) == {"low_reservoir", "empty_reservoir", "motor_stall", "battery_eri", "battery_eos",
+                          "battery_fault", "memory_noncritical", "memory_critical", "reset_recovered"}
+    a = {"alarms": [{"code": c, "priority": "critical", "since": "2000-01-01T00:00:00Z", "acknowledged": False}
+                    for c in codes], "acknowledged": codes[:2]}
+    text = render.alarms_text(a)
+    for c in codes:
+        assert render.ALARM_ADVICE[c] in text
+    clean_text(text)
