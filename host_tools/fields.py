@@ -38,6 +38,8 @@ CONVERT: dict[str, tuple[Any, Any]] = {
 }
 
 _DOSE_DAY = ("number", "mcg/day")
+_OVERRIDE = Field("--override", "characters", "characters", "override")
+_BOLUS_DOSE = Field("--dose", "number", "mcg", "dose_mcg")
 FIELDS: dict[tuple[str, str], Field] = {
     ("program", "mode"): Field("program MODE", "choice", "", "mode"),
     ("program", "dose_mcg"): Field("--dose", *_DOSE_DAY, "dose_mcg_per_day"),
@@ -50,8 +52,8 @@ FIELDS: dict[tuple[str, str], Field] = {
     ("program", "over_s"): Field("--over", "duration", "", "over_s", "{max}, the longest allowed: each bolus ends before the next"),
     ("program", "start_min"): Field("--start", "clock", "", "start"),
     ("program", "reason"): Field("--reason", "characters", "characters", "reason"),
-    ("program", "override"): Field("--override", "characters", "characters", "override"),
-    ("bolus", "dose_mcg"): Field("--dose", "number", "mcg", "dose_mcg"),
+    ("program", "override"): _OVERRIDE,
+    ("bolus", "dose_mcg"): _BOLUS_DOSE,
     ("bolus", "over_s"): Field("--over", "duration", "", "over_s", "{max}, the longest a bolus may last"),
     ("prime", "catheter_nl"): Field("--catheter-volume", "mL", "mL", "catheter_volume_ml",
                                     "{max}, the largest catheter volume"),
@@ -68,11 +70,11 @@ FIELDS: dict[tuple[str, str], Field] = {
                                          "{max}, the hard maximum"),
     ("limits", "hard_max_mcg"): Field("--hard-max", *_DOSE_DAY, "hard_max_mcg"),
     ("ptm", "enable"): Field("--enable/--disable", "choice", "", "enable"),
-    ("ptm", "dose_mcg"): Field("--dose", "number", "mcg", "dose_mcg"),
+    ("ptm", "dose_mcg"): _BOLUS_DOSE,
     ("ptm", "over_s"): Field("--over", "duration", "", "over_s", "{max}, the lockout"),
     ("ptm", "max_per_day"): Field("--max-per-day", "number", "patient boluses", "max_per_day"),
     ("ptm", "lockout_s"): Field("--lockout", "duration", "", "lockout_s"),
-    ("ptm", "override"): Field("--override", "characters", "characters", "override"),
+    ("ptm", "override"): _OVERRIDE,
     ("log", "last"): Field("--last", "number", "entries", "last"),
     ("log", "before"): Field("--before", "number", "", "before"),
 }
