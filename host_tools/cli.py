@@ -47,10 +47,10 @@ TIMEOUT_S = (0.1, 60.0)  # the range --timeout accepts, seconds per answer
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one JSON document when --json is on the command line."""
 
-    json_errors = False  # set by main() for this process's command line
+    json_errors = False  # build_parser(json_errors=True) sets it on every parser of the tree
 
     def error(self, message: str) -> NoReturn:
-        if Parser.json_errors:
+        if self.json_errors:
             print(json.dumps({"ok": False, "error": f"{self.prog}: {message}",
                               "usage": " ".join(self.format_usage().split())}))
             sys.exit(2)
@@ -69,18 +69,21 @@ def _timeout(text: str) -> float:
     return value
 
 
-def _json_everywhere(parser: argparse.ArgumentParser) -> None:
+def _json_everywhere(parser: argparse.ArgumentParser, json_errors: bool) -> None:
     """--json after the command too (`itbpump status --json`): every command's parser takes it,
-    and its help shows it there. SUPPRESS keeps a --json given before the command."""
+    and its help shows it there. SUPPRESS keeps a --json given before the command. With
+    json_errors, every parser reports usage errors as JSON."""
+    parser.json_errors = json_errors  # type: ignore[attr-defined]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in set(action.choices.values()):
                 if not any("--json" in a.option_strings for a in child._actions):
                     child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
-                _json_everywhere(child)
+                _json_everywhere(child, json_errors)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The command line; json_errors: usage errors as one JSON document (--json was given)."""
     ap = Parser(
         prog="itbpump", description="Program an ITB pump (real Pico or virtual Pico) over its serial link.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--off-for", help="power-cut: how long power stays off (e.g. 30s)")
 
     _therapy_parsers(sub)
-    _json_everywhere(ap)
+    _json_everywhere(ap, json_errors)
     return ap
 
 
@@ -298,9 +301,9 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_values(sys.argv[1:] if argv is None else list(argv))
-    Parser.json_errors = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+    json_errors = "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
     try:
-        code = _run(build_parser().parse_args(argv))
+        code = _run(build_parser(json_errors).parse_args(argv))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except BrokenPipeError:

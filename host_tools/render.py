@@ -10,7 +10,9 @@ from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_
                               offset_minutes, offset_text, rate_show)
 
 # a state or alarm code as a person reads it
-STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm"}
+STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm",
+               "battery_eri": "battery replacement indicator (ERI)", "battery_eos": "battery end of service (EOS)",
+               "memory_noncritical": "memory error, recovered", "memory_critical": "memory error, no valid copy"}
 BOARD_WORDS = {"virtual-pico": "virtual Pico", "rp2": "Pico"}
 
 

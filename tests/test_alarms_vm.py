@@ -192,7 +192,7 @@ def test_vm_alarm_test_and_cli(vpico, vpico_port):
     vpico.rig("battery 2650")
     vpico.advance(TICK_MS)
     r = subprocess.run([ITBPUMP, "--port", vpico_port, "alarms"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "battery_eri" in r.stdout and "sounding" in r.stdout, r.stderr
+    assert r.returncode == 0 and "replacement indicator (ERI)" in r.stdout and "sounding" in r.stdout, r.stderr
     r = subprocess.run([ITBPUMP, "--port", vpico_port, "--json", "alarms", "--ack"], capture_output=True,
                        text=True, timeout=60)
     out = json.loads(r.stdout)
