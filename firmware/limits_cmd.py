@@ -72,7 +72,7 @@ def _apply(dev, new, low, out):
     dev.lim = new
     if low != dev.low_reservoir_nl:
         out["changed"].append("low_reservoir")
-        dev.log("limits", "low_reservoir %d -> %d nL" % (dev.low_reservoir_nl, low))
+        dev.log("limits", "low reservoir %d -> %d nL" % (dev.low_reservoir_nl, low))
         dev.low_reservoir_nl = low
         dev.call("alarm_rules", "reservoir", False)  # the level alarm rises or clears at the new threshold
     if new["hard_max"] < dev.lim["ceiling"]:

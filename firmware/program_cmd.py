@@ -10,7 +10,7 @@ from dose import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
 from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason, refused, state_words
 from limits import mcg_text, ptm_x1440
-from committed import applied, log_reason
+from committed import applied
 
 
 def _flex_day(name, steps, concs):
@@ -72,9 +72,7 @@ def apply(dev, plan, rv):
         th.stop()
         if dev.fsm.can("stop"):
             dev.fsm.fire("stop")
-        dev.log("program", old + " -> stopped: " + plan["reason"])  # cut to 40 bytes; the reason entries hold it all
-        if not rv["overrides"]:  # else applied() logs the reason with the override
-            log_reason(dev, plan["reason"])
+        dev.log("program", old + " -> stopped; reason: " + plan["reason"])  # whole: one entry
         return applied(dev, rv, plan["reason"], -1)
     how = plan["how"]
     how[0](*how[1:])

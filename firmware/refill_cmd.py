@@ -50,9 +50,10 @@ def apply(dev, plan, rv):
         dev.call("alarm_rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
     else:
         dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
-    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(plan["removed"]), dose.ml_text(added), plan["conc"]))
+    dev.log("refill", "removed %s mL, added %s mL of %d mcg/mL" % (dose.ml_text(plan["removed"]), dose.ml_text(added),
+                                                                  plan["conc"]))
     if plan["discrepancy"]:
-        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(plan["removed"]), dose.ml_text(plan["expected"])))
+        dev.log("refill_warn", rv["warnings"][0])
     out = dev.summary()
     out["warnings"] = rv["warnings"]
     out["overrides"] = []

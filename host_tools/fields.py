@@ -102,6 +102,19 @@ def value_json(f: Field, v: Any) -> Any:
     return CONVERT[f.kind][1](v)
 
 
+# each safety limit (code 11 `limit`, the log's overrides) as a person names it
+LIMIT_LABELS = {
+    "titration": "the titration limit", "initial_cap": "the initial-dose cap", "ceiling": "the ceiling",
+    "hard_max": "the hard maximum", "decrease": "the decrease guard", "bolus_cap": "the bolus cap",
+    "history_full": "the 24 h dose history", "ptm_lockout": "the patient-bolus lockout",
+    "ptm_daily_max": "the patient-bolus daily maximum",
+}
+
+
+def limit_label(limit: str) -> str:
+    return LIMIT_LABELS.get(limit, limit.replace("_", " "))
+
+
 # device names that must not reach a person: every field above, and any snake_case identifier
 DEVICE_NAMES = frozenset(n for _, n in FIELDS if "_" in n)
 _IDENT = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")

@@ -12,23 +12,13 @@ import re
 from typing import Any
 
 from host_tools import fields, render
+from host_tools.fields import limit_label
 from host_tools.errors import DeviceRefused
 
-# each safety limit (code 11 `limit`) as a person names it
-LIMIT_LABELS = {
-    "titration": "the titration limit", "initial_cap": "the initial-dose cap", "ceiling": "the ceiling",
-    "hard_max": "the hard maximum", "decrease": "the decrease guard", "bolus_cap": "the bolus cap",
-    "history_full": "the 24 h dose history", "ptm_lockout": "the patient-bolus lockout",
-    "ptm_daily_max": "the patient-bolus daily maximum",
-}
 # what a field of each kind must be, for a value of the wrong type
 EXPECTED = {"number": "a whole number", "mL": "a volume in mL", "duration": "a duration with its unit",
             "clock": "a local time HH:MM", "time": "a date and time with its zone", "offset": "a UTC offset +HH:MM"}
 _SHAPE = ("code", "error", "text", "field", "value", "min", "max", "unit")  # what this module renders
-
-
-def limit_label(limit: str) -> str:
-    return LIMIT_LABELS.get(limit, limit.replace("_", " "))
 
 
 def field_sentence(f: fields.Field, d: dict) -> str:

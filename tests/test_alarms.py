@@ -352,8 +352,9 @@ def test_incident_2011_pocket_fill_refill_warning(pump):
     answer = pump.ask("refill", removed_nl=2_000_000, added_nl=20_000_000, concentration=500)
     assert answer["warnings"] == [
         "removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, catheter or pump problem"]
-    assert pump.events("refill_warn") == [(pump.dev.therapy.now_s(), "rm 2.000000 expected 12.500000 mL")]
-    assert pump.events("refill")[-1][1] == "rm 2.000000 add 20.000000 @500mcg/mL"
+    assert pump.events("refill_warn") == [(pump.dev.therapy.now_s(), "removed 2.000000 mL, expected 12.500000 mL: "
+                                           "possible pocket fill, catheter or pump problem")]
+    assert pump.events("refill")[-1][1] == "removed 2.000000 mL, added 20.000000 mL of 500 mcg/mL"
     log = pump.ask("log", last=5)["entries"]  # in the device's own event log too
     assert any(e["event"] == "refill_warn" for e in log)
 

@@ -210,7 +210,8 @@ def test_vm_incident_2011_pocket_fill_refill_warning(vpico, vpico_port):
     assert r.returncode == 0, r.stderr
     assert "removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, catheter or pump problem" in r.stdout
     with PumpClient(vpico_port) as c:
-        assert events(c, "refill_warn") == ["rm 2.000000 expected 12.500000 mL"]
+        assert events(c, "refill_warn") == ["removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, "
+                                            "catheter or pump problem"]
 
 
 def test_vm_alarm_paths_run_in_the_small_heap(tmp_path):
