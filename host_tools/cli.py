@@ -478,7 +478,7 @@ def _two_phase(args: argparse.Namespace, cmd: str, req: dict) -> int:
     with _open_client(args) as client:
         review = client.prepare(cmd, **req)
         if not args.json:
-            print(f"{requests.describe(cmd, req)}\n{render.review_text(review)}", flush=True)
+            print(f"{requests.describe(cmd, req)}\n{render.review_text(review, req)}", flush=True)
         if args.dry_run or (args.json and not args.yes):
             if args.json:
                 return _emit(args, {"applied": False, "dry_run": bool(args.dry_run),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from host_tools import review_detail
 from host_tools.durations import duration_text, format_duration
 from host_tools.fields import field, limit_label, words
 from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
@@ -21,7 +22,8 @@ def code_words(code: str) -> str:
     return STATE_WORDS.get(code, code.replace("_", " "))
 
 # keys ending in _s that are lengths of time, not device timestamps
-DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s", "retry_in_s", "expires_s"})
+DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s", "retry_in_s", "expires_s",
+                           "bridge_s"})
 
 
 def status_json(raw: dict, port: str) -> dict:
@@ -424,8 +426,9 @@ def _side_value(key: str, v: Any, off: int = 0) -> str:
     return _field_text(key, v)[1]
 
 
-def review_text(raw: dict) -> str:
-    """The review as a clinician reads it: current and new side by side, the change against the
+def review_text(raw: dict, req: dict | None = None) -> str:
+    """The review as a clinician reads it: current and new side by side, the change itself
+    (review_detail: bolus, refill, flex steps; req is the request sent), the change against the
     lowest daily dose of the last 24 h, the warnings, the overrides the commit would use, and
     the pump's serial."""
     cur, new = raw.get("current") or {}, raw.get("new") or {}
@@ -440,17 +443,19 @@ def review_text(raw: dict) -> str:
         for suffix in ("_mcg_per_ml", "_mcg"):
             label = label[:-len(suffix)] if label.endswith(suffix) else label
         rows.append((label.replace("_", " "), _side_value(k, c, off), _side_value(k, n, off)))
-    lw = max(len(r[0]) for r in rows + [("refill date", "", "")]) + 2
+    detail, host_warnings = review_detail.rows(raw, req, off)
+    lw = max(len(r[0]) for r in rows + [("refill date", "", ""), *((d[0], "", "") for d in detail)]) + 2
     cw = max(len(r[1]) for r in rows + [("", "current", "")]) + 3
     lines = [f"Review: {words(str(raw.get('summary') or raw.get('cmd', '')), str(raw.get('cmd', '')))}",
              f"  {'':<{lw}}{'current':<{cw}}new"]
     lines += [f"  {label:<{lw}}{c:<{cw}}{n}".rstrip() for label, c, n in rows]
+    lines += [f"  {label:<{lw}}{text}" for label, text in detail]
     ref = raw.get("reference") or {}
     change = change_pct_text(raw.get("change_tenths_pct"), ref.get("min_mcg"))
     if raw.get("change_tenths_pct") is not None and ref.get("min_mcg") is not None:
         change += f" against {ref['min_mcg']} mcg/day, the lowest daily dose in the last 24 h"
     lines.append(f"  {'change':<{lw}}{change}")
-    warnings = list(raw.get("warnings") or [])
+    warnings = list(raw.get("warnings") or []) + host_warnings
     overrides = list(raw.get("overrides") or [])
     lines.append(f"  {'warnings':<{lw}}{warnings[0] if warnings else 'none'}")
     lines += [f"  {'':<{lw}}{w}" for w in warnings[1:]]

@@ -272,7 +272,7 @@ def test_override_is_sent_and_shown(pump, monkeypatch, capsys):
     assert pump.requests[0]["args"] == {"mode": "flex", "days": {"all": [[420, 300]]},
                                         "override": "spasticity crisis"}
     assert "(override: spasticity crisis)" in out
-    assert "  overrides    ceiling: 1200 mcg/day is over the 1000 mcg/day ceiling" in out
+    assert field(out, "overrides") == "ceiling: 1200 mcg/day is over the 1000 mcg/day ceiling"
 
 
 # -- refusals -----------------------------------------------------------------------------------
