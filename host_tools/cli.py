@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, refusals, render, requests
+from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, refusals, render, requests, review_detail
 from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
 from host_tools.errors import DeviceRefused, NoDevice, NoKey, PumpError, UsageError
@@ -231,15 +231,16 @@ def _therapy_parsers(sub: Any) -> None:
 
     p = leaf(sub, "clock", "read or set the pump clock and its UTC offset",
              "Without options, read the clock. Local time = UTC + the offset; changing the offset\n"
-             "(daylight saving) moves flex schedules in UTC, and the answer says how.", confirmed=False)
+             "(daylight saving) moves flex schedules in UTC, and the answer says how. A change is\n"
+             "reviewed (current and new) and confirmed like a programming change.")
     p.add_argument("--set", metavar="ISO8601", help="set the clock, with a zone: 2024-03-10T14:30:00Z or "
                    "2024-03-10T15:30:00+01:00")
     p.add_argument("--utc-offset", metavar="+HH:MM", help="local-time offset, -12:00..+14:00 (e.g. +01:00, -05:00)")
 
     p = leaf(sub, "limits", "show or set the safety limits",
              "Without options, show the safety limits and the 24 h reference doses. With options,\n"
-             "set them (applied at once and logged). --hard-max is a factory limit: it needs the\n"
-             "service key.", confirmed=False)
+             "set them: the change is reviewed (current and new) and confirmed like a programming\n"
+             "change, then applied and logged. --hard-max is a factory limit: it needs the service key.")
     p.add_argument("--origin", metavar="spinal|cerebral|pediatric",
                    help="patient profile: sets the titration range (spinal 10..30 %%, cerebral and pediatric 5..15 %%)")
     p.add_argument("--titration", metavar="PCT",
@@ -449,6 +450,8 @@ def _therapy(args: argparse.Namespace) -> int:
     cmd, req = requests.build(args)
     if is_prepare(cmd, req):
         return _two_phase(args, cmd, req)
+    if cmd in ("limits", "clock") and req:
+        return _reviewed_setting(args, cmd, req)
     with _open_client(args) as client:
         if cmd == "clock":
             answer = client.clock(**req)
@@ -479,21 +482,52 @@ def _two_phase(args: argparse.Namespace, cmd: str, req: dict) -> int:
         review = client.prepare(cmd, **req)
         if not args.json:
             print(f"{requests.describe(cmd, req)}\n{render.review_text(review, req)}", flush=True)
-        if args.dry_run or (args.json and not args.yes):
-            if args.json:
-                return _emit(args, {"applied": False, "dry_run": bool(args.dry_run),
-                                    "review": render.review_json(review)}, "")
-            print(f"dry run: {NOT_APPLIED}")
-            return 0
-        if not args.yes and not _confirm():
-            print(NOT_APPLIED)
-            return 0
+        held = _hold(args, render.review_json(review), NOT_APPLIED)
+        if held is not None:
+            return held
         answer = client.commit(review["token"])
     if args.json:
         return _emit(args, {"applied": True, **render.answer_json(answer),
                             "review": render.review_json(review)}, "")
     print(render.committed_text(answer))
     return 0
+
+
+def _hold(args: argparse.Namespace, review_json: dict, not_applied: str) -> int | None:
+    """After a review: the exit code when nothing is to be applied (--dry-run, --json without
+    --yes, or anything but yes at the prompt), else None: apply."""
+    if args.dry_run or (args.json and not args.yes):
+        if args.json:
+            return _emit(args, {"applied": False, "dry_run": bool(args.dry_run), "review": review_json}, "")
+        print(f"dry run: {not_applied}")
+        return 0
+    if not args.yes and not _confirm():
+        print(not_applied)
+        return 0
+    return None
+
+
+def _reviewed_setting(args: argparse.Namespace, cmd: str, req: dict) -> int:
+    """limits and clock change safety margins and therapy timing: the programmer reads the pump's
+    settings, shows what changes and asks, as for a two-phase change; then the pump applies them
+    in one request (its own checks refuse a bad value as before)."""
+    with _open_client(args) as client:
+        now = client.limits() if cmd == "limits" else client.clock()
+        rows = review_detail.setting_rows(cmd, req, now)
+        if not args.json:
+            lw = max(len(r[0]) for r in rows) + 2
+            cw = max(len(r[1]) for r in [*rows, ("", "current", "")]) + 3
+            print("\n".join([requests.describe(cmd, req), f"Review: {cmd}", f"  {'':<{lw}}{'current':<{cw}}new",
+                             *[f"  {a:<{lw}}{b:<{cw}}{c}".rstrip() for a, b, c in rows],
+                             f"  {'pump':<{lw}}{client.identity.get('serial')}"]), flush=True)
+        held = _hold(args, review_detail.setting_json(cmd, req, now), f"not applied: the pump keeps its {cmd} settings")
+        if held is not None:
+            return held
+        answer = client.limits(**req) if cmd == "limits" else client.clock(**req)
+    if cmd == "clock":
+        return _emit(args, {"applied": True, **render.clock_json(answer)},
+                     render.clock_answer_text(answer, f"applied: {requests.describe(cmd, req)}"))
+    return _emit(args, {"applied": True, **render.answer_json(answer)}, render.limits_text(answer, setting=True))
 
 
 def _confirm() -> bool:

@@ -241,7 +241,9 @@ def clock_answer_text(raw: dict, title: str) -> str:
     """The `clock` answer for people: the clock, the offset and how the flex schedule moves in UTC."""
     c = clock_json(raw)
     offset = c.get("utc_offset")
-    lines = [title, f"  clock          {c['clock'] or '-'}" + (f" (local = UTC{offset})" if offset else "")]
+    off = raw.get("utc_offset_min") or 0
+    lines = [title, f"  clock          {local_time(raw.get('clock'), off)} local time"
+             + (f" (UTC{offset})" if offset else "")]
     if c["schedule_shift"]:
         lines.append("  schedule shift")
         lines += [f"    {line}" for line in c["schedule_shift"]]
@@ -559,8 +561,11 @@ def limits_text(raw: dict, setting: bool = False) -> str:
 
 def _limit_option(name: str) -> str:
     """A limit the pump says it changed, as the option that sets it."""
-    f = field("limits", name) or field("limits", name + "_pct")
-    return f.option if f else name.replace("_", " ")
+    for suffix in ("", "_pct", "_nl", "_mcg", "_cap_mcg"):  # the answer names a limit without its unit
+        f = field("limits", name + suffix)
+        if f:
+            return f.option
+    return name.replace("_", " ")
 
 
 def ptm_text(raw: dict) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from host_tools import fields
 from host_tools.durations import duration_text
-from host_tools.units import clock_text, local_time, ml_exact
+from host_tools.units import clock_text, device_time, local_time, ml_exact, offset_text
 
 STEP_WARN_RATIO = 2  # a step above this many times the current rate warns
 
@@ -108,3 +109,47 @@ def rows(raw: dict, req: dict | None, off: int) -> tuple[list[tuple[str, str]], 
     return [], []
 
 
+
+
+# -- limits and clock: one request on the pump, reviewed and confirmed by the programmer --------
+
+def setting_rows(cmd: str, req: dict, now: dict) -> list[tuple[str, str, str]]:
+    """(what, current, new) for each setting a `limits` or `clock` request changes; `now` is the
+    pump's answer to the same command without arguments (read just before)."""
+    rows = []
+    if cmd == "limits":
+        for key, value in req.items():
+            f = fields.field("limits", key)
+            cur = now.get(key)
+            label = f.option.lstrip("-").replace("-", " ") if f else key
+            show = (lambda v: "-" if v is None else fields.value_text(f, v)) if f else str  # noqa: E731
+            rows.append((label, str(cur) if isinstance(cur, str) else show(cur),
+                         value if isinstance(value, str) else show(value)))
+        return rows
+    off = now.get("utc_offset_min") or 0
+    new_off = req.get("utc_offset_min", off)
+    clock = now.get("clock")
+    rows.append(("local time", f"{local_time(clock, off)} (UTC{offset_text(off)})",
+                 f"{local_time(req.get('set_s', clock), new_off)} (UTC{offset_text(new_off)})"))
+    if new_off != off:
+        shift = new_off - off
+        rows.append(("effect", f"local time moves {'+' if shift > 0 else '-'}{duration_text(abs(shift) * 60)}:",
+                     "flex steps and periodic boluses follow local time"))
+    if "set_s" in req and isinstance(clock, int):
+        moved = req["set_s"] - clock
+        rows.append(("clock moves", f"{'+' if moved >= 0 else '-'}{duration_text(abs(moved))}", ""))
+    return rows
+
+
+def setting_json(cmd: str, req: dict, now: dict) -> dict:
+    """The same review for --json: current and new, under the settings' --json names."""
+    cur: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key, value in req.items():
+        f = fields.field(cmd, key)
+        name = f.json if f else key
+        cur[name] = fields.value_json(f, now.get(key)) if f and now.get(key) is not None else now.get(key)
+        new[name] = fields.value_json(f, value) if f else value
+    if cmd == "clock":
+        cur["set"] = device_time(now.get("clock"))
+    return {"cmd": cmd, "current": cur, "new": new}

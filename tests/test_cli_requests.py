@@ -494,10 +494,11 @@ def test_cli_renders_the_committed_answer_in_user_units(pump, capsys):
 
 
 def test_cli_clock(pump, capsys):
-    assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00"]) == 0
+    assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00", "--yes"]) == 0
     out = capsys.readouterr().out
+    assert pump.requests[-2] == {"cmd": "clock", "args": {}}  # read for the review, then set
     assert pump.requests[-1] == {"cmd": "clock", "args": {"utc_offset_min": -300}, "signed": True}
-    assert "clock          2024-03-10T14:30:00Z (local = UTC+01:00)" in out
+    assert "clock          2024-03-10 15:30 local time (UTC+01:00)" in out
     assert "07:00 local step now starts at 06:00 UTC" in out
     assert cli.main(["--port", pump.port, "--json", "clock"]) == 0
     assert json.loads(capsys.readouterr().out) == {

@@ -454,14 +454,15 @@ def test_limits_show_and_set(host_keys, capsys):
         assert itb(p, "limits") == 0
         shown = capsys.readouterr().out
         assert itb(p, "limits", "--origin", "cerebral", "--titration", "15", "--low-reservoir", "2.5",
-                   "--bolus-cap", "80", "--initial-cap", "150") == 0
+                   "--bolus-cap", "80", "--initial-cap", "150", "--yes") == 0
         changed = capsys.readouterr().out
-        assert itb(p, "--json", "limits", "--titration", "20") == 0
+        assert itb(p, "--json", "limits", "--titration", "20", "--yes") == 0
         j = json.loads(capsys.readouterr().out)
     finally:
         p.close()
     assert p.requests[0] == {"cmd": "limits", "args": {}}
-    assert p.requests[1] == {"cmd": "limits", "signed": True, "args": {
+    assert p.requests[1] == {"cmd": "limits", "args": {}}  # read for the review
+    assert p.requests[2] == {"cmd": "limits", "signed": True, "args": {
         "profile": "cerebral", "titration_pct": 15, "low_reservoir_nl": 2_500_000, "bolus_cap_mcg": 80,
         "initial_cap_mcg": 150}}
     for line in ("Safety limits (patient profile: spinal)",

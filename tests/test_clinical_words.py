@@ -162,7 +162,7 @@ def test_every_cli_refusal_is_in_clinical_words(vpico_port):
     clean_text(r.stderr)
     assert run("refill", "--removed", "0", "--added", "20", "--concentration", "500", "--yes").returncode == 0
     for argv, words in CLI_REFUSALS:
-        yes = ["--yes"] if argv[0] in ("program", "bolus", "prime", "refill", "ptm") else []
+        yes = ["--yes"] if argv[0] in ("program", "bolus", "prime", "refill", "ptm", "limits", "clock") else []
         r = run(*argv, *yes)
         assert r.returncode != 0, (argv, r.stdout)
         line = r.stderr.strip().splitlines()[-1]  # a usage error (exit 2) has argparse's usage line first

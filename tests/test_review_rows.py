@@ -83,3 +83,28 @@ def test_refill_review_shows_removed_expected_added_concentration_reservoir_and_
     same = itb("refill", "--removed", "19.8", "--added", "20", "--concentration", "500", "--dry-run")
     assert row(same, "bridge") == ["none (same concentration)"]
     assert row(same, "removed") == ["19.80 mL, expected 19.80 mL (off by 0.00 mL)"]
+
+
+def test_limits_and_clock_changes_are_reviewed_and_confirmed(itb):
+    """They change safety margins and therapy timing: current beside new, then only --yes (or y at
+    the prompt) applies; --dry-run, --json without --yes and no terminal apply nothing."""
+    import json
+
+    out = itb("limits", "--origin", "cerebral", "--low-reservoir", "3", "--dry-run")
+    assert row(out, "origin") == ["spinal    cerebral"] and row(out, "low reservoir") == ["2.00 mL   3.00 mL"]
+    assert "not applied" in out
+    doc = json.loads(itb("--json", "limits", "--low-reservoir", "3"))
+    assert doc["applied"] is False and doc["review"]["new"] == {"low_reservoir_ml": 3.0}
+    assert doc["review"]["current"] == {"low_reservoir_ml": 2.0}
+    out = itb("limits", "--low-reservoir", "3")  # no terminal: nothing applied
+    assert "no terminal" in out and json.loads(itb("--json", "limits"))["low_reservoir_ml"] == 2.0
+    out = itb("limits", "--low-reservoir", "3", "--yes")
+    assert "changed: --low-reservoir" in out and json.loads(itb("--json", "limits"))["low_reservoir_ml"] == 3.0
+
+    out = itb("clock", "--utc-offset", "+02:00", "--dry-run")
+    local = row(out, "local time")[0]
+    assert "(UTC+00:00)" in local and "(UTC+02:00)" in local and "local time moves +2 h" in out
+    assert json.loads(itb("--json", "clock"))["utc_offset"] == "+00:00"
+    out = itb("clock", "--utc-offset", "+02:00", "--yes")
+    assert out.splitlines()[-2].endswith("local time (UTC+02:00)") or "(UTC+02:00)" in out
+    assert json.loads(itb("--json", "clock"))["utc_offset"] == "+02:00"
