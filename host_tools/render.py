@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from host_tools import review_detail
@@ -36,11 +37,7 @@ def status_json(raw: dict, port: str) -> dict:
         "concentration_mcg_per_ml": raw["concentration_mcg_per_ml"],
         "reservoir_ml": nl_to_ml(raw["reservoir_nl"]),
         "reservoir_capacity_ml": nl_to_ml(raw["reservoir_capacity_nl"]),
-        "alarms": [
-            {"code": a["code"], "priority": a["priority"], "since": device_time(a["since"]),
-             "acknowledged": a["acknowledged"]}
-            for a in raw["alarms"]
-        ],
+        "alarms": [alarm_json(a) for a in raw["alarms"]],
         "alarm_date": device_time(raw["alarm_date"]),
         "refill_date": device_time(raw["refill_date"]),
         "clock": device_time(raw["clock"]),
@@ -85,6 +82,8 @@ def status_text(s: dict, board: str) -> str:
                      f"{local_time(a['since'], off)}, {ack})")
         if a["code"] in ALARM_ADVICE:
             lines.append(f"                   {ALARM_ADVICE[a['code']]}")
+        if numbers := alarm_numbers(a, s, off):
+            lines.append(f"                   {numbers}")
     return "\n".join(lines)
 
 
@@ -315,11 +314,13 @@ def log_text(raw: dict) -> str:
 def alarms_json(raw: dict) -> dict:
     """The `alarms` answer for scripts: the status's alarm list (since as ISO 8601 UTC), and the
     codes this request acknowledged."""
-    return {
-        "alarms": [{"code": a["code"], "priority": a["priority"], "since": device_time(a["since"]),
-                    "acknowledged": a["acknowledged"]} for a in raw["alarms"]],
-        "acknowledged": list(raw.get("acknowledged") or []),
-    }
+    return {"alarms": [alarm_json(a) for a in raw["alarms"]], "acknowledged": list(raw.get("acknowledged") or [])}
+
+
+def alarm_json(a: dict) -> dict:
+    """One active alarm for scripts: since as ISO 8601 UTC, and what else the pump says of it
+    (restarts_failed for a motor stall)."""
+    return {**answer_json({k: v for k, v in a.items() if k != "since"}), "since": device_time(a["since"])}
 
 
 # what each alarm means for the patient and what to do (spec §5's catalogue)
@@ -334,6 +335,33 @@ ALARM_ADVICE = {
     "memory_critical": "no valid memory copy: the pump stopped with safe defaults; reprogram it",
     "reset_recovered": "the pump restarted (watchdog or power) and resumed its therapy: acknowledge",
 }
+ERI_TO_EOS_DAYS = 90  # spec §2: end of service follows the replacement indicator (firmware alarm_rules.EOS_AFTER_S)
+
+
+def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
+    """What the numbers say of an alarm (a: as in alarm_json; s: the status, when known)."""
+    code = a["code"]
+    since = datetime.fromisoformat(a["since"].replace("Z", "+00:00"))
+    if code in ("low_reservoir", "empty_reservoir") and s:
+        return (f"{ml_show(round(s['reservoir_ml'] * 1_000_000))} mL left; the reservoir reaches its empty level "
+                f"(the refill-by date) {local_time(s['refill_date'], off)}")
+    if code == "motor_stall":
+        text = f"{a.get('restarts_failed', 0)} restart attempts failed so far"
+        if s and s.get("concentration_mcg_per_ml") and s.get("clock"):
+            days = (datetime.fromisoformat(s["clock"].replace("Z", "+00:00")) - since) / timedelta(days=1)
+            missed = days * s["daily_dose_mcg"] / s["concentration_mcg_per_ml"]
+            text += f"; about {missed:.2f} mL ({days * s['daily_dose_mcg']:.0f} mcg) not delivered since {local_time(a['since'], off)}"
+        return text
+    if code == "battery_eri":
+        eos = since + timedelta(days=ERI_TO_EOS_DAYS)
+        text = f"end of service about {local_time(eos.strftime('%Y-%m-%dT%H:%M:%SZ'), off)}"
+        if s and s.get("clock"):
+            left = (eos - datetime.fromisoformat(s["clock"].replace("Z", "+00:00"))) / timedelta(days=1)
+            text += f", in {max(0, int(left))} days"
+        return text
+    return ""
+
+
 # why a pump runs at the minimum rate: the alarm that put it there
 MINIMUM_RATE_CAUSES = ("empty_reservoir", "battery_fault", "memory_critical")
 
@@ -350,6 +378,8 @@ def alarms_text(a: dict, off: int = 0) -> str:
                          f"{local_time(x['since'], off)}  {state}")
             if x["code"] in ALARM_ADVICE:
                 lines.append(f"    {ALARM_ADVICE[x['code']]}")
+            if numbers := alarm_numbers(x, None, off):
+                lines.append(f"    {numbers}")
     if a["acknowledged"]:
         lines.append(f"acknowledged now: {', '.join(code_words(c) for c in a['acknowledged'])} "
                      f"(they stay listed until they clear)")
