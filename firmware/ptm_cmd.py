@@ -97,6 +97,7 @@ def _view(dev):
     now = dev.therapy.now_s()
     out["used_24h"] = len(_recent(dev, now)) if dev.ptm else 0
     out["next_allowed_s"] = (now + wait_s(dev, now)[0]) if dev.ptm else None
+    out["utc_offset_min"] = dev.therapy.offset_min  # for the host to show local time
     return out
 
 

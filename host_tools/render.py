@@ -150,15 +150,17 @@ def _is_timestamp(key: str) -> bool:
 
 def answer_json(raw: Any) -> Any:
     """A device answer in user units: *_nl -> *_ml (6 decimals), *_nl_per_* -> *_ml_per_*,
-    timestamps *_s -> ISO 8601 UTC under the name without _s; durations (over_s, every_s, ...) and
-    everything else unchanged."""
+    timestamps *_s -> ISO 8601 UTC under the name without _s, utc_offset_min -> utc_offset (+HH:MM);
+    durations (over_s, every_s, ...) and everything else unchanged."""
     if isinstance(raw, list):
         return [answer_json(v) for v in raw]
     if not isinstance(raw, dict):
         return raw
     out: dict[str, Any] = {}
     for key, v in raw.items():
-        if key.endswith("_nl") and not isinstance(v, (dict, list)):
+        if key == "utc_offset_min" and isinstance(v, int):
+            out["utc_offset"] = offset_text(v)
+        elif key.endswith("_nl") and not isinstance(v, (dict, list)):
             out[key[:-3] + "_ml"] = nl_to_ml(v)
         elif "_nl_per_" in key and not isinstance(v, (dict, list)):
             out[key.replace("_nl_per_", "_ml_per_")] = nl_to_ml(v)
@@ -293,12 +295,18 @@ def log_json(raw: dict) -> dict:
     }
 
 
+def _ml2(text: str) -> str:
+    """Volumes the pump logged to the nL, shown as a programmer shows them (2 decimals); --json
+    keeps them exact."""
+    return re.sub(r"\b(\d+\.\d{3,6}) mL\b(?!/)", lambda m: f"{float(m.group(1)):.2f} mL", text)
+
+
 def log_text(raw: dict) -> str:
     """One line per entry, oldest first: local time, event, the whole text; then damaged entries."""
     off = raw.get("utc_offset_min") or 0
     names = [LOG_EVENTS.get(e["event"], e["event"].replace("_", " ")) for e in raw["entries"]]
     width = max((len(n) for n in names), default=0)
-    lines = [f"{local_time(e['time'], off)}  {n:<{width}}  {log_entry_text(e['event'], e['text'], off)}".rstrip()
+    lines = [f"{local_time(e['time'], off)}  {n:<{width}}  {_ml2(log_entry_text(e['event'], e['text'], off))}".rstrip()
              for e, n in zip(raw["entries"], names)]
     if not lines:
         lines.append("event log: no entries")
@@ -608,7 +616,7 @@ def ptm_text(raw: dict) -> str:
         f"  max per day    {raw.get('max_per_day')}",
         f"  lockout        {duration_text(raw.get('lockout_s') or 0)}",
         f"  used (24 h)    {raw.get('used_24h')}",
-        f"  next allowed   {'now' if nxt is None else device_time(nxt)}",
+        f"  next allowed   {'now' if nxt is None else local_time(nxt, raw.get('utc_offset_min') or 0)}",
     ])
 
 

@@ -407,7 +407,7 @@ def test_ptm_disable_and_status(host_keys, monkeypatch, capsys):
                               {"cmd": "commit", "args": {"token": TOKEN}, "signed": True}]
     assert p.requests[2] == {"cmd": "ptm", "args": {}}  # a read is not signed
     for line in ("patient bolus (PTM): enabled", "  dose           25 mcg over 10 min", "  max per day    4",
-                 "  lockout        3 h", "  used (24 h)    1", "  next allowed   2000-01-02T02:00:00Z"):
+                 "  lockout        3 h", "  used (24 h)    1", "  next allowed   2000-01-02 02:00"):
         assert line in out.splitlines(), out
     assert j["next_allowed"] == "2000-01-02T02:00:00Z" and j["lockout_s"] == 10_800
 

@@ -208,3 +208,32 @@ def test_every_alarm_says_what_to_do():
     for c in codes:
         assert render.ALARM_ADVICE[c] in text
     clean_text(text)
+
+
+def test_every_cli_answer_is_in_clinical_words(vpico, vpico_port):
+    """The answers, not only the refusals: every command a clinician runs, in text."""
+    env = {**os.environ, "ITBPUMP_PORT": vpico_port}
+
+    def run(*argv: str) -> str:
+        r = subprocess.run([ITBPUMP, *argv], capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, (argv, r.stdout, r.stderr)
+        return r.stdout
+
+    outputs = [run("status"), run("limits"), run("clock"), run("log"), run("alarms"), run("ptm")]
+    outputs.append(run("refill", "--removed", "0", "--added", "20", "--concentration", "500", "--yes"))
+    outputs.append(run("prime", "--catheter-volume", "0.25", "--yes"))
+    vpico.advance(3_600_000)
+    outputs.append(run("program", "continuous", "--dose", "100", "--yes"))
+    outputs.append(run("program", "flex", "--step", "07:00=90", "--step", "22:00=120", "--yes"))
+    outputs.append(run("program", "periodic", "--basal", "80", "--bolus", "5", "--every", "6h", "--over", "15m",
+                       "--yes"))
+    outputs.append(run("bolus", "--dose", "20", "--over", "30m", "--yes"))
+    outputs.append(run("ptm", "--enable", "--dose", "5", "--over", "10m", "--max-per-day", "2", "--lockout", "3h",
+                       "--yes"))
+    outputs.append(run("refill", "--removed", "18", "--added", "20", "--concentration", "1000", "--yes"))
+    outputs.append(run("limits", "--origin", "cerebral", "--yes"))
+    outputs.append(run("clock", "--utc-offset", "+01:00", "--yes"))
+    vpico.advance(2 * 3_600_000)
+    outputs += [run("patient-bolus"), run("status"), run("ptm"), run("log", "--last", "40"), run("alarms")]
+    for text in outputs:
+        clean_text(text)
