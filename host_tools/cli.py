@@ -376,10 +376,13 @@ def _open_client(args: argparse.Namespace) -> PumpClient:
     if port is None:
         raise NoDevice(ports.NO_PUMP)
     if port == "sim":
-        from hil.vpico.control import SimControl
+        from hil.vpico.control import SimControl, SimError
 
         sim = SimControl()
-        info = sim.info()
+        try:
+            info = sim.info()
+        except SimError as e:  # it runs but does not answer: say so, start no second one
+            raise PumpError(str(e)) from None
         if info is None:
             raise NoDevice(f"--port sim: no virtual Pico is running (state in {sim.paths.root}); "
                            f"start one with: itbpump sim start")

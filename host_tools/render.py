@@ -80,10 +80,7 @@ def status_text(s: dict, board: str) -> str:
         label = "  alarms         " if i == 0 else "                 "
         lines.append(f"{label}{code_words(a['code'])} ({a['priority'].replace('_', '-')}, since "
                      f"{local_time(a['since'], off)}, {ack})")
-        if a["code"] in ALARM_ADVICE:
-            lines.append(f"                   {ALARM_ADVICE[a['code']]}")
-        if numbers := alarm_numbers(a, s, off):
-            lines.append(f"                   {numbers}")
+        lines += [f"                   {line}" for line in alarm_says(a, s, off)]
     return "\n".join(lines)
 
 
@@ -370,6 +367,13 @@ def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
     return ""
 
 
+def alarm_says(a: dict, s: dict | None, off: int) -> list[str]:
+    """What an alarm means and what to do, then its numbers (lines under the alarm's own)."""
+    advice = [ALARM_ADVICE[a["code"]]] if a["code"] in ALARM_ADVICE else []
+    numbers = alarm_numbers(a, s, off)
+    return advice + ([numbers] if numbers else [])
+
+
 # why a pump runs at the minimum rate: the alarm that put it there
 MINIMUM_RATE_CAUSES = ("empty_reservoir", "battery_fault", "memory_critical")
 
@@ -384,10 +388,7 @@ def alarms_text(a: dict, off: int = 0) -> str:
             state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
             lines.append(f"  {code_words(x['code']):<18} {x['priority'].replace('_', '-'):<12}  since "
                          f"{local_time(x['since'], off)}  {state}")
-            if x["code"] in ALARM_ADVICE:
-                lines.append(f"    {ALARM_ADVICE[x['code']]}")
-            if numbers := alarm_numbers(x, None, off):
-                lines.append(f"    {numbers}")
+            lines += [f"    {line}" for line in alarm_says(x, None, off)]
     if a["acknowledged"]:
         lines.append(f"acknowledged now: {', '.join(code_words(c) for c in a['acknowledged'])} "
                      f"(they stay listed until they clear)")
