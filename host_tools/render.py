@@ -275,6 +275,8 @@ def log_entry_text(event: str, text: str, off: int = 0) -> str:
         text = f"{limit_label(limit)} {rest}" if sep else text
     if event == "clock":
         text = re.sub(r"\b(\d+)\b", lambda m: local_time(int(m.group(1)), off), text)
+    if event == "utc_offset":  # "+0 -> +60 min"
+        text = re.sub(r"([+-]\d+)(?: min)?", lambda m: "UTC" + offset_text(int(m.group(1))), text)
     head, sep, reason = text.partition("; reason: ")
     return words(head) + sep + reason  # the clinician's reason as typed
 
