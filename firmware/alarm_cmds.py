@@ -28,7 +28,7 @@ def alarms(dev, args):
         dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
         dev.tone_step = 0
         dev.tone_at = -1
-    return {"alarms": alarm_list(dev.alarms), "acknowledged": done}
+    return {"alarms": alarm_list(dev.alarms, dev), "acknowledged": done}
 
 
 def alarm_test(dev, args):

@@ -8,6 +8,7 @@ import dose
 from errors import CommandError, LIMIT
 from checks import MAX_BOLUS_S, need_int
 from bolus_fit import check_bolus
+from dates import volume_x1440
 from committed import applied
 
 
@@ -20,8 +21,14 @@ def bolus(dev, args):
         raise CommandError(LIMIT, "bolus cap: %d mcg is above the clinician single-bolus cap %d mcg "
                            "(limits --bolus-cap)" % (mcg, cap), {"limit": "bolus_cap", "override": False})
     check_bolus(dev, mcg, over)
+    th = dev.therapy
+    volume = mcg * dose.nl_per_mcg(th.conc)
+    now = th.now_s()
+    # the new side's dates: the same prescription, from a reservoir the bolus has taken its volume from
     return {"cmd": "bolus", "summary": "bolus %d mcg over %d s" % (mcg, over), "mcg": mcg, "over": over,
-            "extra": {"bolus": {"dose_mcg": mcg, "over_s": over, "volume_nl": mcg * dose.nl_per_mcg(dev.therapy.conc)}}}
+            "after": (th.mode, volume_x1440(dev), th.reservoir_nl - volume),
+            "extra": {"bolus": {"dose_mcg": mcg, "over_s": over, "volume_nl": volume,
+                                "starts_s": now, "ends_s": now + over}}}
 
 
 def apply(dev, plan, rv):

@@ -5,7 +5,7 @@ Shared by the clinician bolus (bolus_cmd.py) and the patient bolus (ptm_cmd.py).
 
 import dose
 from errors import CommandError, NOT_ALLOWED
-from checks import check_rate, check_total, concs_ahead
+from checks import check_rate, check_total, concs_ahead, state_words
 
 
 def prescription_top(th, concs):
@@ -33,7 +33,7 @@ def check_bolus(dev, mcg, over):
     therapy's fastest moment (flex step, periodic bolus) with it stays within the pump's rate."""
     th = dev.therapy
     if dev.fsm.state != "running":
-        raise CommandError(NOT_ALLOWED, "a bolus goes on top of running therapy; the pump is %s" % dev.fsm.state)
+        raise CommandError(NOT_ALLOWED, "a bolus goes on top of running therapy; the pump is %s" % state_words(dev.fsm.state))
     if th.b_end >= 0:
         raise CommandError(NOT_ALLOWED, "a bolus is already running (%d mcg); wait until it ends" % th.b_dose)
     concs = concs_ahead(th)

@@ -1,4 +1,9 @@
-"""Field checks shared by the request modules: each refusal names the field, the limit and the value."""
+"""Field checks shared by the request modules: each refusal names the field, the limit and the value.
+
+A refused field is also structured, for the host to render in its user's units: the error's
+detail is {"field": request field, "value": what was sent, "min", "max": the bounds (absent when
+none applies), "unit": the field's device unit}. The text stays for other clients.
+"""
 
 from dose import MAX_RATE_NL, MIN_RATE_NL, ml_text
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
@@ -8,13 +13,30 @@ MAX_CATHETER_NL = 1000000  # 1 mL: longer than any intrathecal catheter (sim def
 MAX_BOLUS_S = 86400
 
 
+def refused(name, v, lo, hi, unit):
+    """The structured detail of a refused field (see the module's docstring)."""
+    d = {"field": name, "value": v, "unit": unit}
+    if lo is not None:
+        d["min"] = lo
+    if hi is not None:
+        d["max"] = hi
+    return d
+
+
 def need_int(args, name, lo, hi, unit=""):
     v = args.get(name)
     if not isinstance(v, int) or isinstance(v, bool):
-        raise CommandError(BAD_ARGUMENT, "%s must be a whole number%s, got %r" % (name, unit and " of " + unit, v))
+        raise CommandError(BAD_ARGUMENT, "%s must be a whole number%s, got %r" % (name, unit and " of " + unit, v),
+                           refused(name, v if v is None or isinstance(v, (str, float)) else repr(v), lo, hi, unit))
     if v < lo or v > hi:
-        raise CommandError(BAD_ARGUMENT, "%s %d is outside %d..%d%s" % (name, v, lo, hi, unit and " " + unit))
+        raise CommandError(BAD_ARGUMENT, "%s %d is outside %d..%d%s" % (name, v, lo, hi, unit and " " + unit),
+                           refused(name, v, lo, hi, unit))
     return v
+
+
+def state_words(state):
+    """A pump state as a person says it ("the pump is ...")."""
+    return {"minimum_rate": "at the minimum rate", "alarm_critical": "halted by a critical alarm"}.get(state, state)
 
 
 def need_drug(th):
@@ -22,15 +44,19 @@ def need_drug(th):
         raise CommandError(NOT_ALLOWED, "the reservoir has never been filled: refill first (concentration unknown)")
 
 
-def check_rate(what, mcg, concs):
+def check_rate(what, mcg, concs, field=None):
     """mcg/day must run within the pump's range at every concentration that will leave the
-    catheter (the old one during a bridge, then the reservoir's); returns the largest rate."""
+    catheter (the old one during a bridge, then the reservoir's); returns the largest rate.
+    field: the request field that set it (None: the running prescription's)."""
     top = 0
     for conc in concs:
-        rate = mcg * (1000000 // conc)
+        per = 1000000 // conc
+        rate = mcg * per
         if rate < MIN_RATE_NL or rate > MAX_RATE_NL:
+            d = refused(field, mcg, -(-MIN_RATE_NL // per), MAX_RATE_NL // per, "mcg/day") if field else {}
+            d["concentration"] = conc
             raise CommandError(BAD_ARGUMENT, "%s %d mcg/day is %s mL/day at %d mcg/mL: outside the pump's rate "
-                               "range 0.048..24 mL/day" % (what, mcg, ml_text(rate), conc))
+                               "range 0.048..24 mL/day" % (what, mcg, ml_text(rate), conc), d)
         top = max(top, rate)
     return top
 
@@ -52,6 +78,8 @@ def override_reason(args, name):
     if reason is None:
         return None
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
+        n = len(reason.strip()) if isinstance(reason, str) else None
         raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..200 characters, got %r"
-                           % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)))
+                           % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)),
+                           refused(name, n, 1, 200, "characters"))
     return reason

@@ -33,9 +33,11 @@ def status(dev, args):
     out = dev.summary()
     out["reservoir_nl"] = th.reservoir_nl
     out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
-    out["alarms"] = alarm_list(dev.alarms)
-    out["alarm_date"] = reaches(dev, dev.low_reservoir_nl)
-    out["refill_date"] = reaches(dev, EMPTY_NL)
+    out["alarms"] = alarm_list(dev.alarms, dev)
+    # when the level alarm fires, or fired: its time once raised, never "now"
+    a = dev.alarms.active
+    out["alarm_date"] = a["low_reservoir"][0] if "low_reservoir" in a else reaches(dev, dev.low_reservoir_nl)
+    out["refill_date"] = a["empty_reservoir"][0] if "empty_reservoir" in a else reaches(dev, EMPTY_NL)
     out["clock"] = th.now_s()
     out["utc_offset_min"] = th.offset_min
     out["firmware_version"] = FIRMWARE_VERSION

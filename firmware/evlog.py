@@ -1,4 +1,4 @@
-"""The event log (spec §6): a ring of 1024 fixed 64-byte records, each time-stamped and CRC-checked.
+"""The event log (spec §6): a ring of 1024 fixed 64-byte slots, each time-stamped and CRC-checked.
 
 Loaded for one call (Device.log, the `log` request) and dropped after: nothing is kept here.
 Only writing and the scan are here (Device.log loads this module in the middle of requests:
@@ -6,14 +6,21 @@ it stays small); reading a page of entries is log_cmd.py's.
 The newest sequence number lives in dev.log_seq (absent or None: not known yet; last_seq()
 finds it by one scan of the ring, the first time after boot).
 
-Record, little-endian: seq u32 | time u32 (device s) | event 12 B | text 40 B | CRC-32 of bytes 0..59.
-event and text are UTF-8, cut at a character boundary and padded with NUL bytes.
+Slot, little-endian: word u32 | time u32 (device s) | event 12 B | text 40 B | CRC-32 of bytes 0..59.
+word = seq | part << 28: seq is the slot's sequence number (below 2**28), part 0 marks an
+entry's first slot. An entry whose text is longer than 40 bytes goes on in up to 6 continuation
+slots (part 1..6, the next sequence numbers), each holding 52 more bytes of text where the
+event and text fields are: a reason of 200 characters is whole in one entry. event and text are
+UTF-8, the whole text cut at a character boundary to 40 + 6 x 52 bytes, padded with NUL bytes.
 
-The ring is 16 files log00.bin .. log15.bin of 64 records (4 KB, one LittleFS block) each:
-an in-place write rewrites that one block, not the tail of one large file. Entry seq goes to
-ring slot seq % 1024: file slot // 64, offset (slot % 64) * 64, in one flash_write, so a power
-cut damages at most that entry. Reads take 4 records (256 bytes) at a time with the HAL's
-flash_readinto; a HAL without it reads the whole file (4 KB: more heap).
+Power cuts: the continuation slots are written first and the entry's first slot last, each in
+one flash_write, so a cut leaves either the whole entry or none of it (continuations without
+their first slot are never shown), and damages at most the slot being written.
+
+The ring is 16 files log00.bin .. log15.bin of 64 slots (4 KB, one LittleFS block) each:
+an in-place write rewrites that one block, not the tail of one large file. Slot seq goes to
+ring slot seq % 1024: file slot // 64, offset (slot % 64) * 64. Reads take 4 slots (256 bytes)
+at a time with the HAL's flash_readinto; a HAL without it reads the whole file (4 KB: more heap).
 """
 
 import gc
@@ -25,7 +32,12 @@ REC = 64
 PER_FILE = 64
 CHUNK = 4  # records read at a time (256 bytes)
 _FMT = "<II12s40s"
+_MORE_FMT = "<II52s"
 _BODY = 60  # bytes covered by the CRC
+HEAD_TEXT = 40  # text bytes in an entry's first slot
+MORE_TEXT = 52  # text bytes in a continuation slot
+MAX_MORE = 6  # continuation slots at most
+PART = 1 << 28  # word = seq + part * PART
 
 
 def _fit(s, n):
@@ -39,15 +51,27 @@ def _fit(s, n):
 
 
 def append(dev, event, text=""):
-    """Write one entry: the next sequence number, device time, event code, detail text."""
+    """Write one entry: the next sequence number, device time, event code, detail text (whole,
+    up to 40 + 6 x 52 bytes); continuation slots first, the entry's first slot last."""
     seq = last_seq(dev) + 1
-    slot = seq % CAPACITY
+    body = _fit(text, HEAD_TEXT + MAX_MORE * MORE_TEXT)
+    more = (len(body) - HEAD_TEXT + MORE_TEXT - 1) // MORE_TEXT if len(body) > HEAD_TEXT else 0
+    now = max(0, dev.therapy.now_s())
     rec = bytearray(REC)
-    struct.pack_into(_FMT, rec, 0, seq, max(0, dev.therapy.now_s()), _fit(event, 12), _fit(text, 40))
-    struct.pack_into("<I", rec, _BODY, crc32(rec[:_BODY]))
-    dev.hal.flash_write("log%02d.bin" % (slot // PER_FILE), rec, slot % PER_FILE * REC)
-    dev.log_seq = seq
+    for k in range(more, 0, -1):
+        at = HEAD_TEXT + (k - 1) * MORE_TEXT
+        struct.pack_into(_MORE_FMT, rec, 0, seq + k + k * PART, now, body[at:at + MORE_TEXT])
+        _write(dev, rec, seq + k)
+    struct.pack_into(_FMT, rec, 0, seq, now, _fit(event, 12), body[:HEAD_TEXT])
+    _write(dev, rec, seq)
+    dev.log_seq = seq + more
     return seq
+
+
+def _write(dev, rec, seq):
+    struct.pack_into("<I", rec, _BODY, crc32(rec[:_BODY]))
+    slot = seq % CAPACITY
+    dev.hal.flash_write("log%02d.bin" % (slot // PER_FILE), rec, slot % PER_FILE * REC)
 
 
 def load(dev, c, buf):
@@ -66,11 +90,16 @@ def load(dev, c, buf):
 
 
 def seq_at(buf, n, i):
-    """The sequence number of record i in buf (n bytes read); -1 if missing or damaged."""
+    """The sequence number of slot i in buf (n bytes read); -1 if missing or damaged."""
     o = i * REC
     if o + REC > n or crc32(buf[o:o + _BODY]) != struct.unpack_from("<I", buf, o + _BODY)[0]:
         return -1
-    return struct.unpack_from("<I", buf, o)[0]
+    return struct.unpack_from("<I", buf, o)[0] % PART
+
+
+def part_at(buf, i):
+    """0 for an entry's first slot, k for its k-th continuation (slot i of buf, checked by seq_at)."""
+    return struct.unpack_from("<I", buf, i * REC)[0] // PART
 
 
 def last_seq(dev):

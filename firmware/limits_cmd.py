@@ -5,7 +5,7 @@ titration limit into the new profile's range. Each change is logged with old and
 """
 
 from errors import CommandError, BAD_ARGUMENT
-from checks import need_int
+from checks import need_int, refused
 from limits import PROFILES, DECREASE_PCT, HIGH_DOSE_MCG, window
 
 FACTORY_MAX_MCG = 2000  # the hard maximum is never provisioned above this
@@ -42,7 +42,8 @@ def _set(dev, args, out):
     if "profile" in args:
         p = args["profile"]
         if p not in PROFILES:
-            raise CommandError(BAD_ARGUMENT, "profile must be one of %s, got %r" % (", ".join(PROFILES), p))
+            raise CommandError(BAD_ARGUMENT, "profile must be one of %s, got %r" % (", ".join(PROFILES), p),
+                               refused("profile", p, None, None, ""))
         new["profile"] = p
         lo, hi, default = PROFILES[p]
         if "titration_pct" not in args and not lo <= new["titration"] <= hi:
@@ -71,7 +72,7 @@ def _apply(dev, new, low, out):
     dev.lim = new
     if low != dev.low_reservoir_nl:
         out["changed"].append("low_reservoir")
-        dev.log("limits", "low_reservoir %d -> %d nL" % (dev.low_reservoir_nl, low))
+        dev.log("limits", "low reservoir %d -> %d nL" % (dev.low_reservoir_nl, low))
         dev.low_reservoir_nl = low
         dev.call("alarm_rules", "reservoir", False)  # the level alarm rises or clears at the new threshold
     if new["hard_max"] < dev.lim["ceiling"]:

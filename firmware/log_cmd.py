@@ -22,7 +22,8 @@ _ROOM = 800
 def _arg(args, name, lo, hi, default):
     v = args.get(name, default)
     if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
-        raise CommandError(BAD_ARGUMENT, "%s must be a whole number %d..%d, got %r" % (name, lo, hi, v))
+        raise CommandError(BAD_ARGUMENT, "%s must be a whole number %d..%d, got %r" % (name, lo, hi, v),
+                           {"field": name, "value": v if isinstance(v, int) else repr(v), "min": lo, "max": hi, "unit": ""})
     return v
 
 
@@ -30,7 +31,8 @@ def log(dev, args):
     last = _arg(args, "last", 1, 1000, 50)
     before = _arg(args, "before", 0, 0x3FFFFFFF, 0) if "before" in args else -1
     entries, bad, truncated = read(dev, last, before, _ROOM)
-    return {"entries": entries, "bad": bad, "capacity": CAPACITY, "truncated": truncated}
+    return {"entries": entries, "bad": bad, "capacity": CAPACITY, "truncated": truncated,
+            "utc_offset_min": dev.therapy.offset_min}  # for the host to show times in local time
 
 
 def read(dev, last, before=-1, room=0):
@@ -49,29 +51,51 @@ def read(dev, last, before=-1, room=0):
     return out, cut[0], cut[1]
 
 
-def _entry(buf, i):
+def _entry(buf, i, more):
+    """The entry whose first slot is slot i of buf; more: its continuation texts, last first."""
     seq, t, event, text = struct.unpack_from("<II12s40s", buf, i * REC)
+    if more:
+        more.append(text)
+        more.reverse()
+        text = b"".join(more)
     return {"seq": seq, "time": t, "event": event.rstrip(b"\0").decode(), "text": text.rstrip(b"\0").decode()}
 
 
 def _walk(dev, out, s, low, last, room):
-    """Collect entries into out, newest first, from seq s down to low: (bad, truncated)."""
+    """Collect entries into out, newest first, from seq s down to low: (bad, truncated).
+
+    Continuation slots come before (above) their entry's first slot: they are gathered, last
+    part first, and joined when the first slot is reached; parts that do not lead down to a
+    first slot (a power cut before it was written, or the ring's oldest entry overwritten) are
+    dropped."""
     buf = bytearray(CHUNK * REC)
     c = -1
     n = bad = kept_bad = used = 0
+    more = []  # texts of the continuation slots just above, the highest part first
+    want = 0  # the part the next slot down must be to go on with them (0: none gathered)
     while s >= low and len(out) < last:
         if s % CAPACITY // CHUNK != c:
             c = s % CAPACITY // CHUNK
             n = evlog.load(dev, c, buf)
-        if evlog.seq_at(buf, n, s % CHUNK) != s:
+        i = s % CHUNK
+        if evlog.seq_at(buf, n, i) != s:
             bad += 1
+            more, want = [], 0
         else:
-            e = _entry(buf, s % CHUNK)
-            if room:
-                used += len(json.dumps(e).encode()) + 2
-                if used > room:
-                    return kept_bad, True  # bad ones after the last kept entry: the next page counts them
-            out.append(e)
-            kept_bad = bad
+            part = evlog.part_at(buf, i)
+            if part:
+                if want and part != want:
+                    more = []
+                more.append(bytes(buf[i * REC + 8:i * REC + 60]))
+                want = part - 1
+            else:
+                e = _entry(buf, i, more if want == 0 else [])
+                more, want = [], 0
+                if room:
+                    used += len(json.dumps(e).encode()) + 2
+                    if used > room:
+                        return kept_bad, True  # bad ones after the last kept entry: the next page counts them
+                out.append(e)
+                kept_bad = bad
         s -= 1
     return bad, False

@@ -6,7 +6,7 @@ apply() starts priming on a commit.
 
 import dose
 from errors import CommandError, NOT_ALLOWED
-from checks import MAX_CATHETER_NL, need_int, need_drug
+from checks import MAX_CATHETER_NL, need_int, need_drug, state_words
 from committed import applied
 
 
@@ -14,7 +14,7 @@ def prime(dev, args):
     th = dev.therapy
     need_drug(th)
     if not dev.fsm.can("prime"):
-        raise CommandError(NOT_ALLOWED, "cannot prime while the pump is %s" % dev.fsm.state)
+        raise CommandError(NOT_ALLOWED, "cannot prime while the pump is %s" % state_words(dev.fsm.state))
     cath = need_int(args, "catheter_nl", 0, MAX_CATHETER_NL, "nL")
     total = cath + dose.TUBING_NL
     return {"cmd": "prime", "cath": cath, "extra": {"prime_nl": total},

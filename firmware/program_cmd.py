@@ -8,9 +8,9 @@ daily dose (limits.py, through review.py) decide.
 import dose
 from dose import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason
+from checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason, refused, state_words
 from limits import mcg_text, ptm_x1440
-from committed import applied, log_reason
+from committed import applied
 
 
 def _flex_day(name, steps, concs):
@@ -24,12 +24,12 @@ def _flex_day(name, steps, concs):
     for step in steps:
         if not isinstance(step, list) or len(step) != 2:
             raise CommandError(BAD_ARGUMENT, "flex step must be [start_min, dose_mcg], got %r" % (step,))
-        start = need_int({"start_min": step[0]}, "start_min", 0, 1439, "minutes after midnight")
-        mcg = need_int({"dose_mcg": step[1]}, "dose_mcg", 1, 100000, "mcg/day")
+        start = need_int({"step_start_min": step[0]}, "step_start_min", 0, 1439, "minutes after midnight")
+        mcg = need_int({"step_dose_mcg": step[1]}, "step_dose_mcg", 1, 100000, "mcg/day")
         if start <= last:
             raise CommandError(BAD_ARGUMENT, "flex steps of %s must start at increasing times (%02d:%02d after %02d:%02d)"
                                % (name, start // 60, start % 60, last // 60, last % 60))
-        check_rate("flex step dose", mcg, concs)
+        check_rate("flex step dose", mcg, concs, "step_dose_mcg")
         last = start
         out.append((start, mcg))
     return tuple(out)
@@ -49,11 +49,12 @@ def program(dev, args):
     if state == "priming":
         raise CommandError(NOT_ALLOWED, "priming is in progress: program after it completes (or stop it)")
     if state in ("minimum_rate", "alarm_critical"):
-        raise CommandError(NOT_ALLOWED, "the pump is in %s: clear its cause before programming (stop is allowed)" % state)
+        raise CommandError(NOT_ALLOWED, "the pump is %s: clear its cause before programming (stop is allowed)"
+                           % state_words(state))
     for code in ("empty_reservoir", "battery_fault"):
         if code in dev.alarms.active:
             raise CommandError(NOT_ALLOWED, "%s alarm: the pump can only keep the minimum rate (%s)"
-                               % (code, "refill first" if code == "empty_reservoir" else "replace the pump"))
+                               % (code.replace("_", " "), "refill first" if code == "empty_reservoir" else "replace the pump"))
     th = dev.therapy
     need_drug(th)
     reason = override_reason(args, "override")
@@ -72,9 +73,7 @@ def apply(dev, plan, rv):
         th.stop()
         if dev.fsm.can("stop"):
             dev.fsm.fire("stop")
-        dev.log("program", old + " -> stopped: " + plan["reason"])  # cut to 40 bytes; the reason entries hold it all
-        if not rv["overrides"]:  # else applied() logs the reason with the override
-            log_reason(dev, plan["reason"])
+        dev.log("program", old + " -> stopped; reason: " + plan["reason"])  # whole: one entry
         return applied(dev, rv, plan["reason"], -1)
     how = plan["how"]
     how[0](*how[1:])
@@ -99,7 +98,7 @@ def _stop(dev, args):
 
 def _continuous(th, args, concs, running_bolus):
     mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
-    check_total(check_rate("dose", mcg, concs) + running_bolus, "this dose with the running bolus")
+    check_total(check_rate("dose", mcg, concs, "dose_mcg") + running_bolus, "this dose with the running bolus")
     return mcg * 1440, (th.program_continuous, mcg), ["c", mcg]
 
 
@@ -134,8 +133,9 @@ def _periodic(th, args, concs, running_bolus):
     every = need_int(args, "every_s", 600, 7 * 86400, "seconds")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
     if over >= every:
-        raise CommandError(BAD_ARGUMENT, "over_s %d must be shorter than every_s %d" % (over, every))
-    rate = check_rate("basal", basal, concs)
+        raise CommandError(BAD_ARGUMENT, "over_s %d must be shorter than every_s %d" % (over, every),
+                           refused("over_s", over, 1, every - 1, "seconds"))
+    rate = check_rate("basal", basal, concs, "basal_mcg")
     worst = 0
     for conc in concs:
         worst = max(worst, dose.bolus_rate(bolus * dose.nl_per_mcg(conc), over * 10)[0])

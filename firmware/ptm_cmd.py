@@ -8,7 +8,7 @@ for the oldest of the last max-per-day to leave the 24 h window.
 
 import dose
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED, LIMIT
-from checks import MAX_BOLUS_S, need_int, override_reason, check_total
+from checks import MAX_BOLUS_S, need_int, override_reason, check_total, refused
 from bolus_fit import check_bolus, prescription_top
 from committed import applied
 from limits import ptm_x1440
@@ -50,7 +50,7 @@ def _settings(dev, args):
     lockout = need_int(args, "lockout_s", 900, DAY_S, "seconds")
     if over > lockout:
         raise CommandError(BAD_ARGUMENT, "over_s %d is longer than lockout_s %d: a patient bolus must end "
-                           "before the next may start" % (over, lockout))
+                           "before the next may start" % (over, lockout), refused("over_s", over, 60, lockout, "seconds"))
     th = dev.therapy
     if th.conc and th.mode != "stopped":
         concs = (th.conc,)
@@ -98,6 +98,7 @@ def _view(dev):
     now = dev.therapy.now_s()
     out["used_24h"] = len(_recent(dev, now)) if dev.ptm else 0
     out["next_allowed_s"] = (now + wait_s(dev, now)[0]) if dev.ptm else None
+    out["utc_offset_min"] = dev.therapy.offset_min  # for the host to show local time
     return out
 
 

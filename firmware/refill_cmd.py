@@ -8,7 +8,7 @@ applies, only the physical ones.
 import dose
 from dose import LIBRARY
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from checks import need_int, check_total
+from checks import need_int, check_total, refused
 from bolus_fit import prescription_top
 
 
@@ -22,7 +22,7 @@ def refill(dev, args):
     conc = args.get("concentration")
     if not isinstance(conc, int) or isinstance(conc, bool) or conc not in LIBRARY:
         raise CommandError(BAD_ARGUMENT, "concentration %r mcg/mL is not in the drug library (%s mcg/mL)"
-                           % (conc, ", ".join(str(c) for c in LIBRARY)))
+                           % (conc, ", ".join(str(c) for c in LIBRARY)), refused("concentration", conc, None, None, "mcg/mL"))
     if th.conc and conc != th.conc and th.mode != "stopped":
         # the running prescription must still fit the pump in the new drug
         check_total(prescription_top(th, (conc,)) + (th.b_rate if th.b_end >= 0 else 0),
@@ -34,10 +34,11 @@ def refill(dev, args):
         warnings.append(warning)
     if th.conc and conc != th.conc:
         warnings.append("concentration changes %d -> %d mcg/mL: the old drug in the catheter and tubing "
-                        "is pushed out first at the new rate (bridge)" % (th.conc, conc))
+                        "goes first, at the rate of the old drug (bridge)" % (th.conc, conc))
     return {"cmd": "refill", "summary": "refill: remove %s mL, add %s mL of %d mcg/mL"
             % (dose.ml_text(removed), dose.ml_text(added), conc), "warnings": warnings,
             "after": (th.mode, 0 if th.mode == "stopped" else th.daily_x1440 * (1000000 // conc), added),
+            "extra": {"refill": _rows(th, removed, expected, added, conc)},
             "removed": removed, "added": added, "conc": conc, "expected": expected, "discrepancy": bool(warning)}
 
 
@@ -50,13 +51,28 @@ def apply(dev, plan, rv):
         dev.call("alarm_rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
     else:
         dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
-    dev.log("refill", "rm %s add %s @%dmcg/mL" % (dose.ml_text(plan["removed"]), dose.ml_text(added), plan["conc"]))
+    dev.log("refill", "removed %s mL, added %s mL of %d mcg/mL" % (dose.ml_text(plan["removed"]), dose.ml_text(added),
+                                                                  plan["conc"]))
     if plan["discrepancy"]:
-        dev.log("refill_warn", "rm %s expected %s mL" % (dose.ml_text(plan["removed"]), dose.ml_text(plan["expected"])))
+        dev.log("refill_warn", rv["warnings"][0])
     out = dev.summary()
     out["warnings"] = rv["warnings"]
     out["overrides"] = []
     return out
+
+
+def _rows(th, removed, expected, added, conc):
+    """What the review shows of a refill: removed against expected, added, the concentration and
+    reservoir after it, and the bridge it starts (dead volume, and how long it takes at the
+    prescription's average rate; None while nothing is delivered)."""
+    rows = {"removed_nl": removed, "expected_nl": None if expected < 0 else expected, "added_nl": added,
+            "old_concentration": th.conc or None, "concentration": conc, "reservoir_nl": added}
+    if th.conc and conc != th.conc:
+        dead = dose.TUBING_NL + th.catheter_nl
+        per_day = th.daily_x1440 * (1000000 // th.conc_now()) if th.mode != "stopped" else 0
+        rows["bridge_nl"] = dead
+        rows["bridge_s"] = dead * 124416000 // per_day if per_day else None  # 86400 s x 1440
+    return rows
 
 
 def _discrepancy(removed, expected):

@@ -52,7 +52,8 @@ def build(dev, plan):
            "new": _side(dev, after[0], new, after[1], after[2]),
            "reference": {"min_mcg": _mcg(lo), "max_mcg": _mcg(hi)},
            "change_tenths_pct": pct_tenths(max(new, 0), lo) if lo > 0 else None,
-           "warnings": warnings, "overrides": [{"limit": u[0], "text": u[1]} for u in used]}
+           "warnings": warnings, "overrides": [{"limit": u[0], "text": u[1]} for u in used],
+           "utc_offset_min": th.offset_min}  # the host shows the dates in the pump's local time
     out["new"].update(plan.get("extra", {}))
     seen = "%s|%d|%s|%s|%s|%s" % (summary, new, warnings, [u[0] for u in used], out["reference"],
                                   out["change_tenths_pct"])

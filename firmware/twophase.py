@@ -34,7 +34,7 @@ def take(dev, args):
         raise CommandError(NOT_ALLOWED, "token %s does not match the prepared change: nothing applied" % token)
     dev.pending = None
     if dev.therapy.now_s() > p[4]:
-        raise CommandError(NOT_ALLOWED, "the prepared change expired (%d s after its review): nothing applied; "
-                           "prepare it again" % PENDING_S)
+        raise CommandError(NOT_ALLOWED, "the prepared change expired (%d min after its review): nothing applied; "
+                           "prepare it again" % (PENDING_S // 60))
     dev.expect = p[5]
     return p[2], p[1], p[3]

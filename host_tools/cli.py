@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
-from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, render, requests
+from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, refusals, render, requests, review_detail
 from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
-from host_tools.errors import DeviceRefused, NoKey, PumpError, UsageError
+from host_tools.errors import DeviceRefused, NoDevice, NoKey, PumpError, UsageError
 
 EPILOG = f"""\
-PORT is a serial device (/dev/ttyACM0, COM3) or "sim". Default: $ITBPUMP_PORT, else an
-attached Pico (USB VID 0x2E8A), else the virtual Pico (started on demand).
-Durations always carry a unit: 90s, 15m, 6h, 2d.
+PORT is a serial device (/dev/ttyACM0, COM3) or "sim": the virtual Pico (a simulated pump),
+which only 'itbpump sim start' starts. Default: $ITBPUMP_PORT, else an attached Pico (USB VID
+0x2E8A), else an error: the programmer never talks to a simulated pump unless asked to.
+Every output from a virtual Pico says so in its first line.
+Durations always carry a unit: 90s, 15m, 6h, 2d. --json works before or after the command.
+The user guide is docs/programmer.md in the source tree (docs/ has the rest).
 
 {NOT_A_MEDICAL_DEVICE}"""
 
@@ -36,13 +40,58 @@ SIM_FAULTS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+JSON_HELP = "machine-readable output (field names in user units), never prompts"
+TIMEOUT_S = (0.1, 60.0)  # the range --timeout accepts, seconds per answer
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one JSON document when --json is on the command line."""
+
+    json_errors = False  # build_parser(json_errors=True) sets it on every parser of the tree
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            print(json.dumps({"ok": False, "error": f"{self.prog}: {message}",
+                              "usage": " ".join(self.format_usage().split())}))
+            sys.exit(2)
+        super().error(message)
+
+
+def _timeout(text: str) -> float:
+    """--timeout: seconds per answer, a finite number within TIMEOUT_S."""
+    lo, hi = TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from {lo:g} to {hi:g}, got '{text}'")
+    return value
+
+
+def _json_everywhere(parser: argparse.ArgumentParser, json_errors: bool) -> None:
+    """--json after the command too (`itbpump status --json`): every command's parser takes it,
+    and its help shows it there. SUPPRESS keeps a --json given before the command. With
+    json_errors, every parser reports usage errors as JSON."""
+    parser.json_errors = json_errors  # type: ignore[attr-defined]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                if not any("--json" in a.option_strings for a in child._actions):
+                    child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+                _json_everywhere(child, json_errors)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The command line; json_errors: usage errors as one JSON document (--json was given)."""
+    ap = Parser(
         prog="itbpump", description="Program an ITB pump (real Pico or virtual Pico) over its serial link.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", help="serial device or 'sim' (see below)")
-    ap.add_argument("--json", action="store_true", help="machine-readable output, never prompts")
-    ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer (default 2)")
+    ap.add_argument("--json", action="store_true", help=JSON_HELP)
+    lo, hi = TIMEOUT_S
+    ap.add_argument("--timeout", type=_timeout, default=2.0, metavar="SECONDS",
+                    help=f"seconds to wait for each answer, {lo:g}..{hi:g} (default 2)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("status", help="therapy, state, reservoir, alarms, dates, clock")
@@ -76,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--off-for", help="power-cut: how long power stays off (e.g. 30s)")
 
     _therapy_parsers(sub)
+    _json_everywhere(ap, json_errors)
     return ap
 
 
@@ -181,15 +231,16 @@ def _therapy_parsers(sub: Any) -> None:
 
     p = leaf(sub, "clock", "read or set the pump clock and its UTC offset",
              "Without options, read the clock. Local time = UTC + the offset; changing the offset\n"
-             "(daylight saving) moves flex schedules in UTC, and the answer says how.", confirmed=False)
+             "(daylight saving) moves flex schedules in UTC, and the answer says how. A change is\n"
+             "reviewed (current and new) and confirmed like a programming change.")
     p.add_argument("--set", metavar="ISO8601", help="set the clock, with a zone: 2024-03-10T14:30:00Z or "
                    "2024-03-10T15:30:00+01:00")
     p.add_argument("--utc-offset", metavar="+HH:MM", help="local-time offset, -12:00..+14:00 (e.g. +01:00, -05:00)")
 
     p = leaf(sub, "limits", "show or set the safety limits",
              "Without options, show the safety limits and the 24 h reference doses. With options,\n"
-             "set them (applied at once and logged). --hard-max is a factory limit: it needs the\n"
-             "service key.", confirmed=False)
+             "set them: the change is reviewed (current and new) and confirmed like a programming\n"
+             "change, then applied and logged. --hard-max is a factory limit: it needs the service key.")
     p.add_argument("--origin", metavar="spinal|cerebral|pediatric",
                    help="patient profile: sets the titration range (spinal 10..30 %%, cerebral and pediatric 5..15 %%)")
     p.add_argument("--titration", metavar="PCT",
@@ -250,7 +301,19 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    argv = _join_negative_values(sys.argv[1:] if argv is None else list(argv))
+    json_errors = "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+    try:
+        code = _run(build_parser(json_errors).parse_args(argv))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # the reader went away (itbpump log | head -3): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "sim":
             return _sim(args)
@@ -280,26 +343,16 @@ def _fail(args: argparse.Namespace, reason: str, extra: dict | None = None) -> i
 
 
 def _refused(args: argparse.Namespace, e: DeviceRefused) -> int:
-    """A refusal: one line; names the limit, says how to proceed where an override would pass it,
-    and when a patient bolus (or authentication) is allowed again."""
-    detail = dict(getattr(e, "detail", None) or {})
-    limit, retry = detail.get("limit"), detail.get("retry_in_s")
-    reason = str(e)
-    if limit:
-        reason = f"device refused: {e.text} [limit: {limit}]"
-    extra = {k: v for k, v in detail.items() if k != "error"}
-    extra.setdefault("code", e.code)
-    extra["name"] = detail.get("error", e.name)
-    if limit in ("ptm_lockout", "ptm_daily_max") and retry is not None:
-        what = "locked out" if limit == "ptm_lockout" else "daily maximum reached"
-        reason = f"{what}: next patient bolus allowed in {render.wait_text(retry)} ({e.text})"
-    elif retry is not None:
-        reason += f"; retry in {render.wait_text(retry)}"
-    if limit and detail.get("override") is True and _takes_override(args):
-        hint = f'rerun with --override "REASON" to proceed past the {limit} limit'
-        reason += f"; {hint}"
-        extra["hint"] = hint
-    return _fail(args, reason, extra)
+    """A refusal: one line in the user's words and units (host_tools/refusals.py): the option
+    and the bound, or the limit and how to proceed past it where an override would."""
+    cmd = _device_cmd(args)
+    may = _takes_override(args)
+    return _fail(args, refusals.text(cmd, e, may), refusals.json_doc(cmd, e, may))
+
+
+def _device_cmd(args: argparse.Namespace) -> str:
+    """The device request a command line sends (for the field table)."""
+    return {"patient-bolus": "patient_bolus", "alarm-test": "alarm_test"}.get(args.command, args.command)
 
 
 def _takes_override(args: argparse.Namespace) -> bool:
@@ -312,16 +365,33 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> int:
     return 0
 
 
+VIRTUAL_BOARD = "virtual-pico"  # the board name a virtual Pico gives in its hello
+
+
 def _open_client(args: argparse.Namespace) -> PumpClient:
+    """The pump named by --port / $ITBPUMP_PORT, or the one attached; never a virtual Pico unless
+    asked for ("sim"), and never one that is not running. Text output from a virtual Pico starts
+    with a line that says so."""
     port = ports.resolve(args.port)
+    if port is None:
+        raise NoDevice(ports.NO_PUMP)
     if port == "sim":
         from hil.vpico.control import SimControl, SimError
 
+        sim = SimControl()
         try:
-            port = SimControl().ensure_running()["port"]
-        except SimError as e:
+            info = sim.info()
+        except SimError as e:  # it runs but does not answer: say so, start no second one
             raise PumpError(str(e)) from None
-    return PumpClient(port, timeout=args.timeout)
+        if info is None:
+            raise NoDevice(f"--port sim: no virtual Pico is running (state in {sim.paths.root}); "
+                           f"start one with: itbpump sim start")
+        port = info["port"]
+    client = PumpClient(port, timeout=args.timeout)
+    if client.identity.get("board") == VIRTUAL_BOARD and not args.json:
+        print(f"virtual Pico {client.identity.get('serial') or ''} on {client.port}: "
+              f"a simulated pump, not a patient's".replace("  ", " "), flush=True)
+    return client
 
 
 COMMANDS: dict[str, Callable[[PumpClient, argparse.Namespace], int]] = {}
@@ -333,8 +403,9 @@ def _device_command(args: argparse.Namespace) -> int:
 
 
 def _status(client: PumpClient, args: argparse.Namespace) -> int:
-    s = render.status_json(client.status(), client.port)
-    return _emit(args, s, render.status_text(s, client.identity.get("board", "?")))
+    board = client.identity.get("board", "?")
+    s = {**render.status_json(client.status(), client.port), "board": board}
+    return _emit(args, s, render.status_text(s, board))
 
 
 COMMANDS["status"] = _status
@@ -382,6 +453,8 @@ def _therapy(args: argparse.Namespace) -> int:
     cmd, req = requests.build(args)
     if is_prepare(cmd, req):
         return _two_phase(args, cmd, req)
+    if cmd in ("limits", "clock") and req:
+        return _reviewed_setting(args, cmd, req)
     with _open_client(args) as client:
         if cmd == "clock":
             answer = client.clock(**req)
@@ -411,22 +484,53 @@ def _two_phase(args: argparse.Namespace, cmd: str, req: dict) -> int:
     with _open_client(args) as client:
         review = client.prepare(cmd, **req)
         if not args.json:
-            print(f"{requests.describe(cmd, req)}\n{render.review_text(review)}", flush=True)
-        if args.dry_run or (args.json and not args.yes):
-            if args.json:
-                return _emit(args, {"applied": False, "dry_run": bool(args.dry_run),
-                                    "review": render.review_json(review)}, "")
-            print(f"dry run: {NOT_APPLIED}")
-            return 0
-        if not args.yes and not _confirm():
-            print(NOT_APPLIED)
-            return 0
+            print(f"{requests.describe(cmd, req)}\n{render.review_text(review, req)}", flush=True)
+        held = _hold(args, render.review_json(review), NOT_APPLIED)
+        if held is not None:
+            return held
         answer = client.commit(review["token"])
     if args.json:
         return _emit(args, {"applied": True, **render.answer_json(answer),
                             "review": render.review_json(review)}, "")
     print(render.committed_text(answer))
     return 0
+
+
+def _hold(args: argparse.Namespace, review_json: dict, not_applied: str) -> int | None:
+    """After a review: the exit code when nothing is to be applied (--dry-run, --json without
+    --yes, or anything but yes at the prompt), else None: apply."""
+    if args.dry_run or (args.json and not args.yes):
+        if args.json:
+            return _emit(args, {"applied": False, "dry_run": bool(args.dry_run), "review": review_json}, "")
+        print(f"dry run: {not_applied}")
+        return 0
+    if not args.yes and not _confirm():
+        print(not_applied)
+        return 0
+    return None
+
+
+def _reviewed_setting(args: argparse.Namespace, cmd: str, req: dict) -> int:
+    """limits and clock change safety margins and therapy timing: the programmer reads the pump's
+    settings, shows what changes and asks, as for a two-phase change; then the pump applies them
+    in one request (its own checks refuse a bad value as before)."""
+    with _open_client(args) as client:
+        now = client.limits() if cmd == "limits" else client.clock()
+        rows = review_detail.setting_rows(cmd, req, now)
+        if not args.json:
+            lw = max(len(r[0]) for r in rows) + 2
+            cw = max(len(r[1]) for r in [*rows, ("", "current", "")]) + 3
+            print("\n".join([requests.describe(cmd, req), f"Review: {cmd}", f"  {'':<{lw}}{'current':<{cw}}new",
+                             *[f"  {a:<{lw}}{b:<{cw}}{c}".rstrip() for a, b, c in rows],
+                             f"  {'pump':<{lw}}{client.identity.get('serial')}"]), flush=True)
+        held = _hold(args, review_detail.setting_json(cmd, req, now), f"not applied: the pump keeps its {cmd} settings")
+        if held is not None:
+            return held
+        answer = client.limits(**req) if cmd == "limits" else client.clock(**req)
+    if cmd == "clock":
+        return _emit(args, {"applied": True, **render.clock_json(answer)},
+                     render.clock_answer_text(answer, f"applied: {requests.describe(cmd, req)}"))
+    return _emit(args, {"applied": True, **render.answer_json(answer)}, render.limits_text(answer, setting=True))
 
 
 def _confirm() -> bool:
@@ -456,7 +560,7 @@ def _calc(args: argparse.Namespace) -> int:
 def _flash(args: argparse.Namespace) -> int:
     from host_tools import flash
 
-    port = ports.resolve(args.port, fallback=None)
+    port = ports.resolve(args.port)
     if port == "sim" and args.dry_run:
         port = None  # a dry run opens no port: the plan is the same
     if port == "sim":

@@ -226,7 +226,8 @@ class PumpClient:
             entries[:0] = got
             bad += page.get("bad", 0)
             if not got or len(entries) >= want or (len(got) < n and not page.get("truncated")):
-                return {"entries": entries, "bad": bad, "capacity": page.get("capacity")}
+                return {"entries": entries, "bad": bad, "capacity": page.get("capacity"),
+                        "utc_offset_min": page.get("utc_offset_min", 0)}
             before = {"before": got[0]["seq"]}  # the next page: older than the oldest so far
 
     def alarms(self, ack: bool = False) -> dict:

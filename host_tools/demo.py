@@ -36,7 +36,7 @@ SESSION: list[tuple] = [
      "program flex --step 07:00=110 --step 22:00=160 --yes"),
     ("Two more days", "sim advance 2d"),
     ("Delivered so far, excluding the priming volume", "status"),
-    ("Daylight saving: local time moves an hour; the schedule follows local time", "clock --utc-offset +01:00"),
+    ("Daylight saving: local time moves an hour; the schedule follows local time", "clock --utc-offset +01:00 --yes"),
     ("A clinician bolus on top of the running flex therapy (cap: 100 mcg)", "bolus --dose 50 --over 1h --yes"),
     ("Half an hour in: the bolus is under way, the night step runs beneath it", "sim advance 30m"),
     ("", "status"),

@@ -35,3 +35,15 @@ def format_duration(ms: int) -> str:
     if ms or not parts:
         parts.append(f"{ms}ms")
     return "".join(parts)
+
+
+def duration_text(seconds: int) -> str:
+    """Seconds as a person reads a length of time: '30 min', '3 h', '2 d', '1 h 30 min', '45 s'."""
+    if seconds < 0:
+        return "-" + duration_text(-seconds)
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            parts.append(f"{n} {unit}")
+    return " ".join(parts) or "0 s"

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
-from host_tools.durations import format_duration
-from host_tools.units import clock_text, device_time, ml_text, nl_to_ml, offset_text
+from host_tools import review_detail
+from host_tools.durations import duration_text, format_duration
+from host_tools.fields import field, limit_label, words
+from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
+                              offset_minutes, offset_text, rate_show)
+
+# a state or alarm code as a person reads it
+STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm",
+               "battery_eri": "battery replacement indicator (ERI)", "battery_eos": "battery end of service (EOS)",
+               "memory_noncritical": "memory error, recovered", "memory_critical": "memory error, no valid copy"}
+BOARD_WORDS = {"virtual-pico": "virtual Pico", "rp2": "Pico"}
+
+
+def code_words(code: str) -> str:
+    return STATE_WORDS.get(code, code.replace("_", " "))
 
 # keys ending in _s that are lengths of time, not device timestamps
-DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s"})
+DURATION_KEYS = frozenset({"over_s", "every_s", "interval_s", "lockout_s", "duration_s", "retry_in_s", "expires_s",
+                           "bridge_s"})
 
 
 def status_json(raw: dict, port: str) -> dict:
@@ -21,11 +37,7 @@ def status_json(raw: dict, port: str) -> dict:
         "concentration_mcg_per_ml": raw["concentration_mcg_per_ml"],
         "reservoir_ml": nl_to_ml(raw["reservoir_nl"]),
         "reservoir_capacity_ml": nl_to_ml(raw["reservoir_capacity_nl"]),
-        "alarms": [
-            {"code": a["code"], "priority": a["priority"], "since": device_time(a["since"]),
-             "acknowledged": a["acknowledged"]}
-            for a in raw["alarms"]
-        ],
+        "alarms": [alarm_json(a) for a in raw["alarms"]],
         "alarm_date": device_time(raw["alarm_date"]),
         "refill_date": device_time(raw["refill_date"]),
         "clock": device_time(raw["clock"]),
@@ -40,50 +52,78 @@ def status_json(raw: dict, port: str) -> dict:
 
 
 def status_text(s: dict, board: str) -> str:
+    """The status as a clinician programmer shows it: mL to 2 decimals, rates to 3, dates in the
+    pump's local time (its offset shown once, on the clock line), words for states and alarms."""
     def dash(v: object) -> str:
         return "-" if v is None else str(v)
 
+    off = offset_minutes(s["utc_offset"])
     conc = s["concentration_mcg_per_ml"]
+    ml = lambda v: ml_show(round(v * 1_000_000))  # noqa: E731
     lines = [
-        f"Pump {s['serial']} ({board}, firmware {s['firmware_version']}) on {s['port']}",
-        f"  state          {s['state']}",
+        f"Pump {s['serial']} ({BOARD_WORDS.get(board, board)}, firmware {s['firmware_version']}) on {s['port']}",
+        f"  state          {_state_text(s)}",
         f"  mode           {s['mode']}",
         f"  daily dose     {s['daily_dose_mcg']} mcg/day",
-        f"  rate now       {s['rate_ml_per_day']:.6f} mL/day",
-        *_therapy_lines(s.get("therapy") or {}),
+        f"  rate now       {rate_show(round(s['rate_ml_per_day'] * 1_000_000))} mL/day",
+        *_therapy_lines(_delivering(s), off),
         f"  concentration  {dash(conc)}{' mcg/mL' if conc else ''}",
-        f"  reservoir      {s['reservoir_ml']:.6f} mL of {s['reservoir_capacity_ml']:g} mL",
-        f"  alarm date     {dash(s['alarm_date'])}",
-        f"  refill date    {dash(s['refill_date'])}",
-        f"  clock          {s['clock']} (local = UTC{s['utc_offset']})",
+        f"  reservoir      {ml(s['reservoir_ml'])} mL of {s['reservoir_capacity_ml']:g} mL",
+        f"  alarm date     {local_time(s['alarm_date'], off)}",
+        f"  refill date    {local_time(s['refill_date'], off)}",
+        f"  clock          {local_time(s['clock'], off)} local time (UTC{s['utc_offset']})",
     ]
     if not s["alarms"]:
         lines.append("  alarms         none")
     for i, a in enumerate(s["alarms"]):
         ack = "acknowledged" if a["acknowledged"] else "not acknowledged"
         label = "  alarms         " if i == 0 else "                 "
-        lines.append(f"{label}{a['code']} ({a['priority'].replace('_', '-')}, since {a['since']}, {ack})")
+        lines.append(f"{label}{code_words(a['code'])} ({a['priority'].replace('_', '-')}, since "
+                     f"{local_time(a['since'], off)}, {ack})")
+        lines += [f"                   {line}" for line in alarm_says(a, s, off)]
     return "\n".join(lines)
 
 
-def _therapy_lines(t: dict) -> list[str]:
+def _state_text(s: dict) -> str:
+    """The state; at the minimum rate, why (the alarm that put it there)."""
+    if s["state"] != "minimum_rate":
+        return code_words(s["state"])
+    why = [code_words(a["code"]) for a in s["alarms"] if a["code"] in MINIMUM_RATE_CAUSES]
+    return f"minimum rate (keeps the catheter open{': ' + ', '.join(why) if why else ''}; the programmed therapy is suspended)"
+
+
+def _delivering(s: dict) -> dict:
+    """The therapy detail of what is delivered now: at the minimum rate no flex step or periodic
+    bolus runs, whatever the prescription says."""
+    t = dict(s.get("therapy") or {})
+    if s["state"] == "minimum_rate":
+        t.pop("flex_step", None)
+        t.pop("next_bolus", None)
+    return t
+
+
+def _therapy_lines(t: dict, off: int = 0) -> list[str]:
     """The optional `therapy` block of the status (already in user units), as status lines."""
     def ml(v: object) -> str:
-        return "-" if v is None else f"{v:.6f}"
+        return "-" if v is None else ml_show(round(v * 1_000_000))  # type: ignore[operator]
 
     def hhmm(v: object) -> str:
         return "-" if v is None else clock_text(v)  # type: ignore[arg-type]
 
+    def when(v: object) -> str:
+        return local_time(v, off)[-5:] if isinstance(v, str) else "-"  # type: ignore[arg-type]
+
     lines = []
     if (step := t.get("flex_step")) is not None:
-        nxt = hhmm(step["next_start_min"]) if step.get("next_start_min") is not None else step.get("next_start")
+        nxt = (hhmm(step["next_start_min"]) if step.get("next_start_min") is not None
+               else when(step.get("next_start")) if step.get("next_start") else None)
         lines.append(f"  flex step      {step.get('dose_mcg', '-')} mcg/day since {hhmm(step.get('start_min'))}"
                      + (f", next step at {nxt}" if nxt is not None else ""))
     if t.get("next_bolus") is not None:
-        lines.append(f"  next bolus     {t['next_bolus']}")
+        lines.append(f"  next bolus     {local_time(t['next_bolus'], off)}")
     if (b := t.get("bolus")) is not None:
         lines.append(f"  bolus          {b.get('dose_mcg', '-')} mcg ({ml(b.get('volume_ml'))} mL): "
-                     f"{ml(b.get('delivered_ml'))} mL delivered, ends {b.get('ends') or '-'}")
+                     f"{ml(b.get('delivered_ml'))} mL delivered, ends {local_time(b.get('ends'), off)}")
     if (br := t.get("bridge")) is not None:
         old = br.get("old_concentration")
         lines.append(f"  bridge         {ml(br.get('pushed_ml'))} of {ml(br.get('dead_volume_ml'))} mL pushed "
@@ -107,15 +147,17 @@ def _is_timestamp(key: str) -> bool:
 
 def answer_json(raw: Any) -> Any:
     """A device answer in user units: *_nl -> *_ml (6 decimals), *_nl_per_* -> *_ml_per_*,
-    timestamps *_s -> ISO 8601 UTC under the name without _s; durations (over_s, every_s, ...) and
-    everything else unchanged."""
+    timestamps *_s -> ISO 8601 UTC under the name without _s, utc_offset_min -> utc_offset (+HH:MM);
+    durations (over_s, every_s, ...) and everything else unchanged."""
     if isinstance(raw, list):
         return [answer_json(v) for v in raw]
     if not isinstance(raw, dict):
         return raw
     out: dict[str, Any] = {}
     for key, v in raw.items():
-        if key.endswith("_nl") and not isinstance(v, (dict, list)):
+        if key == "utc_offset_min" and isinstance(v, int):
+            out["utc_offset"] = offset_text(v)
+        elif key.endswith("_nl") and not isinstance(v, (dict, list)):
             out[key[:-3] + "_ml"] = nl_to_ml(v)
         elif "_nl_per_" in key and not isinstance(v, (dict, list)):
             out[key.replace("_nl_per_", "_ml_per_")] = nl_to_ml(v)
@@ -135,12 +177,12 @@ def _field_text(key: str, v: Any) -> tuple[str, str]:
     if not isinstance(v, int):
         return key, str(v)
     if key.endswith("_nl"):
-        return key[:-3], f"{ml_text(v)} mL"
+        return key[:-3], f"{ml_exact(v)} mL"
     if "_nl_per_" in key:
         head, unit = key.split("_nl_per_", 1)
-        return head, f"{ml_text(v)} mL/{unit}"
+        return head, f"{rate_show(v)} mL/{unit}"
     if key in DURATION_KEYS:
-        return key[:-2], format_duration(v * 1000)
+        return key[:-2], duration_text(v)
     if key.endswith("_s"):
         return key[:-2], str(device_time(v))
     if key == "utc_offset_min":
@@ -197,7 +239,9 @@ def clock_answer_text(raw: dict, title: str) -> str:
     """The `clock` answer for people: the clock, the offset and how the flex schedule moves in UTC."""
     c = clock_json(raw)
     offset = c.get("utc_offset")
-    lines = [title, f"  clock          {c['clock'] or '-'}" + (f" (local = UTC{offset})" if offset else "")]
+    off = raw.get("utc_offset_min") or 0
+    lines = [title, f"  clock          {local_time(raw.get('clock'), off)} local time"
+             + (f" (UTC{offset})" if offset else "")]
     if c["schedule_shift"]:
         lines.append("  schedule shift")
         lines += [f"    {line}" for line in c["schedule_shift"]]
@@ -209,22 +253,64 @@ def clock_answer_text(raw: dict, title: str) -> str:
 
 # -- the event log (`log`) ---------------------------------------------------------------------
 
+# each event code of the log (docs/protocol.md, `log`) as a person names it; codes are cut to
+# the record's 12 bytes
+LOG_EVENTS = {
+    "program": "program", "override": "override", "warning": "warning", "refill": "refill",
+    "refill_warn": "refill warning", "bolus": "bolus", "prime": "priming", "primed": "primed",
+    "priming_inte": "priming interrupted", "bridge_done": "bridge done", "limits": "limits",
+    "clock": "clock set", "utc_offset": "UTC offset", "ptm": "patient bolus settings",
+    "ptm_bolus": "patient bolus", "alarm_raised": "alarm", "alarm_acked": "alarm acknowledged",
+    "alarm_clear": "alarm cleared", "stall_retry": "stall restart", "alarm_test": "alarm test",
+    "auth_fail": "authentication failed", "auth_locked": "authentication locked", "reset": "reset",
+    "clock_lost": "clock lost", "memory_criti": "memory error", "memory_noncr": "memory error, recovered",
+}
+
+
+def log_entry_text(event: str, text: str, off: int = 0) -> str:
+    """An entry's detail as a sentence in user words: limits by name, device times in local time,
+    volumes in mL, durations with units, no device field names."""
+    if event == "override":
+        limit, sep, rest = text.partition(" ")
+        text = f"{limit_label(limit)} {rest}" if sep else text
+    if event == "clock":
+        text = re.sub(r"\b(\d+)\b", lambda m: local_time(int(m.group(1)), off), text)
+    if event == "utc_offset":  # "+0 -> +60 min"
+        text = re.sub(r"([+-]\d+)(?: min)?", lambda m: "UTC" + offset_text(int(m.group(1))), text)
+    head, sep, reason = text.partition("; reason: ")
+    return words(head) + sep + reason  # the clinician's reason as typed
+
+
 def log_json(raw: dict) -> dict:
-    """The `log` answer (client.log) for scripts: entries oldest first, times as ISO 8601 UTC."""
+    """The `log` answer (client.log) for scripts: entries oldest first, times as ISO 8601 UTC,
+    each entry's text whole and in user words."""
+    off = raw.get("utc_offset_min") or 0
     return {
-        "entries": [{"seq": e["seq"], "time": device_time(e["time"]), "event": e["event"], "text": e["text"]}
-                    for e in raw["entries"]],
+        "entries": [{"seq": e["seq"], "time": device_time(e["time"]), "event": e["event"],
+                     "text": log_entry_text(e["event"], e["text"], off)} for e in raw["entries"]],
         "bad": raw.get("bad", 0),
         "capacity": raw.get("capacity"),
+        "utc_offset": offset_text(off),
     }
 
 
+def _ml2(text: str) -> str:
+    """Volumes the pump logged to the nL, shown as a programmer shows them (2 decimals); --json
+    keeps them exact."""
+    return re.sub(r"\b(\d+\.\d{3,6}) mL\b(?!/)", lambda m: f"{float(m.group(1)):.2f} mL", text)
+
+
 def log_text(raw: dict) -> str:
-    """One line per entry, oldest first: ISO time, event, text; then damaged entries, if any."""
-    width = max((len(e["event"]) for e in raw["entries"]), default=0)
-    lines = [f"{device_time(e['time'])}  {e['event']:<{width}}  {e['text']}".rstrip() for e in raw["entries"]]
+    """One line per entry, oldest first: local time, event, the whole text; then damaged entries."""
+    off = raw.get("utc_offset_min") or 0
+    names = [LOG_EVENTS.get(e["event"], e["event"].replace("_", " ")) for e in raw["entries"]]
+    width = max((len(n) for n in names), default=0)
+    lines = [f"{local_time(e['time'], off)}  {n:<{width}}  {_ml2(log_entry_text(e['event'], e['text'], off))}".rstrip()
+             for e, n in zip(raw["entries"], names)]
     if not lines:
         lines.append("event log: no entries")
+    else:
+        lines.insert(0, f"event log, times in the pump's local time (UTC{offset_text(off)})")
     if raw.get("bad"):
         lines.append(f"({raw['bad']} damaged entr{'y' if raw['bad'] == 1 else 'ies'} skipped: CRC check failed)")
     return "\n".join(lines)
@@ -235,24 +321,79 @@ def log_text(raw: dict) -> str:
 def alarms_json(raw: dict) -> dict:
     """The `alarms` answer for scripts: the status's alarm list (since as ISO 8601 UTC), and the
     codes this request acknowledged."""
-    return {
-        "alarms": [{"code": a["code"], "priority": a["priority"], "since": device_time(a["since"]),
-                    "acknowledged": a["acknowledged"]} for a in raw["alarms"]],
-        "acknowledged": list(raw.get("acknowledged") or []),
-    }
+    return {"alarms": [alarm_json(a) for a in raw["alarms"]], "acknowledged": list(raw.get("acknowledged") or [])}
 
 
-def alarms_text(a: dict) -> str:
-    """One line per active alarm, critical first; then what --ack silenced."""
+def alarm_json(a: dict) -> dict:
+    """One active alarm for scripts: since as ISO 8601 UTC, and what else the pump says of it
+    (restarts_failed for a motor stall)."""
+    return {**answer_json({k: v for k, v in a.items() if k != "since"}), "since": device_time(a["since"])}
+
+
+# what each alarm means for the patient and what to do (spec §5's catalogue)
+ALARM_ADVICE = {
+    "low_reservoir": "the reservoir is low: refill by the refill date",
+    "empty_reservoir": "the reservoir is empty: the pump runs at the minimum rate; refill now",
+    "motor_stall": "the motor stalled: delivery is halted and the pump retries; check the pump and catheter",
+    "battery_eri": "the battery reached its replacement indicator: end of service follows in 90 days; replace the pump",
+    "battery_eos": "the battery reached end of service: the pump has stopped; replace it now",
+    "battery_fault": "battery fault: the pump runs at the minimum rate; replace the pump",
+    "memory_noncritical": "one memory copy was damaged and recovered from the other: acknowledge",
+    "memory_critical": "no valid memory copy: the pump stopped with safe defaults; reprogram it",
+    "reset_recovered": "the pump restarted (watchdog or power) and resumed its therapy: acknowledge",
+}
+ERI_TO_EOS_DAYS = 90  # spec §2: end of service follows the replacement indicator (firmware alarm_rules.EOS_AFTER_S)
+
+
+def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
+    """What the numbers say of an alarm (a: as in alarm_json; s: the status, when known)."""
+    code = a["code"]
+    since = datetime.fromisoformat(a["since"].replace("Z", "+00:00"))
+    if code in ("low_reservoir", "empty_reservoir") and s:
+        return (f"{ml_show(round(s['reservoir_ml'] * 1_000_000))} mL left; the reservoir reaches its empty level "
+                f"(the refill-by date) {local_time(s['refill_date'], off)}")
+    if code == "motor_stall":
+        text = f"{a.get('restarts_failed', 0)} restart attempts failed so far"
+        if s and s.get("concentration_mcg_per_ml") and s.get("clock"):
+            days = (datetime.fromisoformat(s["clock"].replace("Z", "+00:00")) - since) / timedelta(days=1)
+            missed = days * s["daily_dose_mcg"] / s["concentration_mcg_per_ml"]
+            text += f"; about {missed:.2f} mL ({days * s['daily_dose_mcg']:.0f} mcg) not delivered since {local_time(a['since'], off)}"
+        return text
+    if code == "battery_eri":
+        eos = since + timedelta(days=ERI_TO_EOS_DAYS)
+        text = f"end of service about {local_time(eos.strftime('%Y-%m-%dT%H:%M:%SZ'), off)}"
+        if s and s.get("clock"):
+            left = (eos - datetime.fromisoformat(s["clock"].replace("Z", "+00:00"))) / timedelta(days=1)
+            text += f", in {max(0, int(left))} days"
+        return text
+    return ""
+
+
+def alarm_says(a: dict, s: dict | None, off: int) -> list[str]:
+    """What an alarm means and what to do, then its numbers (lines under the alarm's own)."""
+    advice = [ALARM_ADVICE[a["code"]]] if a["code"] in ALARM_ADVICE else []
+    numbers = alarm_numbers(a, s, off)
+    return advice + ([numbers] if numbers else [])
+
+
+# why a pump runs at the minimum rate: the alarm that put it there
+MINIMUM_RATE_CAUSES = ("empty_reservoir", "battery_fault", "memory_critical")
+
+
+def alarms_text(a: dict, off: int = 0) -> str:
+    """One line per active alarm, critical first, with what to do; then what --ack silenced."""
     if not a["alarms"]:
         lines = ["alarms: none"]
     else:
         lines = [f"alarms: {len(a['alarms'])} active"]
         for x in a["alarms"]:
             state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
-            lines.append(f"  {x['code']:<18} {x['priority'].replace('_', '-'):<12}  since {x['since']}  {state}")
+            lines.append(f"  {code_words(x['code']):<18} {x['priority'].replace('_', '-'):<12}  since "
+                         f"{local_time(x['since'], off)}  {state}")
+            lines += [f"    {line}" for line in alarm_says(x, None, off)]
     if a["acknowledged"]:
-        lines.append(f"acknowledged now: {', '.join(a['acknowledged'])} (they stay listed until they clear)")
+        lines.append(f"acknowledged now: {', '.join(code_words(c) for c in a['acknowledged'])} "
+                     f"(they stay listed until they clear)")
     return "\n".join(lines)
 
 
@@ -305,20 +446,22 @@ def review_json(raw: dict) -> dict:
         "warnings": list(raw.get("warnings") or []),
         "overrides": list(raw.get("overrides") or []),
     }
-    known = set(out) | {"review"}
+    if raw.get("utc_offset_min") is not None:
+        out["utc_offset"] = offset_text(raw["utc_offset_min"])
+    known = set(out) | {"review", "utc_offset_min"}
     out.update({k: answer_json(v) for k, v in raw.items() if k not in known})
     return out
 
 
-def _side_value(key: str, v: Any) -> str:
+def _side_value(key: str, v: Any, off: int = 0) -> str:
     if v is None:
         return "-"
     if key == "daily_dose_mcg":
         return f"{v} mcg/day"
     if key == "rate_nl_per_day":
-        return f"{ml_text(v)} mL/day"
+        return f"{rate_show(v)} mL/day"
     if key in _REVIEW_DATES:
-        return str(device_time(v))
+        return local_time(v, off)
     if isinstance(v, int) and not isinstance(v, bool):
         for suffix, unit in (("_mcg_per_ml", "mcg/mL"), ("_mcg", "mcg")):
             if key.endswith(suffix):
@@ -326,12 +469,14 @@ def _side_value(key: str, v: Any) -> str:
     return _field_text(key, v)[1]
 
 
-def review_text(raw: dict) -> str:
-    """The review as a clinician reads it: current and new side by side, the change against the
+def review_text(raw: dict, req: dict | None = None) -> str:
+    """The review as a clinician reads it: current and new side by side, the change itself
+    (review_detail: bolus, refill, flex steps; req is the request sent), the change against the
     lowest daily dose of the last 24 h, the warnings, the overrides the commit would use, and
     the pump's serial."""
     cur, new = raw.get("current") or {}, raw.get("new") or {}
-    rows = [(label, _side_value(k, cur.get(k)), _side_value(k, new.get(k))) for k, label in REVIEW_ROWS]
+    off = raw.get("utc_offset_min") or 0
+    rows = [(label, _side_value(k, cur.get(k), off), _side_value(k, new.get(k), off)) for k, label in REVIEW_ROWS]
     shown = {k for k, _ in REVIEW_ROWS}
     for k in [*cur, *(k for k in new if k not in cur)]:  # extra keys, e.g. reservoir_nl
         c, n = cur.get(k), new.get(k)
@@ -340,18 +485,20 @@ def review_text(raw: dict) -> str:
         label = _field_text(k, 0 if isinstance(c if c is not None else n, int) else "")[0]
         for suffix in ("_mcg_per_ml", "_mcg"):
             label = label[:-len(suffix)] if label.endswith(suffix) else label
-        rows.append((label.replace("_", " "), _side_value(k, c), _side_value(k, n)))
-    lw = max(len(r[0]) for r in rows + [("refill date", "", "")]) + 2
+        rows.append((label.replace("_", " "), _side_value(k, c, off), _side_value(k, n, off)))
+    detail, host_warnings = review_detail.rows(raw, req, off)
+    lw = max(len(r[0]) for r in rows + [("refill date", "", ""), *((d[0], "", "") for d in detail)]) + 2
     cw = max(len(r[1]) for r in rows + [("", "current", "")]) + 3
-    lines = [f"Review: {raw.get('summary') or raw.get('cmd', '')}",
+    lines = [f"Review: {words(str(raw.get('summary') or raw.get('cmd', '')), str(raw.get('cmd', '')))}",
              f"  {'':<{lw}}{'current':<{cw}}new"]
     lines += [f"  {label:<{lw}}{c:<{cw}}{n}".rstrip() for label, c, n in rows]
+    lines += [f"  {label:<{lw}}{text}" for label, text in detail]
     ref = raw.get("reference") or {}
     change = change_pct_text(raw.get("change_tenths_pct"), ref.get("min_mcg"))
     if raw.get("change_tenths_pct") is not None and ref.get("min_mcg") is not None:
         change += f" against {ref['min_mcg']} mcg/day, the lowest daily dose in the last 24 h"
     lines.append(f"  {'change':<{lw}}{change}")
-    warnings = list(raw.get("warnings") or [])
+    warnings = list(raw.get("warnings") or []) + host_warnings
     overrides = list(raw.get("overrides") or [])
     lines.append(f"  {'warnings':<{lw}}{warnings[0] if warnings else 'none'}")
     lines += [f"  {'':<{lw}}{w}" for w in warnings[1:]]
@@ -361,7 +508,8 @@ def review_text(raw: dict) -> str:
     if raw.get("serial"):  # which pump this applies to (a clinic may have several on the bench)
         lines.append(f"  {'pump':<{lw}}{raw['serial']}")
     if raw.get("expires_s") is not None:
-        lines.append(f"  (this review holds for {format_duration(raw['expires_s'] * 1000)} of pump time)")
+        lines.append(f"  (dates in the pump's local time, UTC{offset_text(off)}; this review holds for "
+                     f"{duration_text(raw['expires_s'])} of pump time)")
     return "\n".join(lines)
 
 
@@ -382,7 +530,7 @@ def _summary_lines(raw: dict, skip: set[str]) -> list[str]:
     lines = [f"  state          {dash(raw.get('state'))}",
              f"  mode           {dash(raw.get('mode'))}",
              f"  daily dose     {dash(raw.get('daily_dose_mcg'), ' mcg/day')}",
-             f"  rate now       {'-' if rate is None else ml_text(rate) + ' mL/day'}",
+             f"  rate now       {'-' if rate is None else rate_show(rate) + ' mL/day'}",
              f"  concentration  {dash(raw.get('concentration_mcg_per_ml'), ' mcg/mL')}"]
     if "overrides" in raw:
         lines += [f"  overrides      {over[0] if over else 'none'}", *[f"                 {o}" for o in over[1:]]]
@@ -441,14 +589,24 @@ def limits_text(raw: dict, setting: bool = False) -> str:
         f"  ceiling        {v('ceiling_mcg', ' mcg/day')} (more only with --override)",
         f"  hard maximum   {v('hard_max_mcg', ' mcg/day')} (never exceeded)",
         f"  bolus cap      {v('bolus_cap_mcg', ' mcg')} for a clinician single bolus",
-        f"  low reservoir  {'-' if low is None else ml_text(low) + ' mL'} (alarm threshold)",
+        f"  low reservoir  {'-' if low is None else ml_exact(low) + ' mL'} (alarm threshold)",
         f"  last 24 h      {ref_text}",
     ]
     if setting:
-        lines.append(f"changed: {', '.join(raw.get('changed') or []) or 'nothing'}")
+        changed = [_limit_option(c) for c in raw.get("changed") or []]
+        lines.append(f"changed: {', '.join(changed) or 'nothing'}")
     for w in raw.get("warnings") or []:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def _limit_option(name: str) -> str:
+    """A limit the pump says it changed, as the option that sets it."""
+    for suffix in ("", "_pct", "_nl", "_mcg", "_cap_mcg"):  # the answer names a limit without its unit
+        f = field("limits", name + suffix)
+        if f:
+            return f.option
+    return name.replace("_", " ")
 
 
 def ptm_text(raw: dict) -> str:
@@ -457,18 +615,18 @@ def ptm_text(raw: dict) -> str:
     nxt = raw.get("next_allowed_s")
     return "\n".join([
         "patient bolus (PTM): enabled",
-        f"  dose           {raw.get('dose_mcg')} mcg over {format_duration((raw.get('over_s') or 0) * 1000)}",
+        f"  dose           {raw.get('dose_mcg')} mcg over {duration_text(raw.get('over_s') or 0)}",
         f"  max per day    {raw.get('max_per_day')}",
-        f"  lockout        {format_duration((raw.get('lockout_s') or 0) * 1000)}",
+        f"  lockout        {duration_text(raw.get('lockout_s') or 0)}",
         f"  used (24 h)    {raw.get('used_24h')}",
-        f"  next allowed   {'now' if nxt is None else device_time(nxt)}",
+        f"  next allowed   {'now' if nxt is None else local_time(nxt, raw.get('utc_offset_min') or 0)}",
     ])
 
 
 def patient_bolus_text(raw: dict) -> str:
     b = raw.get("bolus") or {}
     return "\n".join([f"patient bolus started: {b.get('dose_mcg', '-')} mcg over "
-                      f"{format_duration((b.get('over_s') or 0) * 1000)}", *_summary_lines(raw, {"bolus"})])
+                      f"{duration_text(b.get('over_s') or 0)}", *_summary_lines(raw, {"bolus"})])
 
 
 _KEYS_TEXT = {"new": "new role keys provisioned (clinician, patient, service), filed in the host key file",

@@ -21,9 +21,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from host_tools.durations import format_duration, parse_duration
+from host_tools.durations import duration_text, parse_duration
 from host_tools.errors import UsageError
-from host_tools.units import DEVICE_EPOCH, NL_PER_ML, clock_text, device_seconds, device_time, ml_text, offset_text
+from host_tools.units import DEVICE_EPOCH, NL_PER_ML, clock_text, device_seconds, device_time, ml_exact, offset_text
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_ALIASES = {"weekdays": DAYS[:5], "weekend": DAYS[5:], "all": DAYS}
@@ -301,7 +301,7 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
         nl = volume_nl(args.low_reservoir, "--low-reservoir")
         lo, hi = LOW_RESERVOIR_NL
         if not lo <= nl <= hi:
-            raise UsageError(f"--low-reservoir must be {ml_text(lo)}..{ml_text(hi)} mL (the low-reservoir alarm "
+            raise UsageError(f"--low-reservoir must be {ml_exact(lo)}..{ml_exact(hi)} mL (the low-reservoir alarm "
                              f"threshold's range), got '{args.low_reservoir}'")
         req["low_reservoir_nl"] = nl
     for attr, field, key in (("bolus_cap", "--bolus-cap", "bolus_cap_mcg"),
@@ -383,7 +383,7 @@ def build(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 def describe(cmd: str, req: dict[str, Any]) -> str:
     """One line (or a few) saying, in user units, what a request asks for."""
     def dur(s: int) -> str:
-        return format_duration(s * 1000)
+        return duration_text(s)
 
     def steps(schedule: list[list[int]]) -> str:
         return ", ".join(f"{clock_text(start)} {dose}" for start, dose in schedule) + " mcg/day"
@@ -408,9 +408,9 @@ def describe(cmd: str, req: dict[str, Any]) -> str:
     if cmd == "bolus":
         return f"bolus: {req['dose_mcg']} mcg over {dur(req['over_s'])}"
     if cmd == "prime":
-        return f"prime: catheter volume {ml_text(req['catheter_nl'])} mL (plus the pump tubing)"
+        return f"prime: catheter volume {ml_exact(req['catheter_nl'])} mL (plus the pump tubing)"
     if cmd == "refill":
-        return (f"refill: removed {ml_text(req['removed_nl'])} mL, added {ml_text(req['added_nl'])} mL "
+        return (f"refill: removed {ml_exact(req['removed_nl'])} mL, added {ml_exact(req['added_nl'])} mL "
                 f"at {req['concentration']} mcg/mL")
     if cmd == "clock":
         parts = []
@@ -433,7 +433,7 @@ def describe(cmd: str, req: dict[str, Any]) -> str:
                  "bolus_cap_mcg": "bolus cap", "initial_cap_mcg": "initial cap", "hard_max_mcg": "hard maximum"}
         units = {"titration_pct": " %", "low_reservoir_nl": " mL", "bolus_cap_mcg": " mcg",
                  "initial_cap_mcg": " mcg/day", "hard_max_mcg": " mcg/day"}
-        parts = [f"{names.get(k, k)} {ml_text(v) if k.endswith('_nl') else v}{units.get(k, '')}"
+        parts = [f"{names.get(k, k)} {ml_exact(v) if k.endswith('_nl') else v}{units.get(k, '')}"
                  for k, v in req.items()]
         return "limits: set " + ", ".join(parts)
     if cmd == "patient_bolus":

@@ -43,3 +43,38 @@ def clock_text(minute_of_day: int) -> str:
     """Minutes after local midnight -> 'HH:MM' (420 -> '07:00')."""
     h, m = divmod(minute_of_day, 60)
     return f"{h:02d}:{m:02d}"
+
+
+def ml_exact(nl: int) -> str:
+    """nL -> mL as typed back to a person: at least 2 decimals, more only where they are not
+    zero (25000000 -> '25.00', 1000001 -> '1.000001', 150000 -> '0.15')."""
+    text = ml_text(nl).rstrip("0")
+    whole, frac = text.split(".")
+    return f"{whole}.{frac:0<2}"
+
+
+def ml_show(nl: int) -> str:
+    """nL -> mL as a clinician programmer shows a volume: 2 decimals (19957000 -> '19.96')."""
+    return f"{nl / NL_PER_ML:.2f}"
+
+
+def rate_show(nl_per_day: int) -> str:
+    """nL/day -> mL/day as a programmer shows a rate: 3 decimals (the minimum rate is 0.048)."""
+    return f"{nl_per_day / NL_PER_ML:.3f}"
+
+
+def local_time(when: int | str | None, offset_min: int) -> str:
+    """Device seconds (or ISO 8601 UTC) -> the pump's local time 'YYYY-MM-DD HH:MM'; '-' for None.
+    The offset is shown once, on the clock line, not beside every date."""
+    if when is None:
+        return "-"
+    utc = (DEVICE_EPOCH + timedelta(seconds=when) if isinstance(when, int)
+           else datetime.fromisoformat(when.replace("Z", "+00:00")))
+    return (utc + timedelta(minutes=offset_min)).strftime("%Y-%m-%d %H:%M")
+
+
+def offset_minutes(text: str) -> int:
+    """'+01:30' -> 90 (offset_text's inverse)."""
+    sign = -1 if text.startswith("-") else 1
+    h, m = text.lstrip("+-").split(":")
+    return sign * (int(h) * 60 + int(m))

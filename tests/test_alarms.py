@@ -132,7 +132,8 @@ def test_empty_reservoir_goes_to_minimum_rate_with_the_critical_tone(pump):
     assert "low_reservoir" in al
     st = pump.ask("status")
     assert st["state"] == "minimum_rate" and st["rate_nl_per_day"] == 48_000  # 0.048 mL/day
-    assert st["alarm_date"] == st["refill_date"] == st["clock"]  # both levels already reached
+    # both levels reached: the dates are when their alarms fired, not "now" (issue 11 item 4)
+    assert st["alarm_date"] == al["low_reservoir"]["since"] < st["refill_date"] == T0 + 5 * DAY_S // 2 < st["clock"]
     assert pump.events("alarm_raised")[-1] == (T0 + 5 * DAY_S // 2, "empty_reservoir 500000 nL")
     tones = pump.tones_since(mark)
     assert len(tones) == 6 * 7  # at once, then every 10 min: 6 patterns of 7 changes in 59 min
@@ -352,8 +353,9 @@ def test_incident_2011_pocket_fill_refill_warning(pump):
     answer = pump.ask("refill", removed_nl=2_000_000, added_nl=20_000_000, concentration=500)
     assert answer["warnings"] == [
         "removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, catheter or pump problem"]
-    assert pump.events("refill_warn") == [(pump.dev.therapy.now_s(), "rm 2.000000 expected 12.500000 mL")]
-    assert pump.events("refill")[-1][1] == "rm 2.000000 add 20.000000 @500mcg/mL"
+    assert pump.events("refill_warn") == [(pump.dev.therapy.now_s(), "removed 2.000000 mL, expected 12.500000 mL: "
+                                           "possible pocket fill, catheter or pump problem")]
+    assert pump.events("refill")[-1][1] == "removed 2.000000 mL, added 20.000000 mL of 500 mcg/mL"
     log = pump.ask("log", last=5)["entries"]  # in the device's own event log too
     assert any(e["event"] == "refill_warn" for e in log)
 

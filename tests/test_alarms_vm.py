@@ -192,7 +192,7 @@ def test_vm_alarm_test_and_cli(vpico, vpico_port):
     vpico.rig("battery 2650")
     vpico.advance(TICK_MS)
     r = subprocess.run([ITBPUMP, "--port", vpico_port, "alarms"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "battery_eri" in r.stdout and "sounding" in r.stdout, r.stderr
+    assert r.returncode == 0 and "replacement indicator (ERI)" in r.stdout and "sounding" in r.stdout, r.stderr
     r = subprocess.run([ITBPUMP, "--port", vpico_port, "--json", "alarms", "--ack"], capture_output=True,
                        text=True, timeout=60)
     out = json.loads(r.stdout)
@@ -210,7 +210,8 @@ def test_vm_incident_2011_pocket_fill_refill_warning(vpico, vpico_port):
     assert r.returncode == 0, r.stderr
     assert "removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, catheter or pump problem" in r.stdout
     with PumpClient(vpico_port) as c:
-        assert events(c, "refill_warn") == ["rm 2.000000 expected 12.500000 mL"]
+        assert events(c, "refill_warn") == ["removed 2.000000 mL, expected 12.500000 mL: possible pocket fill, "
+                                            "catheter or pump problem"]
 
 
 def test_vm_alarm_paths_run_in_the_small_heap(tmp_path):

@@ -154,10 +154,10 @@ def test_ptm_and_patient_bolus():
 def test_describe_new_commands():
     assert requests.describe(*req("ptm", "--enable", "--dose", "25", "--over", "10m", "--max-per-day", "4",
                                   "--lockout", "3h")) == (
-        "patient bolus (PTM): enable, 25 mcg over 10m, at most 4 a day, lockout 3h")
+        "patient bolus (PTM): enable, 25 mcg over 10 min, at most 4 a day, lockout 3 h")
     assert requests.describe(*req("ptm", "--disable")) == "patient bolus (PTM): disable"
     assert requests.describe(*req("limits", "--origin", "spinal", "--titration", "20", "--low-reservoir", "2")) == (
-        "limits: set origin spinal, titration 20 %, low reservoir 2.000000 mL")
+        "limits: set origin spinal, titration 20 %, low reservoir 2.00 mL")
     assert requests.describe(*req("program", "continuous", "--dose", "300", "--override", "why")) == (
         "program continuous: 300 mcg/day (override: why)")
 
@@ -247,8 +247,8 @@ def test_describe_new_commands():
     (["limits", "--titration", "12.5"], "--titration must be a whole number of %, got '12.5'"),
     (["limits", "--origin", "lumbar"], "--origin must be one of spinal, cerebral, pediatric, got 'lumbar'"),
     (["limits", "--low-reservoir", "0.5"],
-     r"--low-reservoir must be 1.000000..5.000000 mL \(the low-reservoir alarm threshold's range\), got '0.5'"),
-    (["limits", "--low-reservoir", "5.000001"], "--low-reservoir must be 1.000000..5.000000 mL"),
+     r"--low-reservoir must be 1.00..5.00 mL \(the low-reservoir alarm threshold's range\), got '0.5'"),
+    (["limits", "--low-reservoir", "5.000001"], "--low-reservoir must be 1.00..5.00 mL"),
     (["limits", "--low-reservoir", "2.0000001"], "--low-reservoir 2.0000001: volumes resolve to 1 nL"),
     (["limits", "--low-reservoir", "two"], "--low-reservoir must be a volume in mL"),
     (["limits", "--bolus-cap", "0"], "--bolus-cap must be more than 0 mcg, got '0'"),
@@ -361,9 +361,9 @@ def test_flex_steps_any_order(steps):
 def test_describe():
     assert requests.describe(*req("program", "periodic", "--basal", "200", "--bolus", "50", "--every", "6h",
                                   "--over", "15m")) == ("program periodic: basal 200 mcg/day, bolus 50 mcg every "
-                                                        "6h over 15m, first bolus now")
+                                                        "6 h over 15 min, first bolus now")
     assert requests.describe(*req("refill", "--removed", "1", "--added", "20", "--concentration", "500")) == (
-        "refill: removed 1.000000 mL, added 20.000000 mL at 500 mcg/mL")
+        "refill: removed 1.00 mL, added 20.00 mL at 500 mcg/mL")
     assert requests.describe(*req("clock")) == "clock: read"
 
 
@@ -477,8 +477,8 @@ def test_cli_renders_the_committed_answer_in_user_units(pump, capsys):
     out = capsys.readouterr().out
     assert out.startswith("program continuous: 300 mcg/day\nReview: s\n")
     after = out[out.index("applied: program\n"):]
-    for line in ("  volume: 0.000250 mL", "  rate now       0.600000 mL/day", "  starts: 2000-01-02T00:00:00Z",
-                 "  over: 15m", "  start: 07:00", "  warnings       none", "  daily dose     300 mcg/day"):
+    for line in ("  volume: 0.00025 mL", "  rate now       0.600 mL/day", "  starts: 2000-01-02T00:00:00Z",
+                 "  over: 15 min", "  start: 07:00", "  warnings       none", "  daily dose     300 mcg/day"):
         assert line + "\n" in after, out
     assert cli.main(["--port", pump.port, "--json", "bolus", "--dose", "50", "--over", "15m", "--yes"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -494,10 +494,11 @@ def test_cli_renders_the_committed_answer_in_user_units(pump, capsys):
 
 
 def test_cli_clock(pump, capsys):
-    assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00"]) == 0
+    assert cli.main(["--port", pump.port, "clock", "--utc-offset", "-05:00", "--yes"]) == 0
     out = capsys.readouterr().out
+    assert pump.requests[-2] == {"cmd": "clock", "args": {}}  # read for the review, then set
     assert pump.requests[-1] == {"cmd": "clock", "args": {"utc_offset_min": -300}, "signed": True}
-    assert "clock          2024-03-10T14:30:00Z (local = UTC+01:00)" in out
+    assert "clock          2024-03-10 15:30 local time (UTC+01:00)" in out
     assert "07:00 local step now starts at 06:00 UTC" in out
     assert cli.main(["--port", pump.port, "--json", "clock"]) == 0
     assert json.loads(capsys.readouterr().out) == {
@@ -520,7 +521,7 @@ def test_status_without_therapy_is_unchanged():
     s = render.status_json(BASE_STATUS, "/dev/x")
     assert "therapy" not in s
     text = render.status_text(s, "fake")
-    assert "flex step" not in text and "  reservoir      12.345678 mL of 20 mL" in text
+    assert "flex step" not in text and "  reservoir      12.35 mL of 20 mL" in text
 
 
 def test_status_with_therapy():
@@ -543,13 +544,13 @@ def test_status_with_therapy():
     }
     text = render.status_text(s, "fake")
     for line in ("  flex step      300 mcg/day since 07:00, next step at 22:00",
-                 "  next bolus     2000-01-01T01:00:00Z",
-                 "  bolus          50 mcg (0.100000 mL): 0.025000 mL delivered, ends 2000-01-01T02:00:00Z",
-                 "  bridge         0.050000 of 0.290000 mL pushed at the old concentration (2000 mcg/mL)",
-                 "  priming        0.001000 of 0.290000 mL pushed",
+                 "  next bolus     2000-01-01 01:00",
+                 "  bolus          50 mcg (0.10 mL): 0.03 mL delivered, ends 2000-01-01 02:00",
+                 "  bridge         0.05 of 0.29 mL pushed at the old concentration (2000 mcg/mL)",
+                 "  priming        0.00 of 0.29 mL pushed",
                  "  strokes        1234",
-                 "  delivered      0.308500 mL",
-                 "  primed         0.290000 mL"):
+                 "  delivered      0.31 mL",
+                 "  primed         0.29 mL"):
         assert line in text.splitlines(), text
 
 
@@ -557,7 +558,7 @@ def test_status_flex_step_next_start_as_timestamp():
     raw = {**BASE_STATUS, "therapy": {"flex_step": {"start_min": 1320, "dose_mcg": 600, "next_start_s": 32_400}}}
     s = render.status_json(raw, "/dev/x")
     assert s["therapy"]["flex_step"]["next_start"] == "2000-01-01T09:00:00Z"
-    assert "  flex step      600 mcg/day since 22:00, next step at 2000-01-01T09:00:00Z" in render.status_text(s, "f")
+    assert "  flex step      600 mcg/day since 22:00, next step at 09:00" in render.status_text(s, "f")
 
 
 def test_status_with_partial_therapy():

@@ -95,13 +95,50 @@ def test_sequence_continues_after_reboot(flash):
     assert bad == 0
 
 
-def test_long_text_and_event_are_cut_to_fit(flash):
+def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     d = new_device(flash)
-    d.call("evlog", "append", "a_very_long_event_code", "x" * 100)
-    d.call("evlog", "append", "program", "é" * 30)  # 60 bytes of UTF-8: cut between characters
-    (a, b), _, _ = read(d, 2)
-    assert a["event"] == "a_very_long_" and a["text"] == "x" * 40
-    assert b["text"] == "é" * 20
+    before = d.hal.flash_writes
+    d.call("evlog", "append", "a_very_long_event_code", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
+    assert d.hal.flash_writes - before == 3 and d.log_seq == 2
+    d.call("evlog", "append", "program", "é" * 30)  # 60 bytes of UTF-8, split inside a character
+    d.call("evlog", "append", "override", "reason: " + "r" * 200)
+    d.call("evlog", "append", "huge", "y" * 500)  # cut to 40 + 6 x 52 = 352 bytes
+    entries, bad, _ = read(d, 4)
+    assert bad == 0 and [e["seq"] for e in entries] == [0, 3, 5, 10]
+    a, b, c, h = entries
+    assert a["event"] == "a_very_long_" and a["text"] == "x" * 100
+    assert b["text"] == "é" * 30 and c["text"] == "reason: " + "r" * 200
+    assert h["text"] == "y" * 352 and d.log_seq == 16
+    d.call("evlog", "append", "next", "one")
+    assert [e["seq"] for e in read(d, 2)[0]] == [10, 17]
+
+
+def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
+    d = new_device(flash)
+    log_n(d, 3)
+    d.hal.cut_write = d.hal.flash_writes + 2  # its last continuation written, the next one torn
+    with pytest.raises(PowerCut):
+        d.call("evlog", "append", "override", "z" * 150)  # slots 3..6: 6, 5 (torn), 4, then 3
+    d2 = new_device(flash)
+    entries, bad, _ = read(d2, 50)
+    assert [e["seq"] for e in entries] == [0, 1, 2] and all("z" not in e["text"] for e in entries)
+    d2.call("evlog", "append", "reset", "power back")  # after the orphan slots
+    entries, _, _ = read(d2, 50)
+    assert [e["text"] for e in entries][-1] == "power back" and entries[-1]["seq"] == 7
+
+
+def test_pages_split_between_long_entries_never_inside_one(flash):
+    d = new_device(flash)
+    for i in range(30):
+        d.call("evlog", "append", "ev", ("%02d" % i) * (10 + 20 * (i % 5)))
+    seen, before = [], -1
+    while True:
+        entries, _, truncated = read(d, 1000, before, 800)
+        seen = entries + seen
+        if not truncated:
+            break
+        before = entries[0]["seq"]
+    assert [e["text"] for e in seen] == [("%02d" % i) * (10 + 20 * (i % 5)) for i in range(30)]
 
 
 def flip_byte(name: str, offset: int) -> None:
@@ -210,7 +247,8 @@ def test_log_request_pages_within_the_frame_limit(flash):
 def test_log_request_defaults_and_refusals(flash):
     d = new_device(flash)
     kind, a = ask(d)
-    assert kind == framing.RESPONSE and a == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False}
+    assert kind == framing.RESPONSE and a == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False,
+                                              "utc_offset_min": 0}
     log_n(d, 60)
     kind, a = ask(d, req_id=2)
     assert len(a["entries"]) + (1 if a["truncated"] else 0) <= 50
@@ -236,11 +274,22 @@ def test_host_renders_one_line_per_entry_and_the_damaged_count():
     from host_tools import render
 
     raw = {"entries": [{"seq": 7, "time": 0, "event": "refill", "text": "20 mL"},
-                       {"seq": 9, "time": 86400, "event": "program", "text": "a -> b"}],
-           "bad": 1, "capacity": 1024}
+                       {"seq": 9, "time": 86400, "event": "program", "text": "a -> b"},
+                       {"seq": 10, "time": 86400, "event": "override", "text": "initial_cap at 300 mcg/day; reason: x"},
+                       {"seq": 11, "time": 86460, "event": "prime", "text": "catheter 250000 nL + tubing"},
+                       {"seq": 12, "time": 86460, "event": "bolus", "text": "50 mcg over 1800 s"},
+                       {"seq": 13, "time": 86460, "event": "clock", "text": "86400 -> 90000"},
+                       {"seq": 14, "time": 86460, "event": "utc_offset", "text": "+0 -> -330 min"}],
+           "bad": 1, "capacity": 1024, "utc_offset_min": 60}
     assert render.log_text(raw).splitlines() == [
-        "2000-01-01T00:00:00Z  refill   20 mL",
-        "2000-01-02T00:00:00Z  program  a -> b",
+        "event log, times in the pump's local time (UTC+01:00)",
+        "2000-01-01 01:00  refill      20 mL",
+        "2000-01-02 01:00  program     a -> b",
+        "2000-01-02 01:00  override    the initial-dose cap at 300 mcg/day; reason: x",
+        "2000-01-02 01:01  priming     catheter 0.25 mL + tubing",
+        "2000-01-02 01:01  bolus       50 mcg over 30 min",
+        "2000-01-02 01:01  clock set   2000-01-02 01:00 -> 2000-01-02 02:00",
+        "2000-01-02 01:01  UTC offset  UTC+00:00 -> UTC-05:30",
         "(1 damaged entry skipped: CRC check failed)",
     ]
     assert render.log_json(raw)["entries"][1] == {"seq": 9, "time": "2000-01-02T00:00:00Z", "event": "program",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 T0 = 800_000_000  # device seconds
-TEXT_1099 = "continuous 1099 -> 1100 mcg/day, clinician"[:40]  # cut to the record's 40 bytes
+TEXT_1099 = "continuous 1099 -> 1100 mcg/day"  # one slot each: the seqs run on one by one
 
 
 class FakeDev:
@@ -44,7 +45,7 @@ def write_log(flash_dir: Path, n: int) -> None:
         dev = FakeDev(MemHal(str(flash_dir)))
         for i in range(n):
             dev.t = T0 + 60 * i
-            evlog.append(dev, "program", "continuous %d -> %d mcg/day, clinician" % (i, i + 1))
+            evlog.append(dev, "program", "continuous %d -> %d mcg/day" % (i, i + 1))
     finally:
         os.chdir(cwd)
 
@@ -55,16 +56,18 @@ def itbpump(*args: str) -> subprocess.CompletedProcess:
 
 def test_log_request_on_an_empty_log(vpico_port):
     with PumpClient(vpico_port) as c:
-        assert c.log() == {"entries": [], "bad": 0, "capacity": 1024}
-        assert c.request("log", last=5) == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False}
+        assert c.log() == {"entries": [], "bad": 0, "capacity": 1024, "utc_offset_min": 0}
+        assert c.request("log", last=5) == {"entries": [], "bad": 0, "capacity": 1024, "truncated": False,
+                                            "utc_offset_min": 0}
         with pytest.raises(DeviceRefused) as e:
             c.request("log", last=1001)
         assert e.value.name == "bad_argument" and "1..1000" in e.value.text
     r = itbpump("--port", vpico_port, "log")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "event log: no entries"
+    assert r.stdout.strip().splitlines() == [r.stdout.splitlines()[0], "event log: no entries"]
+    assert r.stdout.startswith("virtual Pico")
     r = itbpump("--port", vpico_port, "--json", "log", "--last", "3")
-    assert json.loads(r.stdout) == {"entries": [], "bad": 0, "capacity": 1024}
+    assert json.loads(r.stdout) == {"entries": [], "bad": 0, "capacity": 1024, "utc_offset": "+00:00"}
     r = itbpump("--port", vpico_port, "log", "--last", "0")
     assert r.returncode == 2 and "1..1024" in r.stderr
 
@@ -101,9 +104,9 @@ def test_a_full_ring_pages_on_the_virtual_pico(tmp_path, heap):
             assert c.diag()["mem_free"] > 4 * 1024
         r = itbpump("--port", port, "log", "--last", str(newest - 1099 + 2))
         assert r.returncode == 0, r.stderr
-        lines = r.stdout.splitlines()
-        assert len(lines) == newest - 1099 + 2
-        assert lines[1].split(None, 2) == [device_time(T0 + 60 * 1099), "program", TEXT_1099]
+        banner, title, *lines = r.stdout.splitlines()
+        assert banner.startswith("virtual Pico") and title.startswith("event log") and len(lines) == newest - 1099 + 2
+        assert lines[1].split(None, 3) == [*device_time(T0 + 60 * 1099)[:16].split("T"), "program", TEXT_1099]
         assert ctl.info()["boots"] == 1  # never ran out of memory and reset
     finally:
         ctl.stop()
@@ -158,7 +161,7 @@ def test_evlog_runs_on_micropython_and_reads_the_same_under_cpython(tmp_path, re
     assert (bad, truncated) == (0, False)
     assert [(e["seq"], e["event"], e["text"]) for e in entries] == [
         (1027, "ev1", "entry 1027"), (1028, "ev2", "entry 1028"), (1029, "ev0", "entry 1029"),
-        (1030, "a_very_long_", "\u00e9" * 20), (1031, "reset", "x" * 40)]
+        (1030, "a_very_long_", "\u00e9" * 30), (1032, "reset", "x" * 50)]  # whole: two slots each
     entries, bad, truncated = page
     assert truncated and entries[-1]["seq"] == 999 and bad == 0
     cwd = os.getcwd()
@@ -167,3 +170,23 @@ def test_evlog_runs_on_micropython_and_reads_the_same_under_cpython(tmp_path, re
         assert list(log_cmd.read(dev, 5)) == last5
     finally:
         os.chdir(cwd)
+
+
+def test_an_override_reason_is_whole_in_one_log_entry(vpico_port):
+    """Issue 11 item 2: the clinician's reason (200 characters) is one entry, in text and JSON."""
+    reason = ("transfer from another pump: stable at 300 mcg/day there for two years, documented in the "
+              "referral letter; titration history reviewed with the patient and the carer; plan agreed with them "
+              "and our GP.")[:200] + ".."
+    assert len(reason) == 200
+    at = ("--port", vpico_port)
+    assert itbpump(*at, "refill", "--removed", "0", "--added", "20", "--concentration", "500", "--yes").returncode == 0
+    r = itbpump(*at, "program", "continuous", "--dose", "300", "--override", reason, "--yes")
+    assert r.returncode == 0, r.stderr
+    r = itbpump(*at, "log")
+    holding = [line for line in r.stdout.splitlines() if reason in line]
+    assert len(holding) == 1, r.stdout
+    assert re.search(r"  override +the initial-dose cap at 300 mcg/day; reason: " + re.escape(reason) + "$",
+                     holding[0]), holding
+    entries = json.loads(itbpump(*at, "--json", "log").stdout)["entries"]
+    assert [e["event"] for e in entries if reason in e["text"]] == ["override"]
+    assert "reason" not in [e["event"] for e in entries]  # no more pieces of it in entries of their own

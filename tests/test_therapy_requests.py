@@ -99,7 +99,7 @@ def test_no_programming_in_fallback_states_but_stop_is_allowed(dev):
     ok(dev, "program", mode="continuous", dose_mcg=500)
     dev.therapy.set_minimum(True)
     dev.fsm.fire("fallback")
-    refused(dev, "program", "the pump is in minimum_rate", mode="continuous", dose_mcg=400)
+    refused(dev, "program", "the pump is at the minimum rate", mode="continuous", dose_mcg=400)
     assert ok(dev, "program", mode="stop", reason="reservoir empty, refill tomorrow")["state"] == "stopped"
 
 

@@ -19,7 +19,7 @@ from device_session import DeviceSession
 
 CAP_NL = 20_000_000
 REVIEW_KEYS = {"review", "cmd", "serial", "token", "expires_s", "summary", "current", "new", "reference",
-               "change_tenths_pct", "warnings", "overrides"}
+               "change_tenths_pct", "warnings", "overrides", "utc_offset_min"}
 SIDE_KEYS = {"mode", "daily_dose_mcg", "rate_nl_per_day", "alarm_date", "refill_date"}
 COMMIT_KEYS = {"state", "mode", "daily_dose_mcg", "rate_nl_per_day", "concentration_mcg_per_ml", "committed",
                "warnings", "overrides"}
@@ -179,7 +179,7 @@ def _no_pending(p: Pump, rv: dict):
 
 def _expired(p: Pump, rv: dict):
     p.advance(301)
-    return p.commit(rv["token"]), ["expired", "300 s"]
+    return p.commit(rv["token"]), ["expired", "5 min"]
 
 
 def _replaced(p: Pump, rv: dict):
