@@ -136,22 +136,25 @@ def amount(parts, a, b):
     return add((whole, 1), frac)
 
 
-def edges(parts, lo, hi, shift, out):
-    """Every time in [lo, hi] where the parts' rate changes, moved by shift, into the set out."""
+def edges(parts, lo, hi):
+    """Every time in [lo, hi] where the parts' rate changes (a generator: a schedule with a bolus
+    every 10 minutes has hundreds, and the heap is small)."""
     for steps, end, trains in parts:
         for i in range(0, len(steps), 2):
             if lo <= steps[i] <= hi:
-                out.add(steps[i] + shift)
+                yield steps[i]
         if lo <= end <= hi:
-            out.add(end + shift)
+            yield end
         for i in range(0, len(trains), 6):
             start, stop, first, every, over = trains[i], trains[i + 1], trains[i + 2], trains[i + 3], trains[i + 4]
             k = max(-((first - max(start, lo - over)) // every), 0 if first >= start else -((first - start) // every))
             g = first + k * every
             while g < stop and g <= hi:
-                for t in (g, min(g + over, stop)):
-                    if lo <= t <= hi:
-                        out.add(t + shift)
+                if lo <= g:
+                    yield g
+                t = min(g + over, stop)
+                if lo <= t <= hi:
+                    yield t
                 g += every
 
 
@@ -185,20 +188,24 @@ def worst_window(dev, prog, allow, at):
     past = past_parts(dev, at)
     new = _parts(prog, at, at + DAY_S)
     cur = _parts(current(dev), at, at + DAY_S)
-    starts = set()
-    edges(past, at - DAY_S + 1, at, 0, starts)
-    edges(new, at + 1, at + DAY_S, -DAY_S, starts)
-    starts.add(at - DAY_S + 1)
-    starts.add(at)
-    worst = None
-    for s in starts:
-        before = amount(past, s, at)
-        mine = amount(new, at, s + DAY_S)
-        total = add(before, mine)
-        if less(allow, total) and less(amount(cur, at, s + DAY_S), mine):
-            over = add(total, (-allow[0], allow[1]))
-            if worst is None or less(worst[0], over):
-                worst = (over, s, before, mine)
+    worst = _window_at(past, new, cur, allow, at, at - DAY_S + 1, None)
+    worst = _window_at(past, new, cur, allow, at, at, worst)
+    for s in edges(past, at - DAY_S + 1, at):
+        worst = _window_at(past, new, cur, allow, at, s, worst)
+    for t in edges(new, at + 1, at + DAY_S):
+        worst = _window_at(past, new, cur, allow, at, t - DAY_S, worst)
+    return worst
+
+
+def _window_at(past, new, cur, allow, at, s, worst):
+    """worst_window's verdict on the window starting at s: the worse of it and worst."""
+    before = amount(past, s, at)
+    mine = amount(new, at, s + DAY_S)
+    total = add(before, mine)
+    if less(allow, total) and less(amount(cur, at, s + DAY_S), mine):
+        over = add(total, (-allow[0], allow[1]))
+        if worst is None or less(worst[0], over):
+            return (over, s, before, mine)
     return worst
 
 
@@ -216,15 +223,13 @@ def max_window(prog, now):
     else:
         return None
     new = _parts(prog, now, now + span + DAY_S)
-    starts = set()
-    edges(new, now, now + span, 0, starts)
-    edges(new, now + DAY_S, now + span + DAY_S, -DAY_S, starts)
     best = (0, 1)
-    for s in starts:
-        if s >= now:
-            x = amount(new, s, s + DAY_S)
-            if less(best, x):
-                best = x
+    for s in edges(new, now, now + span + DAY_S):
+        for w in (s, s - DAY_S):
+            if now <= w <= now + span:
+                x = amount(new, w, w + DAY_S)
+                if less(best, x):
+                    best = x
     return best
 
 

@@ -79,8 +79,7 @@ def test_amount_over_any_interval_is_the_second_by_second_integral(prog, a0, len
 def test_edges_are_every_rate_change(prog, a0):
     a, b = MONDAY + a0, MONDAY + a0 + 6 * 3600
     steps, trains = schedule.expand(prog, a, b)
-    found: set[int] = set()
-    schedule.edges([(steps, b, trains)], a, b, 0, found)
+    found = set(schedule.edges([(steps, b, trains)], a, b))
     changes = {t for t in range(a + 1, b) if rate_at(prog, Fraction(2 * t - 1, 2)) != rate_at(prog, Fraction(2 * t + 1, 2))}
     assert changes <= found
 
