@@ -56,7 +56,8 @@ def check(dev, new, prog):
                    "running therapy"),
                 {"window_start_s": start, "window_end_s": start + 86400, "allowance_mcg_x10": t_allow,
                  "before_mcg_x10": t_before, "new_mcg_x10": t_mine, "left_mcg_x10": max(0, t_allow - t_before),
-                 "retry_in_s": retry}))
+                 "retry_in_s": retry, "retry_at_s": now + retry if retry > 0 else None,
+                 "utc_offset_min": dev.therapy.offset_min}))
     return bad
 
 

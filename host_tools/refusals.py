@@ -14,6 +14,7 @@ from typing import Any
 from host_tools import fields, render
 from host_tools.fields import limit_label
 from host_tools.errors import DeviceRefused
+from host_tools.units import local_time
 
 # what a field of each kind must be, for a value of the wrong type
 EXPECTED = {"number": "a whole number", "mL": "a volume in mL", "duration": "a duration with its unit",
@@ -61,6 +62,8 @@ def text(cmd: str, e: DeviceRefused, may_override: bool) -> str:
     if limit in ("ptm_lockout", "ptm_daily_max") and retry is not None:
         what = "locked out" if limit == "ptm_lockout" else "daily maximum reached"
         return f"{what}: next patient bolus allowed in {render.wait_text(retry)}"
+    if limit == "titration_window" and isinstance(d.get("window_start_s"), int):
+        return f"the pump refused: {window_sentence(d)}"
     body = e.text
     if isinstance(limit, str):
         body = re.sub(r"also over: ([a-z_, ]+)",
@@ -70,6 +73,24 @@ def text(cmd: str, e: DeviceRefused, may_override: bool) -> str:
     if isinstance(limit, str) and d.get("override") is True and may_override:
         line += f'; {hint(limit)}'
     return line
+
+
+def window_sentence(d: dict) -> str:
+    """The titration guard over 24 h (limit titration_window), in mcg and the pump's local time."""
+    off = d.get("utc_offset_min", 0)
+
+    def mcg(key: str) -> str:
+        return f"{d[key] / 10:.1f} mcg"
+
+    retry = d.get("retry_at_s")
+    when = (f"the same change would fit from {local_time(retry, off)}" if isinstance(retry, int)
+            else "it does not fit within 24 h at the running therapy")
+    return (f"titration limit over 24 h: from {local_time(d['window_start_s'], off)} to "
+            f"{local_time(d['window_end_s'], off)} the patient would get "
+            f"{(d['before_mcg_x10'] + d['new_mcg_x10']) / 10:.1f} mcg ({mcg('before_mcg_x10')} already given or "
+            f"scheduled, {mcg('new_mcg_x10')} from the new program); any 24 h may hold at most "
+            f"{mcg('allowance_mcg_x10')} (the lowest daily dose of the last 24 h plus the titration limit), so "
+            f"{mcg('left_mcg_x10')} are left in that window; {when}")
 
 
 def hint(limit: str) -> str:

@@ -146,7 +146,7 @@ def _is_timestamp(key: str) -> bool:
 
 
 def answer_json(raw: Any) -> Any:
-    """A device answer in user units: *_nl -> *_ml (6 decimals), *_nl_per_* -> *_ml_per_*,
+    """A device answer in user units: *_nl -> *_ml (6 decimals), *_nl_per_* -> *_ml_per_*, *_mcg_x10 -> *_mcg,
     timestamps *_s -> ISO 8601 UTC under the name without _s, utc_offset_min -> utc_offset (+HH:MM);
     durations (over_s, every_s, ...) and everything else unchanged."""
     if isinstance(raw, list):
@@ -161,6 +161,8 @@ def answer_json(raw: Any) -> Any:
             out[key[:-3] + "_ml"] = nl_to_ml(v)
         elif "_nl_per_" in key and not isinstance(v, (dict, list)):
             out[key.replace("_nl_per_", "_ml_per_")] = nl_to_ml(v)
+        elif key.endswith("_mcg_x10") and isinstance(v, int):  # tenths of a mcg (a limit's numbers)
+            out[key[:-4]] = v / 10
         elif _is_timestamp(key) and not isinstance(v, (dict, list)):
             out[key[:-2]] = device_time(v)
         else:

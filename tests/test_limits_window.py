@@ -54,6 +54,13 @@ def test_the_issue_reshape_is_refused_with_what_is_left_and_when(pump):
     assert out["retry_in_s"] == 8 * HOUR
     assert "160.0 mcg are left" in out["text"] and "the change fits in 8 h" in out["text"]
     assert (pump.dev.therapy.mode, pump.dev.hist, pump.dev.past[1]) == before  # nothing changed
+    # the programmer says it in mcg and the pump's local time, with no internal names or units
+    from test_clinical_words import clean_json, clean_text, rendered
+
+    text, doc = rendered("program", out)
+    clean_text(text)
+    clean_json(doc)
+    assert "160.0 mcg are left" in text and "would fit from" in text and doc["left_mcg"] == 160.0
     # an override does not pass the titration guard
     good, out = pump.send("program", mode="flex", days={"all": [[360, 480], [1080, 40]]}, override="why not")
     assert not good and out["limit"] == "titration_window"
