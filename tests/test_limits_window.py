@@ -141,3 +141,18 @@ def test_vm_window_guard_in_the_budget_heap(tmp_path):
         assert ctl.info()["boots"] == 1
     finally:
         ctl.stop()
+
+
+def test_the_record_follows_a_clock_change_and_a_power_cut(pump, flash):
+    """Setting the clock moves device time, not the last 24 h; a power cut keeps the record."""
+    pump.advance(DAY)
+    _at_six(pump)
+    good, out = pump.send("clock", set_s=pump.dev.therapy.now_s() + 3 * HOUR)  # now 09:00 by the clock
+    assert good, out
+    good, out = pump.send("program", mode="flex", days={"all": [[540, 480], [1260, 40]]})  # the same, 3 h later
+    assert not good and out["limit"] == "titration_window" and out["left_mcg_x10"] == 1600, out
+    rec = [list(x) if isinstance(x, list) else x for x in pump.dev.past]
+    from device_harness import boot
+
+    dev = boot(flash, rtc=pump.dev.therapy.now_s())
+    assert dev.past == rec
