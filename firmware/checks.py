@@ -72,8 +72,14 @@ def check_total(rate, what):
                            "give the bolus over a longer duration" % (what, ml_text(rate)))
 
 
+# bytes of UTF-8 in a reason: an entry of the event log holds 40 + 5 x 52 bytes of text (evlog.py),
+# of which the longest prefix (an override's limit and dose, a stop's old therapy) takes 48
+REASON_BYTES = 250
+
+
 def override_reason(args, name):
-    """The override's reason (also a stop's): None when not given, else 1..200 characters."""
+    """The override's reason (also a stop's): None when not given, else 1..200 characters and at
+    most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (evlog.py)."""
     reason = args.get(name)
     if reason is None:
         return None
@@ -82,4 +88,8 @@ def override_reason(args, name):
         raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..200 characters, got %r"
                            % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)),
                            refused(name, n, 1, 200, "characters"))
+    n = len(reason.encode())
+    if n > REASON_BYTES:
+        raise CommandError(BAD_ARGUMENT, "%s must be at most %d bytes of UTF-8 (the event log keeps it whole), got %d"
+                           % (name, REASON_BYTES, n), refused(name, n, 1, REASON_BYTES, "bytes"))
     return reason

@@ -1,4 +1,4 @@
-"""The event log (spec §6): a ring of 1024 fixed 64-byte slots, each time-stamped and CRC-checked.
+"""The event log (spec §6): a ring of 6144 fixed 64-byte slots, each time-stamped and CRC-checked.
 
 Loaded for one call (Device.log, the `log` request) and dropped after: nothing is kept here.
 Only writing and the scan are here (Device.log loads this module in the middle of requests:
@@ -9,17 +9,22 @@ finds it by one scan of the ring, the first time after boot).
 Slot, little-endian: word u32 | time u32 (device s) | event 12 B | text 40 B | CRC-32 of bytes 0..59.
 word = seq | part << 28: seq is the slot's sequence number (below 2**28), part 0 marks an
 entry's first slot. An entry whose text is longer than 40 bytes goes on in up to 6 continuation
-slots (part 1..6, the next sequence numbers), each holding 52 more bytes of text where the
-event and text fields are: a reason of 200 characters is whole in one entry. event and text are
-UTF-8, the whole text cut at a character boundary to 40 + 6 x 52 bytes, padded with NUL bytes.
+slots (part 1..5, the next sequence numbers), each holding 52 more bytes of text where the
+event and text fields are: a reason (at most 250 bytes, checks.REASON_BYTES) is whole in one
+entry. event and text are UTF-8, the whole text cut at a character boundary to 40 + 5 x 52
+bytes, padded with NUL bytes.
+
+Capacity: an entry takes at most 6 slots (MAX_MORE + 1), so the ring of 6144 slots keeps the
+newest 1024 entries whatever they hold (ENTRIES, spec §6: at least 1000), and up to 6144 when
+each takes one slot, as most do.
 
 Power cuts: the continuation slots are written first and the entry's first slot last, each in
 one flash_write, so a cut leaves either the whole entry or none of it (continuations without
 their first slot are never shown), and damages at most the slot being written.
 
-The ring is 16 files log00.bin .. log15.bin of 64 slots (4 KB, one LittleFS block) each:
-an in-place write rewrites that one block, not the tail of one large file. Slot seq goes to
-ring slot seq % 1024: file slot // 64, offset (slot % 64) * 64. Reads take 4 slots (256 bytes)
+The ring is 96 files log00.bin .. log95.bin of 64 slots (4 KB, one LittleFS block) each:
+384 KB; an in-place write rewrites that one block, not the tail of one large file. Slot seq
+goes to ring slot seq % 6144: file slot // 64, offset (slot % 64) * 64. Reads take 4 slots (256 bytes)
 at a time with the HAL's flash_readinto; a HAL without it reads the whole file (4 KB: more heap).
 """
 
@@ -27,7 +32,9 @@ import gc
 import struct
 from binascii import crc32
 
-CAPACITY = 1024
+CAPACITY = 6144  # slots in the ring
+MAX_MORE = 5  # continuation slots at most
+ENTRIES = CAPACITY // (MAX_MORE + 1)  # entries kept whatever they hold: 1024
 REC = 64
 PER_FILE = 64
 CHUNK = 4  # records read at a time (256 bytes)
@@ -36,7 +43,6 @@ _MORE_FMT = "<II52s"
 _BODY = 60  # bytes covered by the CRC
 HEAD_TEXT = 40  # text bytes in an entry's first slot
 MORE_TEXT = 52  # text bytes in a continuation slot
-MAX_MORE = 6  # continuation slots at most
 PART = 1 << 28  # word = seq + part * PART
 
 
@@ -52,7 +58,7 @@ def _fit(s, n):
 
 def append(dev, event, text=""):
     """Write one entry: the next sequence number, device time, event code, detail text (whole,
-    up to 40 + 6 x 52 bytes); continuation slots first, the entry's first slot last."""
+    up to 40 + 5 x 52 bytes); continuation slots first, the entry's first slot last."""
     seq = last_seq(dev) + 1
     body = _fit(text, HEAD_TEXT + MAX_MORE * MORE_TEXT)
     more = (len(body) - HEAD_TEXT + MORE_TEXT - 1) // MORE_TEXT if len(body) > HEAD_TEXT else 0

@@ -9,7 +9,7 @@ Reading is here, not in evlog.py, which Device.log loads in the middle of other 
 import json
 import struct
 import evlog
-from evlog import CAPACITY, CHUNK, REC
+from evlog import CAPACITY, CHUNK, ENTRIES, REC
 from errors import CommandError, BAD_ARGUMENT
 
 # JSON bytes of entries per answer: well under the frame limit (MAX_PAYLOAD - HEADER_LEN - 100 would
@@ -31,7 +31,7 @@ def log(dev, args):
     last = _arg(args, "last", 1, 1000, 50)
     before = _arg(args, "before", 0, 0x3FFFFFFF, 0) if "before" in args else -1
     entries, bad, truncated = read(dev, last, before, _ROOM)
-    return {"entries": entries, "bad": bad, "capacity": CAPACITY, "truncated": truncated,
+    return {"entries": entries, "bad": bad, "capacity": ENTRIES, "truncated": truncated,
             "utc_offset_min": dev.therapy.offset_min}  # for the host to show times in local time
 
 

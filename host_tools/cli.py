@@ -410,7 +410,7 @@ def _status(client: PumpClient, args: argparse.Namespace) -> int:
 
 COMMANDS["status"] = _status
 
-LOG_CAPACITY = 1024  # entries the pump's ring holds (spec §6)
+LOG_CAPACITY = 1024  # entries the pump keeps whatever they hold (firmware evlog.ENTRIES; spec §6: at least 1000)
 
 
 def _log_count(text: str) -> int:

@@ -27,6 +27,9 @@ def field_sentence(f: fields.Field, d: dict) -> str:
     v, lo, hi = d.get("value"), d.get("min"), d.get("max")
     if v is None:
         return f"{f.option} is required"
+    if f.kind == "characters" and d.get("unit") == "bytes":
+        return (f"{f.option} is too long for the pump's event log: at most {hi} bytes of text (accented letters "
+                f"and symbols take 2 to 4), got {v}")
     if f.kind == "characters":
         return f"{f.option} needs a reason of {lo}..{hi} characters (it is logged), got {v}"
     if f.kind != "choice" and (not isinstance(v, int) or isinstance(v, bool)):

@@ -34,6 +34,7 @@ UTC_OFFSET_MIN, UTC_OFFSET_MAX = -12 * 60, 14 * 60
 # the commands build() knows (argparse `command` values)
 COMMANDS = ("program", "bolus", "prime", "refill", "clock", "limits", "ptm", "patient-bolus")
 REASON_MAX = 200  # characters of an override or stop reason (the device's limit)
+REASON_BYTES = 250  # ... and bytes of its UTF-8: the pump's event log keeps it whole (firmware/checks.py)
 # titration limit (% over the 24 h minimum) the clinician may set, by patient profile (spec §4)
 TITRATION_RANGE = {"spinal": (10, 30), "cerebral": (5, 15), "pediatric": (5, 15)}
 PROFILES = tuple(TITRATION_RANGE)
@@ -75,6 +76,9 @@ def reason(text: str | None, field: str) -> str:
         raise UsageError(f"{field} needs a reason: 1..{REASON_MAX} characters, logged with the change")
     if len(t) > REASON_MAX:
         raise UsageError(f"{field} must be at most {REASON_MAX} characters (the pump logs it), got {len(t)}")
+    if len(t.encode()) > REASON_BYTES:
+        raise UsageError(f"{field} is too long for the pump's event log: at most {REASON_BYTES} bytes of text "
+                         f"(accented letters and symbols take 2 to 4), got {len(t.encode())}; shorten it")
     return t
 
 

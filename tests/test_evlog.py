@@ -70,17 +70,39 @@ def test_one_flash_write_per_entry_in_place(flash):
     assert os.path.getsize("log00.bin") == 4096 and os.path.getsize("log01.bin") == 7 * 64
 
 
-def test_ring_wraps_after_1024_entries(flash):
+SLOTS = evlog.CAPACITY  # 6144
+
+
+def test_ring_wraps_after_6144_slots(flash):
     d = new_device(flash)
-    log_n(d, 1024 + 100)
+    log_n(d, SLOTS + 100)
     files = sorted(f for f in os.listdir(".") if f.startswith("log"))
-    assert len(files) == 16 and all(os.path.getsize(f) == 4096 for f in files)  # 64 KB, no more
+    assert len(files) == 96 and all(os.path.getsize(f) == 4096 for f in files)  # 384 KB, no more
     entries, bad, _ = read(d, 1000)
     assert bad == 0 and len(entries) == 1000
-    assert [e["seq"] for e in entries] == list(range(124, 1124))
-    assert entries[-1]["text"] == "entry 1123"
-    everything, bad, _ = read(d, 5000)
-    assert [e["seq"] for e in everything] == list(range(100, 1124))  # the 1024 kept
+    assert [e["seq"] for e in entries] == list(range(SLOTS + 100 - 1000, SLOTS + 100))
+    assert entries[-1]["text"] == "entry %d" % (SLOTS + 99)
+    everything, bad, _ = read(d, 10000)
+    assert [e["seq"] for e in everything] == list(range(100, SLOTS + 100))  # one slot each: 6144 kept
+
+
+def test_1024_entries_with_the_longest_reasons_all_survive(flash):
+    """Spec §6 (at least 1000 entries) whatever they hold: every entry an override with the longest
+    prefix the firmware writes (48 bytes) and the longest reason it accepts (250 bytes), the
+    ring wrapped: the newest 1024 are all there, each whole."""
+    from checks import REASON_BYTES
+
+    d = new_device(flash)
+    prefix = "titration_window at 123456.789 mcg/day; reason: "
+    assert len(prefix) == 48 and evlog.ENTRIES == 1024
+    texts = [prefix + ("%04d " % i + "r" * 300).encode()[:REASON_BYTES - 60].decode() + "é" * 30 for i in range(1200)]
+    assert all(len(t.encode()) == 48 + REASON_BYTES for t in texts)
+    for t in texts:
+        evlog.append(d, "override", t)
+    entries, bad, _ = read(d, 5000)
+    assert bad == 0 and len(entries) >= 1024
+    assert [e["text"] for e in entries][-1024:] == texts[-1024:]
+    assert d.hal.flash_writes >= 6 * 1200  # 6 slots each: the ring wrapped
 
 
 def test_sequence_continues_after_reboot(flash):
@@ -102,15 +124,15 @@ def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     assert d.hal.flash_writes - before == 3 and d.log_seq == 2
     d.call("evlog", "append", "program", "é" * 30)  # 60 bytes of UTF-8, split inside a character
     d.call("evlog", "append", "override", "reason: " + "r" * 200)
-    d.call("evlog", "append", "huge", "y" * 500)  # cut to 40 + 6 x 52 = 352 bytes
+    d.call("evlog", "append", "huge", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes
     entries, bad, _ = read(d, 4)
     assert bad == 0 and [e["seq"] for e in entries] == [0, 3, 5, 10]
     a, b, c, h = entries
     assert a["event"] == "a_very_long_" and a["text"] == "x" * 100
     assert b["text"] == "é" * 30 and c["text"] == "reason: " + "r" * 200
-    assert h["text"] == "y" * 352 and d.log_seq == 16
+    assert h["text"] == "y" * 300 and d.log_seq == 15
     d.call("evlog", "append", "next", "one")
-    assert [e["seq"] for e in read(d, 2)[0]] == [10, 17]
+    assert [e["seq"] for e in read(d, 2)[0]] == [10, 16]
 
 
 def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
@@ -166,18 +188,18 @@ def test_crc_catches_a_corrupted_record_which_is_skipped_and_counted(flash):
 
 def test_a_record_torn_by_a_power_cut_is_skipped_and_the_rest_remain(flash):
     d = new_device(flash)
-    log_n(d, 1100)
+    log_n(d, SLOTS + 76)
     d.hal.cut_write = d.hal.flash_writes + 1
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "program", "torn")  # seq 1100: half written over seq 76
+        d.call("evlog", "append", "program", "torn")  # seq SLOTS + 76: half written over seq 76
     d2 = new_device(flash)  # power back
-    entries, bad, _ = read(d2, 5000)
+    entries, bad, _ = read(d2, 10000)
     assert bad == 1  # the old entry 76, half overwritten
-    assert [e["seq"] for e in entries] == [s for s in range(77, 1100)]
-    d2.call("evlog", "append", "reset", "power back")  # seq 1100 again, over the torn record
-    entries, bad, _ = read(d2, 5000)
-    assert bad == 0 and entries[-1]["seq"] == 1100 and entries[-1]["text"] == "power back"
-    assert entries[0]["seq"] == 77 and len(entries) == 1024
+    assert [e["seq"] for e in entries] == [s for s in range(77, SLOTS + 76)]
+    d2.call("evlog", "append", "reset", "power back")  # seq SLOTS + 76 again, over the torn record
+    entries, bad, _ = read(d2, 10000)
+    assert bad == 0 and entries[-1]["seq"] == SLOTS + 76 and entries[-1]["text"] == "power back"
+    assert entries[0]["seq"] == 77 and len(entries) == SLOTS
 
 
 def test_a_torn_first_write_leaves_an_empty_log(flash):
@@ -260,14 +282,14 @@ def test_log_request_defaults_and_refusals(flash):
 def test_a_hal_without_readinto_reads_whole_files(flash, monkeypatch):
     monkeypatch.setattr(evlog.gc, "collect", lambda: 0)  # one per file read: slow under CPython
     d = new_device(flash, WholeFileHal)
-    log_n(d, 1100)
-    flip_byte("log01.bin", 10 * 64 + 30)  # seq 1024 + 64 + 10
+    log_n(d, SLOTS + 76)
+    flip_byte("log01.bin", 10 * 64 + 30)  # seq SLOTS + 64 + 10
     d2 = new_device(flash, WholeFileHal)
-    entries, bad, _ = read(d2, 2000)
-    assert bad == 1 and len(entries) == 1023
-    assert entries[0]["seq"] == 76 and entries[-1]["seq"] == 1099
-    assert 1098 not in [e["seq"] for e in entries]
-    assert evlog.append(d2, "x", "y") == 1100
+    entries, bad, _ = read(d2, 10000)
+    assert bad == 1 and len(entries) == SLOTS - 1
+    assert entries[0]["seq"] == 76 and entries[-1]["seq"] == SLOTS + 75
+    assert SLOTS + 74 not in [e["seq"] for e in entries]
+    assert evlog.append(d2, "x", "y") == SLOTS + 76
 
 
 def test_host_renders_one_line_per_entry_and_the_damaged_count():
@@ -295,3 +317,24 @@ def test_host_renders_one_line_per_entry_and_the_damaged_count():
     assert render.log_json(raw)["entries"][1] == {"seq": 9, "time": "2000-01-02T00:00:00Z", "event": "program",
                                                   "text": "a -> b"}
     assert render.log_text({"entries": [], "bad": 0}) == "event log: no entries"
+
+
+def test_a_reason_is_whole_or_refused_never_cut():
+    """The pump takes a reason of 1..200 characters and at most 250 bytes of UTF-8 (what one log
+    entry keeps beside the longest prefix); the CLI says so before asking the pump."""
+    from checks import REASON_BYTES, override_reason
+    from errors import CommandError
+
+    from host_tools import requests
+    from host_tools.errors import UsageError
+
+    assert REASON_BYTES == requests.REASON_BYTES <= evlog.HEAD_TEXT + evlog.MAX_MORE * evlog.MORE_TEXT - 48
+    ok = "r" * 190 + "é" * 10  # 200 characters, 210 bytes
+    assert override_reason({"override": ok}, "override") == ok and requests.reason(ok, "--override") == ok
+    long = "r" * 100 + "é" * 100  # 200 characters, 300 bytes
+    with pytest.raises(CommandError) as e:
+        override_reason({"override": long}, "override")
+    assert e.value.detail == {"field": "override", "value": 300, "min": 1, "max": REASON_BYTES, "unit": "bytes"}
+    with pytest.raises(UsageError) as u:
+        requests.reason(long, "--override")
+    assert "at most 250 bytes" in str(u.value) and "got 300" in str(u.value)
