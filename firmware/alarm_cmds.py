@@ -20,11 +20,11 @@ def alarms(dev, args):
     if ack:
         done = dev.alarms.acknowledge()
         for code in done:
-            dev.log("alarm_acked", code)
+            dev.log("alarm_acked", (), code)
         for code in _SEEN_CLEARS:  # their condition was the event itself: seen now, so over
             if code in dev.alarms.active:
                 dev.alarms.clear(code)
-                dev.log("alarm_clear", code + " acknowledged")
+                dev.log("alarm_clear", (), code + " acknowledged")
         dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
         dev.tone_step = 0
         dev.tone_at = -1
@@ -34,5 +34,5 @@ def alarms(dev, args):
 def alarm_test(dev, args):
     dev.tone_step = _TEST_STEP
     dev.tone_at = dev.hal.ticks_ms()  # the main loop plays it from now
-    dev.log("alarm_test", "")
+    dev.log("alarm_test")
     return {"playing": ["critical", "non_critical"], "duration_ms": _TEST_MS}

@@ -37,13 +37,13 @@ def arm(dev):
 def stroke_missed(dev):
     """A stroke without its rotor pulse: a motor stall (or a failed restart attempt)."""
     # the rotor did not turn: the stroke was never counted (Therapy.stroked), no drug left the reservoir
-    if _raise(dev, "motor_stall", "stroke %d" % (dev.therapy.strokes + 1)):
+    if _raise(dev, "motor_stall", dev.therapy.strokes + 1):
         dev.stall_tries = 0
     else:
         n = getattr(dev, "stall_tries", 0) + 1
         dev.stall_tries = n
         if n & (n - 1) == 0:  # 1, 2, 4, 8...: the log shows the attempts without filling up
-            dev.log("stall_retry", "attempt %d failed" % n)
+            dev.log("stall_retry", (n,))
     dev.stall_try = False
     _apply(dev)
     _watch(dev)
@@ -55,7 +55,7 @@ def reservoir(dev, save=True):
     alarms; a restart attempt's verdict."""
     if getattr(dev, "stall_try", False) and dev.therapy.strokes != dev.stall_at:
         dev.stall_try = False  # the attempt's stroke had its rotor pulse: strokes resumed
-        _clear(dev, "motor_stall", "after %d failed attempts" % getattr(dev, "stall_tries", 0))
+        _clear(dev, "motor_stall", getattr(dev, "stall_tries", 0))
     _levels(dev)
     _apply(dev)
     _watch(dev)
@@ -92,13 +92,13 @@ def _levels(dev):
     if not th.conc:
         return  # never filled: no reservoir alarms
     nl = th.reservoir_nl
-    _set(dev, "low_reservoir", nl <= dev.low_reservoir_nl, "%d nL" % nl)
-    _set(dev, "empty_reservoir", nl <= EMPTY_NL, "%d nL" % nl)
+    _set(dev, "low_reservoir", nl <= dev.low_reservoir_nl, nl)
+    _set(dev, "empty_reservoir", nl <= EMPTY_NL, nl)
 
 
 def _battery(dev):
     mv = dev.hal.battery_mv()
-    why = "%d mV" % mv
+    why = mv
     _set(dev, "battery_fault", mv < FAULT_MV, why)
     if mv < FAULT_MV:
         return  # a sag says nothing about depletion: ERI/EOS stay as they are
@@ -123,22 +123,22 @@ def _set(dev, code, on, why):
         _clear(dev, code, why)
 
 
-def _raise(dev, code, why=""):
+def _raise(dev, code, why):
     global _dirty
     if not dev.alarms.raise_alarm(code):
         return False
     _dirty = True
-    dev.log("alarm_raised", code + " " + why)
+    dev.log("alarm_raised", (why,), code)  # why: the stroke, reservoir nL or battery mV
     _sound(dev)
     return True
 
 
-def _clear(dev, code, why=""):
+def _clear(dev, code, why):
     global _dirty
     if code in dev.alarms.active:
         _dirty = True
         dev.alarms.clear(code)
-        dev.log("alarm_clear", code + " " + why)
+        dev.log("alarm_clear", (why,), code)  # why: failed restarts, reservoir nL or battery mV
 
 
 def _sound(dev):

@@ -84,11 +84,11 @@ def auth(dev, args):
 
 def _failed(dev, now, role):
     dev.auth_fails += 1
-    dev.log("auth_fail", "%s response wrong (%d in a row)" % (role, dev.auth_fails))
+    dev.log("auth_fail", (dev.auth_fails,), "wrong_response " + role)
     if dev.auth_fails >= MAX_FAILS:
         dev.auth_fails = 0
         dev.auth_lock = now + LOCK_S
-        dev.log("auth_locked", "%d s after %d failures" % (LOCK_S, MAX_FAILS))
+        dev.log("auth_locked", (LOCK_S, MAX_FAILS))
     dev.call("store", "save")  # a restart must not reset the count
     raise CommandError(AUTH_FAILED, "authentication failed: wrong response for role %s (a wrong key)" % role)
 
@@ -103,11 +103,12 @@ def verify(dev, body, req, cmd, need):
     if n < _SIG + 2 or body[n - _SIG:n - 66] != b',"mac":"' or body[n - 2:] != b'"}':
         raise CommandError(AUTH_FAILED, "%s must be signed: the body must end with ,\"mac\":\"<64 hex>\"}" % cmd)
     if not _same(hexlify(hmac_sha256(s[1], body[:n - _SIG])), body[n - 66:n - 2]):
-        dev.log("auth_fail", "bad signature on " + cmd)
+        dev.log("auth_fail", (), "bad_signature " + cmd)
         raise CommandError(AUTH_FAILED, "message authentication failed on %s (wrong session key or altered "
                            "request)" % cmd)
     ctr = req.get("ctr")
     if not isinstance(ctr, int) or isinstance(ctr, bool) or ctr <= s[2]:
-        dev.log("auth_fail", "replay of %s, ctr %r" % (cmd, ctr))
+        dev.log("auth_fail", (ctr if isinstance(ctr, int) and not isinstance(ctr, bool) and 0 <= ctr < 0x3FFFFFFF
+                              else -1,), "replay " + cmd)
         raise CommandError(AUTH_FAILED, "replayed request refused: counter %r is not above %d" % (ctr, s[2]))
     s[2] = ctr

@@ -33,5 +33,5 @@ def bolus(dev, args):
 
 def apply(dev, plan, rv):
     dev.therapy.start_bolus(plan["mcg"], plan["over"] * 10)
-    dev.log("bolus", "%d mcg over %d s" % (plan["mcg"], plan["over"]))
+    dev.log("bolus", (plan["mcg"], plan["over"], dev.therapy.conc))
     return applied(dev, rv)

@@ -15,7 +15,7 @@ def clock(dev, args):
     if now is not None or new is not None:
         dev.call("schedule", "close")  # the last 24 h in the old clock and offset
     if now is not None:
-        dev.log("clock", "%d -> %d" % (th.now_s(), now))
+        dev.log("clock", (th.now_s(), now))
         _shift(dev, now - th.now_s())
         dev.hal.rtc_set(now)
         th.set_clock(now)
@@ -29,7 +29,7 @@ def clock(dev, args):
                 shift.append("%02d:%02d local (%d mcg/day): %s UTC, was %s UTC"
                              % (start // 60, start % 60, mcg, _hhmm(start - new), _hhmm(start - old)))
         th.set_offset(new)
-        dev.log("utc_offset", "%+d -> %+d min" % (old, new))
+        dev.log("utc_offset", (old, new))
     return {"clock": th.now_s(), "utc_offset_min": th.offset_min, "schedule_shift": shift}
 
 

@@ -1,19 +1,20 @@
 """What every commit records after its change is applied: the daily dose in the 24 h history,
-each override with its whole reason and each warning in the event log (one entry each); the
-commit's answer."""
+each override with its whole reason and a high-dose warning in the event log (one entry each);
+the commit's answer."""
 
-from limits import record, mcg_text
+from limits import record, window, high_step, HIGH_STEP_PCT, HIGH_DOSE_MCG
 
 
 def applied(dev, rv, reason=None, new=None):
     """new: the worst-case daily dose x1440 now in effect (-1: stopped; None: unchanged)."""
     if new is not None:
-        record(dev.hist, dev.therapy.now_s(), new)
+        now = dev.therapy.now_s()
+        lo = window(dev.hist, now)[0]
+        record(dev.hist, now, new)
+        if high_step(lo, new):
+            dev.log("high_dose", (new, lo, HIGH_STEP_PCT, HIGH_DOSE_MCG))
     for o in rv["overrides"]:
-        dev.log("override", "%s at %s; reason: %s" % (o["limit"], "stop" if new == -1 else mcg_text(new or 0)
-                                                      + " mcg/day", reason or "-"))
-    for w in rv["warnings"]:
-        dev.log("warning", w)
+        dev.log("override", (-1 if new is None else new,), o["limit"], reason or "")
     out = dev.summary()
     out["warnings"] = rv["warnings"]
     out["overrides"] = rv["overrides"]

@@ -124,10 +124,11 @@ class Device:
                     sys.modules.pop(name)
             gc.collect()
 
-    def log(self, event, text=""):
-        """Append an entry to the event log (evlog.py); never lets a log failure stop the pump."""
+    def log(self, event, n=(), codes="", text=""):
+        """Append an entry to the event log (evlog.py: its integers n in device units, its codes,
+        its reason); never lets a log failure stop the pump."""
         try:
-            self.call("evlog", "append", event, text)
+            self.call("evlog", "append", event, n, codes, text)
         except Exception:  # noqa: BLE001 - logging must not take delivery down
             self.log_failures += 1
 
@@ -193,9 +194,9 @@ class Device:
         self.therapy.events = 0
         if ev & EV_PRIMED and self.fsm.state == "priming":
             self.fsm.fire("primed_stopped" if self.therapy.mode == "stopped" else "primed_resume")
-            self.log("primed", "%d nL" % self.therapy.prime_volume)
+            self.log("primed", (self.therapy.prime_volume,))
         if ev & EV_BRIDGE_DONE:
-            self.log("bridge_done", "now %d mcg/mL" % self.therapy.conc)
+            self.log("bridge_done", (self.therapy.conc,))
         if ev & (EV_PRIMED | EV_BRIDGE_DONE):
             self.call("store", "save")
 

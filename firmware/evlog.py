@@ -6,13 +6,18 @@ it stays small); reading a page of entries is log_cmd.py's.
 The newest sequence number lives in dev.log_seq (absent or None: not known yet; last_seq()
 finds it by one scan of the ring, the first time after boot).
 
-Slot, little-endian: word u32 | time u32 (device s) | event 12 B | text 40 B | CRC-32 of bytes 0..59.
+An entry is a record, not a sentence: the event code, integers in device units, codes (an alarm,
+a limit, a mode, a state...) and, for an override or a stop only, the reason; the host turns it
+into a sentence (host_tools/log_events.py; docs/protocol.md `log` lists every event).
+
+Slot, little-endian: word u32 | time u32 (device s) | event 12 B | record 40 B | CRC-32 of bytes 0..59.
 word = seq | part << 28: seq is the slot's sequence number (below 2**28), part 0 marks an
-entry's first slot. An entry whose text is longer than 40 bytes goes on in up to 6 continuation
-slots (part 1..5, the next sequence numbers), each holding 52 more bytes of text where the
-event and text fields are: a reason (at most 250 bytes, checks.REASON_BYTES) is whole in one
-entry. event and text are UTF-8, the whole text cut at a character boundary to 40 + 5 x 52
-bytes, padded with NUL bytes.
+entry's first slot. The record: 0xFF (STRUCTURED: UTF-8 text, what firmware 0.2 wrote, never
+starts so), k u8, len(codes) u8, k x i32, codes (ASCII, space-separated), the reason (UTF-8),
+NUL-padded. A record longer than 40 bytes goes on in up to 5 continuation slots (part 1..5, the
+next sequence numbers), each holding 52 more bytes of it where the event and record fields are:
+a record is at most 40 + 5 x 52 = 300 bytes, so the longest reason (checks.REASON_BYTES, 250)
+is whole in one entry.
 
 Capacity: an entry takes at most 6 slots (MAX_MORE + 1), so the ring of 6144 slots keeps the
 newest 1024 entries whatever they hold (ENTRIES, spec §6: at least 1000), and up to 6144 when
@@ -44,6 +49,7 @@ _BODY = 60  # bytes covered by the CRC
 HEAD_TEXT = 40  # text bytes in an entry's first slot
 MORE_TEXT = 52  # text bytes in a continuation slot
 PART = 1 << 28  # word = seq + part * PART
+STRUCTURED = 0xFF  # a record's first byte (never in UTF-8: entries of firmware before 0.3 hold text)
 
 
 def _fit(s, n):
@@ -56,11 +62,20 @@ def _fit(s, n):
     return b
 
 
-def append(dev, event, text=""):
-    """Write one entry: the next sequence number, device time, event code, detail text (whole,
-    up to 40 + 5 x 52 bytes); continuation slots first, the entry's first slot last."""
+def append(dev, event, n=(), codes="", text=""):
+    """Write one entry: the next sequence number, device time, event code and its record (the
+    integers n in device units, codes: identifiers such as an alarm or a limit, separated by
+    spaces; text: free text, an override's or a stop's reason, whole: checks.REASON_BYTES);
+    continuation slots first, the entry's first slot last."""
     seq = last_seq(dev) + 1
-    body = _fit(text, HEAD_TEXT + MAX_MORE * MORE_TEXT)
+    c = codes.encode()
+    body = bytearray(3 + 4 * len(n))
+    body[0] = STRUCTURED
+    body[1] = len(n)
+    body[2] = len(c)
+    for i in range(len(n)):
+        struct.pack_into("<i", body, 3 + 4 * i, n[i])
+    body = bytes(body) + c + _fit(text, HEAD_TEXT + MAX_MORE * MORE_TEXT - len(body) - len(c))
     more = (len(body) - HEAD_TEXT + MORE_TEXT - 1) // MORE_TEXT if len(body) > HEAD_TEXT else 0
     now = max(0, dev.therapy.now_s())
     rec = bytearray(REC)

@@ -6,7 +6,7 @@ review.py) only for a change of the daily dose. Doses are mcg/day x 1440, as in 
 """
 
 from errors import CommandError, LIMIT
-from limits import window, full_until, MAX_HIST, mcg_text, pct_tenths, pct_text, DECREASE_PCT, HIGH_DOSE_MCG, HIGH_STEP_PCT
+from limits import window, full_until, high_step, MAX_HIST, mcg_text, pct_tenths, pct_text, DECREASE_PCT, HIGH_DOSE_MCG, HIGH_STEP_PCT
 
 
 def check(dev, new, override, stopping=False, windows=()):
@@ -51,7 +51,7 @@ def check(dev, new, override, stopping=False, windows=()):
             detail.update(first[4])
         raise CommandError(LIMIT, first[3] + ("; also over: " + ", ".join(others) if others else ""), detail)
     warnings = []
-    if lo >= HIGH_DOSE_MCG * 1440 and new * 100 > lo * (100 + HIGH_STEP_PCT):
+    if high_step(lo, new):
         warnings.append("high dose: %s over %s mcg/day is more than +%d %% at a dose of %d mcg/day or more; "
                         "may be excessive" % (pct_text(pct_tenths(new, lo)), mcg_text(lo), HIGH_STEP_PCT, HIGH_DOSE_MCG))
     return warnings, [(b[1], b[3]) for b in bad]

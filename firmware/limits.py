@@ -25,6 +25,12 @@ def defaults():
             "hard_max": 2000, "bolus_cap": 100}
 
 
+def high_step(lo, new):
+    """The high-dose warning's rule: new (x1440) more than HIGH_STEP_PCT over lo, the lowest daily
+    dose of the last 24 h, when lo is HIGH_DOSE_MCG or more (limit_rules warns, committed logs)."""
+    return lo >= HIGH_DOSE_MCG * 1440 and new * 100 > lo * (100 + HIGH_STEP_PCT)
+
+
 def window(hist, now):
     """(lowest, highest) daily dose x1440 in effect during the last 24 h; -1 for none."""
     lo = hi = -1

@@ -68,11 +68,14 @@ def _apply(dev, new, low, out):
     for key in ("profile", "titration", "initial", "bolus_cap", "hard_max"):
         if new[key] != old[key]:
             out["changed"].append(key)
-            dev.log("limits", "%s %s -> %s" % (key, old[key], new[key]))
+            if key == "profile":
+                dev.log("limits", (), "profile %s %s" % (old[key], new[key]))
+            else:
+                dev.log("limits", (old[key], new[key]), key)
     dev.lim = new
     if low != dev.low_reservoir_nl:
         out["changed"].append("low_reservoir")
-        dev.log("limits", "low reservoir %d -> %d nL" % (dev.low_reservoir_nl, low))
+        dev.log("limits", (dev.low_reservoir_nl, low), "low_reservoir")
         dev.low_reservoir_nl = low
         dev.call("alarm_rules", "reservoir", False)  # the level alarm rises or clears at the new threshold
     if new["hard_max"] < dev.lim["ceiling"]:

@@ -52,13 +52,28 @@ def read(dev, last, before=-1, room=0):
 
 
 def _entry(buf, i, more):
-    """The entry whose first slot is slot i of buf; more: its continuation texts, last first."""
-    seq, t, event, text = struct.unpack_from("<II12s40s", buf, i * REC)
+    """The entry whose first slot is slot i of buf; more: its continuation bodies, last first.
+    A record (evlog.append) gives "n" (its integers), "codes" and "text" (its reason) when it
+    has them; an entry of firmware before records only "text"."""
+    seq, t, event, body = struct.unpack_from("<II12s40s", buf, i * REC)
     if more:
-        more.append(text)
+        more.append(body)
         more.reverse()
-        text = b"".join(more)
-    return {"seq": seq, "time": t, "event": event.rstrip(b"\0").decode(), "text": text.rstrip(b"\0").decode()}
+        body = b"".join(more)
+    e = {"seq": seq, "time": t, "event": event.rstrip(b"\0").decode()}
+    if body[0] != evlog.STRUCTURED:
+        e["text"] = body.rstrip(b"\0").decode()
+        return e
+    n, k = body[1], body[2]
+    at = 3 + 4 * n
+    if n:
+        e["n"] = list(struct.unpack_from("<%di" % n, body, 3))
+    if k:
+        e["codes"] = body[at:at + k].decode().split(" ")
+    text = body[at + k:].rstrip(b"\0")
+    if text:
+        e["text"] = text.decode()
+    return e
 
 
 def _walk(dev, out, s, low, last, room):

@@ -28,5 +28,5 @@ def apply(dev, plan, rv):
     cath = plan["cath"]
     dev.therapy.prime(cath)
     dev.fsm.fire("prime")
-    dev.log("prime", "catheter %d nL + tubing" % cath)
+    dev.log("prime", (cath, dose.TUBING_NL))
     return applied(dev, rv)

@@ -68,25 +68,21 @@ def program(dev, args):
 def apply(dev, plan, rv):
     """The commit: the reviewed prescription into the engine, logged with old and new."""
     th = dev.therapy
-    old = _described(th)
+    old = th.daily_x1440
+    th_mode = th.mode
     if plan.get("stopping"):
         th.stop()
         if dev.fsm.can("stop"):
             dev.fsm.fire("stop")
-        dev.log("program", old + " -> stopped; reason: " + plan["reason"])  # whole: one entry
+        dev.log("program", (old, 0), th_mode + " stopped", plan["reason"])  # whole: one entry
         return applied(dev, rv, plan["reason"], -1)
     how = plan["how"]
     how[0](*how[1:])
     th.daily_x1440 = plan["x"]
     if dev.fsm.can("program"):
         dev.fsm.fire("program")
-    dev.log("program", old + " -> " + _described(th))
+    dev.log("program", (old, th.daily_x1440), th_mode + " " + th.mode)
     return applied(dev, rv, plan["reason"], plan["new"])
-
-
-def _described(th):
-    """A prescription in one short line for the event log: mode and daily dose."""
-    return "%s %d mcg/day" % (th.mode, (th.daily_x1440 + 720) // 1440)
 
 
 def _stop(dev, args):

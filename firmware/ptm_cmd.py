@@ -39,7 +39,7 @@ def ptm(dev, args):
 def apply(dev, plan, rv):
     old = dev.ptm
     dev.ptm = plan["ptm"]
-    dev.log("ptm", "%s -> %s" % (_short(old), _short(dev.ptm)))
+    dev.log("ptm", tuple(old or (0, 0, 0, 0)) + tuple(dev.ptm or (0, 0, 0, 0)))
     return applied(dev, rv, plan["reason"], plan["new"])
 
 
@@ -62,10 +62,6 @@ def _settings(dev, args):
 def check_bolus_rate(th, mcg, over, concs):
     rate = dose.bolus_rate(mcg * dose.nl_per_mcg(concs[0]), over * 10)[0]
     check_total(prescription_top(th, concs) + rate, "a patient bolus of %d mcg over %d s with the therapy" % (mcg, over))
-
-
-def _short(p):
-    return "%d mcg x%d/24h" % (p[0], p[2]) if p else "off"
 
 
 def _as_dict(p):
@@ -120,7 +116,7 @@ def patient_bolus(dev, args):
     check_bolus(dev, p[0], p[1])
     dev.therapy.start_bolus(p[0], p[1] * 10)
     dev.ptm_used.append(now)
-    dev.log("ptm_bolus", "%d mcg over %d s (%d/24h)" % (p[0], p[1], len(dev.ptm_used)))
+    dev.log("ptm_bolus", (p[0], p[1], len(dev.ptm_used), p[2]))
     out = dev.summary()
     out["bolus"] = {"dose_mcg": p[0], "over_s": p[1]}
     return out

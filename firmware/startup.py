@@ -34,16 +34,16 @@ def run(dev):
         dev.fsm.fire("self_test_ok")
         if bad:
             dev.alarms.raise_alarm("memory_critical")  # stopped, safe defaults
-            dev.log("memory_critical", "%d bad copies, no valid state" % bad)
+            dev.log("memory_lost", (bad,))
     else:
         _restore(dev, rec)
         if bad:
             dev.alarms.raise_alarm("memory_noncritical")
-            dev.log("memory_noncritical", "one copy bad, recovered from the other")
+            dev.log("memory_fixed")
     if not first and dev.hal.reset_cause() in (RESET_POWER, RESET_WATCHDOG):
         # an implanted pump never shuts down on purpose: any later boot is a reset
         dev.alarms.raise_alarm("reset_recovered")
-        dev.log("reset", "cause %d, resumed %s" % (dev.hal.reset_cause(), dev.fsm.state))
+        dev.log("reset", (dev.hal.reset_cause(),), dev.fsm.state)
     dev.call("evlog", "last_seq")  # find the log's place now, not inside a later request
     try:
         dev.call("alarm_rules", "arm")
@@ -59,7 +59,7 @@ def _restore(dev, r):
         # best knowledge; the clinician should set the clock
         dev.hal.rtc_set(r["t"])
         th.set_clock(r["t"])
-        dev.log("clock_lost", "RTC restored to the last saved time; set the clock")
+        dev.log("clock_lost", (r["t"],))
     th.conc = r["conc"]
     th.strokes = r["strokes"]
     fill = r.get("fill")
@@ -91,7 +91,7 @@ def _restore(dev, r):
     state = r["fsm"]
     if state == "priming":  # interrupted: the catheter may not be full, resume what was paused
         state = "stopped" if r["mode"] == "stopped" else "running"
-        dev.log("priming_interrupted", "prime again")
+        dev.log("prime_lost")
     dev.fsm.fire(_RESUME[state])
 
 

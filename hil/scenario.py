@@ -21,7 +21,7 @@ from hil.link import Noise, Trace, open_client
 from hil.programmed import Timeline
 from hil.quantities import STROKE_NL
 from hil.rig import PowerLost, Rig
-from host_tools import state_model
+from host_tools import render, state_model
 from host_tools.errors import DeviceRefused, PumpError
 from host_tools.requests import DAY_ALIASES, DAYS
 from host_tools.units import ml_text
@@ -467,11 +467,17 @@ def _tones(run: Run, want: str) -> str | None:
     return None if kind == want else f"tones {kind} ({sorted(heard)} Hz) since the last check, expected {want}"
 
 
+def _entries(run: Run) -> list[dict]:
+    """The log since the scenario began: event codes and their sentences, as `itbpump log --json`."""
+    entries = render.log_json(run.client.log(last=1024))["entries"]
+    return [e for e in entries if e["seq"] >= run.log_from]
+
+
 def _log(run: Run, want: list[tuple[str, str]]) -> str | None:
-    entries = [e for e in run.client.log(last=1024)["entries"] if e["seq"] >= run.log_from]
+    entries = _entries(run)
     i = 0
     for event, fragment in want:
-        while i < len(entries) and not (entries[i]["event"] == event and fragment in entries[i]["text"]):
+        while i < len(entries) and not _matches(entries[i], event, fragment):
             i += 1
         if i == len(entries):
             seen = ", ".join(f"{e['event']}: {e['text']}" for e in entries[-12:])
@@ -480,10 +486,15 @@ def _log(run: Run, want: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _no_log(run: Run, events: list[str]) -> str | None:
-    entries = [e for e in run.client.log(last=1024)["entries"] if e["seq"] >= run.log_from]
-    found = [f"{e['event']}: {e['text']}" for e in entries if e["event"] in events]
-    return f"log has {found}, expected none of {events}" if found else None
+def _matches(e: dict, event: str, fragment: str) -> bool:
+    """An entry of this event whose sentence holds the fragment (or whose codes include it)."""
+    return e["event"] == event and (fragment in e["text"] or fragment in e.get("codes", ()))
+
+
+def _no_log(run: Run, want: list[tuple[str, str]]) -> str | None:
+    found = [f"{e['event']}: {e['text']}" for e in _entries(run) if any(_matches(e, *w) for w in want)]
+    shown = [f"{ev}{': ' + fr if fr else ''}" for ev, fr in want]
+    return f"log has {found}, expected none of {shown}" if found else None
 
 
 def _review(run: Run, want: dict) -> str | None:

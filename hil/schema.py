@@ -142,7 +142,8 @@ def alarm(v: Any) -> dict:
 
 
 def log_entry(v: Any) -> tuple[str, str]:
-    """'alarm_raised: motor_stall' -> ('alarm_raised', 'motor_stall') (the text must contain it)."""
+    """'alarm_raised: motor_stall' -> ('alarm_raised', 'motor_stall'): the entry's sentence (what
+    `itbpump log` shows) or its codes must contain it."""
     event, _, fragment = text(v).partition(":")
     return event.strip(), fragment.strip()
 
@@ -233,7 +234,7 @@ EXPECTATIONS: dict[str, Callable[[Any], Any]] = {
     "reservoir": tolerant(q.volume), "delivered": tolerant(q.volume), "primed": tolerant(q.volume),
     "strokes": strokes,
     "alarms": list_of(alarm), "tones": choice("critical", "non_critical", "none", "any"),
-    "log": list_of(log_entry), "no_log": list_of(text),
+    "log": list_of(log_entry), "no_log": list_of(log_entry),
     "review": table({"daily_dose": q.daily_dose, "warning": text, "change": q.percent,
                      "override": text}, (), "review"),
     "alarm_date": moment_tol, "refill_date": moment_tol, "clock": moment_tol,

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from host_tools import review_detail
+from host_tools import log_events, review_detail
 from host_tools.durations import duration_text, format_duration
 from host_tools.fields import field, limit_label, words
 from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
@@ -255,59 +255,25 @@ def clock_answer_text(raw: dict, title: str) -> str:
 
 # -- the event log (`log`) ---------------------------------------------------------------------
 
-# each event code of the log (docs/protocol.md, `log`) as a person names it; codes are cut to
-# the record's 12 bytes
-LOG_EVENTS = {
-    "program": "program", "override": "override", "warning": "warning", "refill": "refill",
-    "refill_warn": "refill warning", "bolus": "bolus", "prime": "priming", "primed": "primed",
-    "priming_inte": "priming interrupted", "bridge_done": "bridge done", "limits": "limits",
-    "clock": "clock set", "utc_offset": "UTC offset", "ptm": "patient bolus settings",
-    "ptm_bolus": "patient bolus", "alarm_raised": "alarm", "alarm_acked": "alarm acknowledged",
-    "alarm_clear": "alarm cleared", "stall_retry": "stall restart", "alarm_test": "alarm test",
-    "auth_fail": "authentication failed", "auth_locked": "authentication locked", "reset": "reset",
-    "clock_lost": "clock lost", "memory_criti": "memory error", "memory_noncr": "memory error, recovered",
-}
-
-
-def log_entry_text(event: str, text: str, off: int = 0) -> str:
-    """An entry's detail as a sentence in user words: limits by name, device times in local time,
-    volumes in mL, durations with units, no device field names."""
-    if event == "override":
-        limit, sep, rest = text.partition(" ")
-        text = f"{limit_label(limit)} {rest}" if sep else text
-    if event == "clock":
-        text = re.sub(r"\b(\d+)\b", lambda m: local_time(int(m.group(1)), off), text)
-    if event == "utc_offset":  # "+0 -> +60 min"
-        text = re.sub(r"([+-]\d+)(?: min)?", lambda m: "UTC" + offset_text(int(m.group(1))), text)
-    head, sep, reason = text.partition("; reason: ")
-    return words(head) + sep + reason  # the clinician's reason as typed
-
-
 def log_json(raw: dict) -> dict:
     """The `log` answer (client.log) for scripts: entries oldest first, times as ISO 8601 UTC,
-    each entry's text whole and in user words."""
+    each entry's sentence and its values in user units (log_events.EVENTS names them)."""
     off = raw.get("utc_offset_min") or 0
     return {
         "entries": [{"seq": e["seq"], "time": device_time(e["time"]), "event": e["event"],
-                     "text": log_entry_text(e["event"], e["text"], off)} for e in raw["entries"]],
+                     "text": log_events.sentence(e, off), **log_events.fields(e)} for e in raw["entries"]],
         "bad": raw.get("bad", 0),
         "capacity": raw.get("capacity"),
         "utc_offset": offset_text(off),
     }
 
 
-def _ml2(text: str) -> str:
-    """Volumes the pump logged to the nL, shown as a programmer shows them (2 decimals); --json
-    keeps them exact."""
-    return re.sub(r"\b(\d+\.\d{3,6}) mL\b(?!/)", lambda m: f"{float(m.group(1)):.2f} mL", text)
-
-
 def log_text(raw: dict) -> str:
-    """One line per entry, oldest first: local time, event, the whole text; then damaged entries."""
+    """One line per entry, oldest first: local time, event, its sentence; then damaged entries."""
     off = raw.get("utc_offset_min") or 0
-    names = [LOG_EVENTS.get(e["event"], e["event"].replace("_", " ")) for e in raw["entries"]]
+    names = [log_events.label(e) for e in raw["entries"]]
     width = max((len(n) for n in names), default=0)
-    lines = [f"{local_time(e['time'], off)}  {n:<{width}}  {_ml2(log_entry_text(e['event'], e['text'], off))}".rstrip()
+    lines = [f"{local_time(e['time'], off)}  {n:<{width}}  {log_events.sentence(e, off)}".rstrip()
              for e, n in zip(raw["entries"], names)]
     if not lines:
         lines.append("event log: no entries")

@@ -134,8 +134,10 @@ def log(s: DeviceSession, last: int = 100) -> list[dict]:
 
 
 def events(s: DeviceSession, after: int, last: int = 100) -> list[tuple[str, str]]:
-    """(event, text) of the entries logged after sequence number `after`."""
-    return [(e["event"], e["text"]) for e in log(s, last) if e["seq"] > after]
+    """(event, sentence as `itbpump log` shows it) of the entries logged after sequence number `after`."""
+    from host_tools.log_events import sentence
+
+    return [(e["event"], sentence(e)) for e in log(s, last) if e["seq"] > after]
 
 
 class Pump:

@@ -156,7 +156,7 @@ def test_a_wrong_key_fails_and_is_logged(pump):
     assert not good and out["code"] == errors.AUTH_FAILED and out["error"] == "auth_failed", out
     assert "clinician" in out["text"] and "retry_in_s" not in out, out
     assert dev.session is None
-    assert events(s, seq) == [("auth_fail", "clinician response wrong (1 in a row)")]
+    assert events(s, seq) == [("auth_fail", "wrong response for the clinician key (1 in a row)")]
     good, out = unsigned(s, "program", mode="continuous", dose_mcg=110)
     assert not good and out["code"] == errors.UNAUTHORIZED
 
@@ -180,7 +180,7 @@ def test_five_wrong_responses_lock_authentication_for_600_s_across_a_reboot(flas
         assert not good and out["code"] == errors.AUTH_FAILED, out
     logged = events(s, seq)
     assert [e for e, _ in logged] == ["auth_fail"] * 5 + ["auth_locked"], logged
-    assert logged[-2][1] == "clinician response wrong (5 in a row)"
+    assert logged[-2][1] == "wrong response for the clinician key (5 in a row)"
     # locked: even the right key (the challenge itself is refused), for every role
     for role in ("clinician", "patient", "service"):
         good, out = s.auth(role)
@@ -243,7 +243,7 @@ def test_a_replayed_signed_frame_is_refused(pump):
     assert not good and out["code"] == errors.AUTH_FAILED and "replayed request refused" in out["text"], out
     assert "counter 1 is not above 1" in out["text"], out
     assert snapshot(dev)[:-2] == before[:-2] and dev.lim["titration"] == 30
-    assert events(s, seq) == [("auth_fail", "replay of limits, ctr 1")]
+    assert events(s, seq) == [("auth_fail", "a replayed limits request (counter 1)")]
     # an older counter with a fresh body, signed with the right key: still a replay
     s.ctr = 0
     good, out = signed(s, "limits", titration_pct=25)
@@ -262,7 +262,7 @@ def test_a_signed_frame_from_an_earlier_session_is_refused(pump):
     good, out = s.wire(body)
     assert not good and out["code"] == errors.AUTH_FAILED and "message authentication failed" in out["text"], out
     assert dev.lim["titration"] == 30
-    assert events(s, seq) == [("auth_fail", "bad signature on limits")]
+    assert events(s, seq) == [("auth_fail", "a limits request with a bad signature (wrong session key or altered request)")]
 
 
 @pytest.mark.parametrize("tamper", ["args", "cmd", "ctr", "mac", "unsigned", "truncated-mac"])
@@ -425,9 +425,9 @@ class Protocol(RuleBasedStateMachine):
         self.logged: list[str] = []
         real = self.dev.log
 
-        def log(event, text=""):
+        def log(event, *record):
             self.logged.append(event)
-            real(event, text)
+            real(event, *record)
 
         self.dev.log = log  # type: ignore[method-assign]
         self.serial = self.dev.identity()

@@ -29,7 +29,7 @@ def new_device(flash: str, hal: type = MemHal) -> Device:
 
 def log_n(dev: Device, n: int, start: int = 0) -> None:
     for i in range(start, start + n):  # straight in: Device.call's gc.collect() is slow under CPython
-        evlog.append(dev, "ev%d" % (i % 7), "entry %d" % i)
+        evlog.append(dev, "ev%d" % (i % 7), text="entry %d" % i)
 
 
 def read(dev: Device, last: int, before: int = -1, room: int = 0):
@@ -50,7 +50,7 @@ def test_entries_in_order_with_time_event_text(flash):
     t0 = d.therapy.now_s()
     log_n(d, 3)
     d.therapy.idle(100)  # 10 s
-    d.call("evlog", "append", "refill", "20 mL at 500 mcg/mL")
+    d.call("evlog", "append", "refill", (), "", "20 mL at 500 mcg/mL")
     entries, bad, truncated = read(d, 50)
     assert (bad, truncated) == (0, False)
     assert [e["seq"] for e in entries] == [0, 1, 2, 3]
@@ -87,22 +87,35 @@ def test_ring_wraps_after_6144_slots(flash):
 
 
 def test_1024_entries_with_the_longest_reasons_all_survive(flash):
-    """Spec §6 (at least 1000 entries) whatever they hold: every entry an override with the longest
-    prefix the firmware writes (48 bytes) and the longest reason it accepts (250 bytes), the
+    """Spec §6 (at least 1000 entries) whatever they hold: every entry an override of the limit with
+    the longest name, with the longest reason the pump accepts (250 bytes, 200 characters), the
     ring wrapped: the newest 1024 are all there, each whole."""
     from checks import REASON_BYTES
 
     d = new_device(flash)
-    prefix = "titration_window at 123456.789 mcg/day; reason: "
-    assert len(prefix) == 48 and evlog.ENTRIES == 1024
-    texts = [prefix + ("%04d " % i + "r" * 300).encode()[:REASON_BYTES - 60].decode() + "é" * 30 for i in range(1200)]
-    assert all(len(t.encode()) == 48 + REASON_BYTES for t in texts)
-    for t in texts:
-        evlog.append(d, "override", t)
+    assert evlog.ENTRIES == 1024
+    reasons = [("%04d " % i + "r" * 300)[:150] + "é" * 50 for i in range(1200)]
+    assert all(len(r) == 200 and len(r.encode()) == REASON_BYTES for r in reasons)
+    for i, r in enumerate(reasons):
+        evlog.append(d, "override", (1440 * i,), "titration_window", r)
     entries, bad, _ = read(d, 5000)
     assert bad == 0 and len(entries) >= 1024
-    assert [e["text"] for e in entries][-1024:] == texts[-1024:]
+    assert [(e["n"], e["codes"], e["text"]) for e in entries[-1024:]] == [
+        ([1440 * i], ["titration_window"], reasons[i]) for i in range(1200 - 1024, 1200)]
     assert d.hal.flash_writes >= 6 * 1200  # 6 slots each: the ring wrapped
+
+
+def test_a_record_holds_integers_codes_and_the_reason(flash):
+    d = new_device(flash)
+    evlog.append(d, "refill", (4000000, -1, 20000000, 500, 0, 1))
+    evlog.append(d, "program", (288000, 0), "continuous stopped", "withdrawal plan agreed")
+    evlog.append(d, "alarm_test")
+    entries, bad, _ = read(d, 10)
+    assert [{k: v for k, v in e.items() if k != "time"} for e in entries] == [
+        {"seq": 0, "event": "refill", "n": [4000000, -1, 20000000, 500, 0, 1]},
+        {"seq": 1, "event": "program", "n": [288000, 0], "codes": ["continuous", "stopped"],
+         "text": "withdrawal plan agreed"},
+        {"seq": 3, "event": "alarm_test"}]  # the program took 2 slots: 51 bytes
 
 
 def test_sequence_continues_after_reboot(flash):
@@ -110,7 +123,7 @@ def test_sequence_continues_after_reboot(flash):
     log_n(d, 1030)
     d2 = new_device(flash)  # a reboot: same flash, seq found again by a scan
     assert getattr(d2, "log_seq", None) is None
-    d2.call("evlog", "append", "reset", "after reboot")
+    d2.call("evlog", "append", "reset", (), "", "after reboot")
     assert d2.log_seq == 1030
     entries, bad, _ = read(d2, 3)
     assert [(e["seq"], e["event"]) for e in entries] == [(1028, "ev6"), (1029, "ev0"), (1030, "reset")]
@@ -120,18 +133,18 @@ def test_sequence_continues_after_reboot(flash):
 def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     d = new_device(flash)
     before = d.hal.flash_writes
-    d.call("evlog", "append", "a_very_long_event_code", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
+    d.call("evlog", "append", "a_very_long_event_code", (), "", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
     assert d.hal.flash_writes - before == 3 and d.log_seq == 2
-    d.call("evlog", "append", "program", "é" * 30)  # 60 bytes of UTF-8, split inside a character
-    d.call("evlog", "append", "override", "reason: " + "r" * 200)
-    d.call("evlog", "append", "huge", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes
+    d.call("evlog", "append", "program", (), "", "é" * 30)  # 60 bytes of UTF-8, split inside a character
+    d.call("evlog", "append", "override", (), "", "reason: " + "r" * 200)
+    d.call("evlog", "append", "huge", (), "", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes of record
     entries, bad, _ = read(d, 4)
     assert bad == 0 and [e["seq"] for e in entries] == [0, 3, 5, 10]
     a, b, c, h = entries
     assert a["event"] == "a_very_long_" and a["text"] == "x" * 100
     assert b["text"] == "é" * 30 and c["text"] == "reason: " + "r" * 200
-    assert h["text"] == "y" * 300 and d.log_seq == 15
-    d.call("evlog", "append", "next", "one")
+    assert h["text"] == "y" * 297 and d.log_seq == 15  # 300 bytes less the record's 3
+    d.call("evlog", "append", "next", (), "", "one")
     assert [e["seq"] for e in read(d, 2)[0]] == [10, 16]
 
 
@@ -140,11 +153,11 @@ def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
     log_n(d, 3)
     d.hal.cut_write = d.hal.flash_writes + 2  # its last continuation written, the next one torn
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "override", "z" * 150)  # slots 3..6: 6, 5 (torn), 4, then 3
+        d.call("evlog", "append", "override", (), "", "z" * 150)  # slots 3..6: 6, 5 (torn), 4, then 3
     d2 = new_device(flash)
     entries, bad, _ = read(d2, 50)
     assert [e["seq"] for e in entries] == [0, 1, 2] and all("z" not in e["text"] for e in entries)
-    d2.call("evlog", "append", "reset", "power back")  # after the orphan slots
+    d2.call("evlog", "append", "reset", (), "", "power back")  # after the orphan slots
     entries, _, _ = read(d2, 50)
     assert [e["text"] for e in entries][-1] == "power back" and entries[-1]["seq"] == 7
 
@@ -152,7 +165,7 @@ def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
 def test_pages_split_between_long_entries_never_inside_one(flash):
     d = new_device(flash)
     for i in range(30):
-        d.call("evlog", "append", "ev", ("%02d" % i) * (10 + 20 * (i % 5)))
+        d.call("evlog", "append", "ev", (), "", ("%02d" % i) * (10 + 20 * (i % 5)))
     seen, before = [], -1
     while True:
         entries, _, truncated = read(d, 1000, before, 800)
@@ -191,12 +204,12 @@ def test_a_record_torn_by_a_power_cut_is_skipped_and_the_rest_remain(flash):
     log_n(d, SLOTS + 76)
     d.hal.cut_write = d.hal.flash_writes + 1
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "program", "torn")  # seq SLOTS + 76: half written over seq 76
+        d.call("evlog", "append", "program", (), "", "torn")  # seq SLOTS + 76: half written over seq 76
     d2 = new_device(flash)  # power back
     entries, bad, _ = read(d2, 10000)
     assert bad == 1  # the old entry 76, half overwritten
     assert [e["seq"] for e in entries] == [s for s in range(77, SLOTS + 76)]
-    d2.call("evlog", "append", "reset", "power back")  # seq SLOTS + 76 again, over the torn record
+    d2.call("evlog", "append", "reset", (), "", "power back")  # seq SLOTS + 76 again, over the torn record
     entries, bad, _ = read(d2, 10000)
     assert bad == 0 and entries[-1]["seq"] == SLOTS + 76 and entries[-1]["text"] == "power back"
     assert entries[0]["seq"] == 77 and len(entries) == SLOTS
@@ -206,20 +219,20 @@ def test_a_torn_first_write_leaves_an_empty_log(flash):
     d = new_device(flash)
     d.hal.cut_write = d.hal.flash_writes + 1
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "program", "torn")
+        d.call("evlog", "append", "program", (), "", "torn")
     d2 = new_device(flash)
     assert read(d2, 50) == ([], 0, False)
-    d2.call("evlog", "append", "x", "y")
+    d2.call("evlog", "append", "x", (), "", "y")
     assert [e["seq"] for e in read(d2, 50)[0]] == [0]
 
 
 def test_device_log_never_raises(flash):
     d = new_device(flash)
     d.hal.cut_write = d.hal.flash_writes + 1
-    d.log("program", "old 1 new 2")  # the write fails: counted, delivery goes on
+    d.log("program", (1440, 2880), "continuous continuous")  # the write fails: counted, delivery goes on
     assert d.log_failures == 1
     d.hal.cut_write = 0
-    d.log("program", "old 1 new 2")
+    d.log("program", (1440, 2880), "continuous continuous")
     assert d.log_failures == 1 and len(read(d, 50)[0]) == 1
 
 
@@ -253,7 +266,7 @@ def test_bad_entries_are_counted_once_across_pages(flash):
 def test_log_request_pages_within_the_frame_limit(flash):
     d = new_device(flash)
     for i in range(300):
-        evlog.append(d, "program", "continuous %d -> %d mcg/day (x)" % (i, i + 1))
+        evlog.append(d, "program", text="continuous %d -> %d mcg/day (x)" % (i, i + 1))
     kind, a = ask(d, last=200)
     assert kind == framing.RESPONSE
     assert a["capacity"] == 1024 and a["bad"] == 0 and a["truncated"] is True
@@ -289,52 +302,39 @@ def test_a_hal_without_readinto_reads_whole_files(flash, monkeypatch):
     assert bad == 1 and len(entries) == SLOTS - 1
     assert entries[0]["seq"] == 76 and entries[-1]["seq"] == SLOTS + 75
     assert SLOTS + 74 not in [e["seq"] for e in entries]
-    assert evlog.append(d2, "x", "y") == SLOTS + 76
+    assert evlog.append(d2, "x", text="y") == SLOTS + 76
 
 
 def test_host_renders_one_line_per_entry_and_the_damaged_count():
     from host_tools import render
 
-    raw = {"entries": [{"seq": 7, "time": 0, "event": "refill", "text": "20 mL"},
-                       {"seq": 9, "time": 86400, "event": "program", "text": "a -> b"},
-                       {"seq": 10, "time": 86400, "event": "override", "text": "initial_cap at 300 mcg/day; reason: x"},
-                       {"seq": 11, "time": 86460, "event": "prime", "text": "catheter 250000 nL + tubing"},
-                       {"seq": 12, "time": 86460, "event": "bolus", "text": "50 mcg over 1800 s"},
-                       {"seq": 13, "time": 86460, "event": "clock", "text": "86400 -> 90000"},
-                       {"seq": 14, "time": 86460, "event": "utc_offset", "text": "+0 -> -330 min"}],
+    raw = {"entries": [{"seq": 7, "time": 0, "event": "refill", "n": [0, -1, 20000000, 500, 0, 0]},
+                       {"seq": 9, "time": 86400, "event": "program", "n": [0, 450000], "codes": ["stopped", "flex"]},
+                       {"seq": 10, "time": 86400, "event": "override", "n": [432000], "codes": ["initial_cap"],
+                        "text": "x"},
+                       {"seq": 11, "time": 86460, "event": "prime", "n": [250000, 140000]},
+                       {"seq": 12, "time": 86460, "event": "bolus", "n": [50, 1800, 500]},
+                       {"seq": 13, "time": 86460, "event": "clock", "n": [86400, 90000]},
+                       {"seq": 14, "time": 86460, "event": "utc_offset", "n": [0, -330]},
+                       {"seq": 15, "time": 86460, "event": "program", "text": "stopped 0 mcg/day -> continuous 50"}],
            "bad": 1, "capacity": 1024, "utc_offset_min": 60}
     assert render.log_text(raw).splitlines() == [
         "event log, times in the pump's local time (UTC+01:00)",
-        "2000-01-01 01:00  refill      20 mL",
-        "2000-01-02 01:00  program     a -> b",
+        "2000-01-01 01:00  refill      removed 0.00 mL, added 20.00 mL of 500 mcg/mL",
+        "2000-01-02 01:00  program     therapy changed from stopped to flex 312.5 mcg/day (daily dose)",
         "2000-01-02 01:00  override    the initial-dose cap at 300 mcg/day; reason: x",
-        "2000-01-02 01:01  priming     catheter 0.25 mL + tubing",
-        "2000-01-02 01:01  bolus       50 mcg over 30 min",
-        "2000-01-02 01:01  clock set   2000-01-02 01:00 -> 2000-01-02 02:00",
+        "2000-01-02 01:01  priming     catheter 0.25 mL + pump tubing 0.14 mL at 24 mL/day; therapy pauses until it "
+        "is done",
+        "2000-01-02 01:01  bolus       50 mcg (0.10 mL) over 30 min",
+        "2000-01-02 01:01  clock set   from 2000-01-02 01:00 to 2000-01-02 02:00",
         "2000-01-02 01:01  UTC offset  UTC+00:00 -> UTC-05:30",
+        "2000-01-02 01:01  program     stopped 0 mcg/day -> continuous 50",  # an entry of older firmware: its text
         "(1 damaged entry skipped: CRC check failed)",
     ]
-    assert render.log_json(raw)["entries"][1] == {"seq": 9, "time": "2000-01-02T00:00:00Z", "event": "program",
-                                                  "text": "a -> b"}
+    doc = render.log_json(raw)["entries"]
+    assert doc[1] == {"seq": 9, "time": "2000-01-02T00:00:00Z", "event": "program", "codes": ["stopped", "flex"],
+                      "text": "therapy changed from stopped to flex 312.5 mcg/day (daily dose)",
+                      "old_mcg_per_day": 0.0, "new_mcg_per_day": 312.5}
+    assert doc[0]["expected_ml"] is None and doc[0]["added_ml"] == 20.0 and doc[0]["concentration_mcg_per_ml"] == 500
+    assert doc[2]["reason"] == "x" and doc[4]["over_s"] == 1800
     assert render.log_text({"entries": [], "bad": 0}) == "event log: no entries"
-
-
-def test_a_reason_is_whole_or_refused_never_cut():
-    """The pump takes a reason of 1..200 characters and at most 250 bytes of UTF-8 (what one log
-    entry keeps beside the longest prefix); the CLI says so before asking the pump."""
-    from checks import REASON_BYTES, override_reason
-    from errors import CommandError
-
-    from host_tools import requests
-    from host_tools.errors import UsageError
-
-    assert REASON_BYTES == requests.REASON_BYTES <= evlog.HEAD_TEXT + evlog.MAX_MORE * evlog.MORE_TEXT - 48
-    ok = "r" * 190 + "é" * 10  # 200 characters, 210 bytes
-    assert override_reason({"override": ok}, "override") == ok and requests.reason(ok, "--override") == ok
-    long = "r" * 100 + "é" * 100  # 200 characters, 300 bytes
-    with pytest.raises(CommandError) as e:
-        override_reason({"override": long}, "override")
-    assert e.value.detail == {"field": "override", "value": 300, "min": 1, "max": REASON_BYTES, "unit": "bytes"}
-    with pytest.raises(UsageError) as u:
-        requests.reason(long, "--override")
-    assert "at most 250 bytes" in str(u.value) and "got 300" in str(u.value)

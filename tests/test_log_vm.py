@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 T0 = 800_000_000  # device seconds
-TEXT_1099 = "continuous 1099 -> 1100 mcg/day"  # one slot each: the seqs run on one by one
+TEXT_1099 = "therapy changed from continuous 1099 mcg/day to continuous 1100 mcg/day (daily dose)"
 
 
 class FakeDev:
@@ -45,7 +45,7 @@ def write_log(flash_dir: Path, n: int) -> None:
         dev = FakeDev(MemHal(str(flash_dir)))
         for i in range(n):
             dev.t = T0 + 60 * i
-            evlog.append(dev, "program", "continuous %d -> %d mcg/day" % (i, i + 1))
+            evlog.append(dev, "program", (1440 * i, 1440 * (i + 1)), "continuous continuous")  # one slot each
     finally:
         os.chdir(cwd)
 
@@ -99,7 +99,8 @@ def test_a_full_ring_pages_on_the_virtual_pico(tmp_path, heap):
             assert newest >= 1099 and seqs == list(range(newest - 199, newest + 1))
             assert got["bad"] == 0 and got["capacity"] == 1024
             assert got["entries"][seqs.index(1099)] == {"seq": 1099, "time": T0 + 60 * 1099, "event": "program",
-                                                        "text": TEXT_1099}
+                                                        "n": [1440 * 1099, 1440 * 1100],
+                                                        "codes": ["continuous", "continuous"]}
             assert [e["seq"] for e in c.log(last=1024)["entries"]] == list(range(newest - 1023, newest + 1))
             assert c.diag()["mem_free"] > 4 * 1024
         r = itbpump("--port", port, "log", "--last", str(newest - 1099 + 2))
@@ -138,12 +139,14 @@ class Dev:
 
 d = Dev()
 for i in range(1030):
-    evlog.append(d, "ev%d" % (i % 3), "entry %d" % i)
-evlog.append(d, "a_very_long_event_code", "\\u00e9" * 30)
+    evlog.append(d, "ev%d" % (i % 3), text="entry %d" % i)
+evlog.append(d, "a_very_long_event_code", text="\\u00e9" * 30)
 d2 = Dev()  # a reboot: seq found by a scan
-evlog.append(d2, "reset", "x" * 50)
-print(json.dumps(log_cmd.read(d2, 5)))
+evlog.append(d2, "reset", text="x" * 50)
+evlog.append(d2, "override", (432000, -1), "initial_cap ceiling", "\u00e9" * 100)
+print(json.dumps(log_cmd.read(d2, 5, 1034)))
 print(json.dumps(log_cmd.read(d2, 1000, 1000, 400)))
+print(json.dumps(log_cmd.read(d2, 1)[0][0]))
 """
 
 
@@ -156,18 +159,20 @@ def test_evlog_runs_on_micropython_and_reads_the_same_under_cpython(tmp_path, re
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=64K", str(script), str(ROOT / "firmware"), read],
                        cwd=flash, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr + r.stdout
-    last5, page = [json.loads(line) for line in r.stdout.splitlines()]
+    last5, page, record = [json.loads(line) for line in r.stdout.splitlines()]
     entries, bad, truncated = last5
     assert (bad, truncated) == (0, False)
     assert [(e["seq"], e["event"], e["text"]) for e in entries] == [
         (1027, "ev1", "entry 1027"), (1028, "ev2", "entry 1028"), (1029, "ev0", "entry 1029"),
         (1030, "a_very_long_", "\u00e9" * 30), (1032, "reset", "x" * 50)]  # whole: two slots each
+    assert record == {"seq": 1034, "time": 800000000, "event": "override", "n": [432000, -1],
+                      "codes": ["initial_cap", "ceiling"], "text": "\u00e9" * 100}  # 5 slots
     entries, bad, truncated = page
     assert truncated and entries[-1]["seq"] == 999 and bad == 0
     cwd = os.getcwd()
     try:
         dev = FakeDev(MemHal(str(flash)))  # the same files, read by CPython
-        assert list(log_cmd.read(dev, 5)) == last5
+        assert list(log_cmd.read(dev, 5, 1034)) == last5 and log_cmd.read(dev, 1)[0][0] == record
     finally:
         os.chdir(cwd)
 

@@ -172,8 +172,11 @@ def test_power_cut_at_random_instants_including_mid_write(vpico, vpico_port):
         seqs = [e["seq"] for e in log["entries"]]
         assert log["bad"] <= 1, (i, log["bad"])  # at most the entry being written when power failed
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
-        # nothing else missing: an entry takes 1 slot, and 1 more per 52 bytes of text past 40 (evlog.py)
-        slots = [1 + max(0, len(e["text"].encode()) - 40 + 51) // 52 for e in log["entries"]]
+        # nothing else missing: an entry takes 1 slot, and 1 more per 52 bytes of its record past 40 (evlog.py:
+        # 3 bytes, 4 per integer, its codes, its reason)
+        size = [3 + 4 * len(e.get("n", ())) + len(" ".join(e.get("codes", ()))) + len(e.get("text", "").encode())
+                for e in log["entries"]]
+        slots = [1 + max(0, n - 40 + 51) // 52 for n in size]
         # (+ 6: a cut inside a long entry leaves up to 6 written continuation slots and no entry)
         assert seqs[-1] - seqs[0] + 1 - sum(slots[:-1]) - 1 <= log["bad"] + 6
         assert seqs[:len(seen)] == seen[:len(seqs)] or len(seqs) == 1024  # earlier entries survive
