@@ -17,6 +17,7 @@ from host_tools.units import local_time, ml_show, nl_to_ml, offset_text, device_
 
 # the pump's reset causes (firmware/hal/__init__.py RESET_*)
 RESET_CAUSES = {0: "power loss", 1: "watchdog restart", 2: "restart"}
+RESET_CODES = {0: "power", 1: "watchdog", 2: "soft"}  # the same for scripts (--json "cause")
 MODE_WORDS = {"stopped": "stopped", "continuous": "continuous", "flex": "flex", "periodic": "periodic"}
 # each unit of a record's integers: the suffix of its JSON name and its value for scripts
 UNITS: dict[str, tuple[str, Callable[[int], object]]] = {
@@ -31,6 +32,7 @@ UNITS: dict[str, tuple[str, Callable[[int], object]]] = {
     "n": ("", lambda v: v),
     "pct": ("_pct", lambda v: v),
     "flag": ("", bool),
+    "cause": ("", lambda v: RESET_CODES.get(v, str(v))),
 }
 
 
@@ -180,8 +182,8 @@ EVENTS: dict[str, tuple[str, tuple[str, ...], Callable[[Rec], str]]] = {
     "auth_fail": ("authentication failed", ("count:n",), _auth_fail),
     "auth_locked": ("authentication locked", ("lockout:dur", "failures:n"),
                     lambda r: f"locked for {duration_text(r['lockout'])} after {r['failures']} failures"),
-    "reset": ("reset", ("cause:n",),
-              lambda r: f"the pump restarted after a {RESET_CAUSES.get(r['cause'], 'reset')}; it resumed "
+    "reset": ("reset", ("cause:cause",),
+              lambda r: f"the pump restarted after a {RESET_CAUSES.get(r['cause'], 'reset')}; state after it: "
                         f"{words(r.code(0))}"),
     "clock_lost": ("clock lost", ("restored:time",),
                    lambda r: f"the clock lost time: restored to the last saved time {local_time(r['restored'], r.off)};"
