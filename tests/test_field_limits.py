@@ -321,9 +321,9 @@ def test_initial_dose_cap_needs_an_override_which_is_logged_with_its_reason(flas
     assert out["daily_dose_mcg"] == 201 and out["committed"] == "program"
     assert [o["limit"] for o in out["overrides"]] == ["initial_cap"] == [o["limit"] for o in out["review"]["overrides"]]
     logged = log_after(p, seq)
-    assert ("override", "initial_cap at 201 mcg/day; reason: " + reason[:110]) in logged
+    assert ("override", "the initial-dose cap at 201 mcg/day; reason: " + reason[:110]) in logged
     assert not any(e == "reason" for e, _ in logged)
-    assert any(e == "program" and t.startswith("stopped 0 mcg/day -> continuous 201") for e, t in logged), logged
+    assert ("program", "therapy changed from stopped to continuous 201 mcg/day (daily dose)") in logged, logged
     # the cap can be set (clinician)
     good, lim = p.send("limits", initial_cap_mcg=150)
     assert good and lim["initial_cap_mcg"] == 150 and lim["changed"] == ["initial"], lim
@@ -347,7 +347,7 @@ def test_ceiling_needs_an_override_which_is_logged(flash):
     out = p.change("program", mode="continuous", dose_mcg=1001, override="documented response above 1000")
     assert out["daily_dose_mcg"] == 1001 and [o["limit"] for o in out["overrides"]] == ["ceiling"]
     logged = log_after(p, seq)
-    assert ("override", "ceiling at 1001 mcg/day; reason: documented response above 1000") in logged
+    assert ("override", "the ceiling at 1001 mcg/day; reason: documented response above 1000") in logged
 
 
 def test_hard_maximum_is_never_passed_even_with_an_override(flash):
@@ -387,7 +387,7 @@ def test_decrease_guard_allows_exactly_minus_20_percent(flash):
     out = p.change("program", mode="continuous", dose_mcg=399, override="sedation")
     assert [o["limit"] for o in out["overrides"]] == ["decrease"] and out["daily_dose_mcg"] == 399
     logged = log_after(p, seq)
-    assert ("override", "decrease at 399 mcg/day; reason: sedation") in logged
+    assert ("override", "the decrease guard at 399 mcg/day; reason: sedation") in logged
 
 
 def test_stop_needs_a_reason_and_is_logged_as_an_override(pump):
@@ -402,8 +402,8 @@ def test_stop_needs_a_reason_and_is_logged_as_an_override(pump):
     assert [o["limit"] for o in out["overrides"]] == ["decrease"]
     assert "up to 100 mcg/day" in out["overrides"][0]["text"] and "withdrawal" in out["overrides"][0]["text"]
     logged = log_after(pump, seq)
-    assert ("override", "decrease at stop; reason: infection at the pump site") in logged
-    assert ("program", "continuous 100 mcg/day -> stopped; reason: infection at the pump site") in logged, logged
+    assert ("override", "the decrease guard at a stop; reason: infection at the pump site") in logged
+    assert ("program", "therapy stopped (was continuous 100 mcg/day); reason: infection at the pump site") in logged, logged
 
 
 def test_high_dose_warning_above_20_percent_at_500_or_more(flash):
@@ -416,7 +416,9 @@ def test_high_dose_warning_above_20_percent_at_500_or_more(flash):
         assert words in w, w
     seq = p.dev.log_seq
     out = p.change("program", mode="continuous", dose_mcg=961)
-    assert out["warnings"] == [w] and ("warning", w) in log_after(p, seq)
+    assert out["warnings"] == [w] and ("high_dose", "961 mcg/day is more than +20 % over the lowest daily dose of the "
+                                       "last 24 h (800 mcg/day), at 500 mcg/day or more: may be excessive"
+                                       ) in log_after(p, seq)
 
 
 def test_no_high_dose_warning_below_500(flash):
