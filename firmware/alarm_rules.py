@@ -187,6 +187,7 @@ def _save(dev):
     global _dirty
     if _dirty:
         _dirty = False
+        dev.dates[2] = True  # the alarm and refill dates again (dates.py): a halt, minimum rate, ...
         try:
             dev.call("store", "save")
         except ImportError:

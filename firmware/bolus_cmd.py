@@ -8,7 +8,6 @@ import dose
 from errors import CommandError, LIMIT
 from checks import MAX_BOLUS_S, need_int
 from bolus_fit import check_bolus
-from dates import volume_x1440
 from committed import applied
 
 
@@ -24,9 +23,8 @@ def bolus(dev, args):
     th = dev.therapy
     volume = mcg * dose.nl_per_mcg(th.conc)
     now = th.now_s()
-    # the new side's dates: the same prescription, from a reservoir the bolus has taken its volume from
+    # the new side: the same prescription, its dates with this bolus from now (dates.py)
     return {"cmd": "bolus", "summary": "bolus %d mcg over %d s" % (mcg, over), "mcg": mcg, "over": over,
-            "after": (th.mode, volume_x1440(dev), th.reservoir_nl - volume),
             "extra": {"bolus": {"dose_mcg": mcg, "over_s": over, "volume_nl": volume,
                                 "starts_s": now, "ends_s": now + over}}}
 

@@ -3,9 +3,7 @@
 import gc
 from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
-from alarms import EMPTY_NL
 from alarm_view import alarm_list
-from dates import reaches
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 
@@ -35,9 +33,11 @@ def status(dev, args):
     out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
     out["alarms"] = alarm_list(dev.alarms, dev)
     # when the level alarm fires, or fired: its time once raised, never "now"
+    # predicted from the schedule when something changed (dates.py): kept, not walked here
     a = dev.alarms.active
-    out["alarm_date"] = a["low_reservoir"][0] if "low_reservoir" in a else reaches(dev, dev.low_reservoir_nl)
-    out["refill_date"] = a["empty_reservoir"][0] if "empty_reservoir" in a else reaches(dev, EMPTY_NL)
+    d = dev.dates
+    out["alarm_date"] = a["low_reservoir"][0] if "low_reservoir" in a else d[0]
+    out["refill_date"] = a["empty_reservoir"][0] if "empty_reservoir" in a else d[1]
     out["clock"] = th.now_s()
     out["utc_offset_min"] = th.offset_min
     out["firmware_version"] = FIRMWARE_VERSION

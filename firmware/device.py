@@ -65,6 +65,9 @@ class Device:
         self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
         self.store_seq = 0  # sequence number of the last saved copy
         self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
+        # [alarm_s, refill_s, due]: the dates predicted from the schedule (dates.py), again when due
+        # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
+        self.dates = [None, None, True]
         self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
         # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
@@ -171,6 +174,8 @@ class Device:
             now_s = th.now_s() + hal.ticks_diff(now, self.t_tick) // 1000
             if hal.battery_mv() <= self.battery_floor or 0 <= self.wake_s <= now_s:
                 self.call("alarm_rules", "tick")
+        if self.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
+            self.call("dates", "keep")
 
     def _stroke(self):
         hal = self.hal
@@ -198,6 +203,7 @@ class Device:
         if ev & EV_BRIDGE_DONE:
             self.log("bridge_done", (self.therapy.conc,))
         if ev & (EV_PRIMED | EV_BRIDGE_DONE):
+            self.dates[2] = True
             self.call("store", "save")
 
     def sync(self):
@@ -232,6 +238,7 @@ class Device:
             else:
                 out = self.call(module, cmd, args)
             if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
+                self.dates[2] = True  # predicted again by the next service()
                 self.call("store", "save")  # a committed change survives any power cut from now
             return out
         finally:
@@ -245,15 +252,19 @@ class Device:
             self.hal.motor_enable(False)
 
     def change(self, module, cmd, args, commit):
-        """A two-phase request in three loads that never share the heap: the module's check
-        (its plan), the review (review.py, with the limits), then on a commit the module's
-        apply. Without commit: the review, and nothing changed."""
+        """A two-phase request in loads that never share the heap: the module's check (its
+        plan), the review (review.py, with the limits), then on a commit the module's apply.
+        Without commit: the review with its dates (dates.py; a commit's are predicted after it,
+        by service()), and nothing changed."""
         plan = self.call(module, cmd, args)
         review = self.call("review", "build", plan)
         if not commit:
+            self.call("dates", "sides", plan, review)  # the alarm and refill dates, now and once applied
             return review
         if "prog" in plan:  # a new prescription: the running one's last 24 h go into the record first
             self.call("schedule", "close", plan)
+        # apply needs only the verdict: the rest of the review goes before its loads (heap)
+        review = {"warnings": review["warnings"], "overrides": review["overrides"]}
         return self.call(module, "apply", plan, review)
 
     # -- link ----------------------------------------------------------------

@@ -8,8 +8,6 @@ dev.expect then holds what the prepare showed, and a commit whose review would d
 references moved, a warning came or went) is refused (code 9).
 """
 
-from alarms import EMPTY_NL
-from dates import reaches, volume_x1440
 from errors import CommandError, NOT_ALLOWED
 from limits import window, pct_tenths, ptm_x1440
 
@@ -24,9 +22,10 @@ def build(dev, plan):
     """The review of a plan (what a request module's check returned, nothing applied yet).
 
     plan: "cmd", "summary"; "new": the change's worst-case daily dose x1440 (absent: the dose
-    stays), "prog": its schedule (schedule.py, for the rolling 24 h windows), "reason" (the
-    override), "stopping"; "after": (mode, nL/day x1440 from the
-    reservoir, reservoir nL or None) once applied; "extra": keys for the new side; "warnings".
+    stays), "prog": its schedule (schedule.py, for the rolling 24 h windows and the dates), "reason"
+    (the override), "stopping"; "after": (mode, average nL/day x1440 from the reservoir, reservoir
+    nL or None) once applied; "extra": keys for the new side; "warnings". The sides' alarm and
+    refill dates come after, from dates.sides (its own load: see Device.change).
     """
     th = dev.therapy
     new = plan.get("new")
@@ -47,9 +46,10 @@ def build(dev, plan):
         new = cur
     if after is None:
         after = (th.mode, volume_x1440(dev), None)
+    # each side's alarm and refill dates: dates.sides, loaded after this module (Device.change)
     out = {"review": True, "cmd": plan["cmd"], "serial": dev.identity(), "summary": summary,
-           "current": _side(dev, th.mode, cur, volume_x1440(dev), None),
-           "new": _side(dev, after[0], new, after[1], after[2]),
+           "current": _side(th.mode, cur, volume_x1440(dev)),
+           "new": _side(after[0], new, after[1]),
            "reference": {"min_mcg": _mcg(lo), "max_mcg": _mcg(hi)},
            "change_tenths_pct": pct_tenths(max(new, 0), lo) if lo > 0 else None,
            "warnings": warnings, "overrides": [{"limit": u[0], "text": u[1]} for u in used],
@@ -68,7 +68,18 @@ def _mcg(x):
     return None if x < 0 else (x + 720) // 1440
 
 
-def _side(dev, mode, x, per_day, reservoir):
+def _side(mode, x, per_day):
     return {"mode": mode, "daily_dose_mcg": _mcg(x) or 0, "rate_nl_per_day": per_day // 1440,
-            "alarm_date": reaches(dev, dev.low_reservoir_nl, per_day, reservoir),
-            "refill_date": reaches(dev, EMPTY_NL, per_day, reservoir)}
+            "alarm_date": None, "refill_date": None}  # (dates.sides fills them in)
+
+
+def volume_x1440(dev):
+    """nL/day x 1440 the pump takes from the reservoir on average (the side's mL/day): the
+    prescription's average, or the rate delivered now in minimum rate and halt; 0 when nothing
+    is delivered."""
+    th = dev.therapy
+    if th.halted or th.minimum:
+        return th.d.rate * 1440
+    if th.mode == "stopped" or not th.conc:
+        return 0
+    return th.daily_x1440 * (1000000 // th.conc)
