@@ -197,8 +197,7 @@ def _within(prog, extra, a, b, need, npm):
 
     steps, trains = schedule.expand(prog, a, b)
     parts = [(steps, b, trains + extra)]
-    edges = set()
-    schedule.edges(parts, a, b, 0, edges)
+    edges = set(schedule.edges(parts, a, b))
     edges.add(a)
     edges.add(b)
     edges = sorted(edges)
