@@ -72,20 +72,28 @@ class Board:
         self.port = port
         self.steps: list[list[str]] = []  # what ran, for the report
 
+    @staticmethod
+    def step_name(args: tuple[str, ...]) -> str:
+        """A step as a user reads it: never the multi-line script an exec step carries."""
+        if args and args[0] == "exec":
+            return "exec (board probe)" if args[1:] == (PROBE,) else "exec (script)"
+        return " ".join(args[:2])
+
     def run(self, *args: str) -> str:
         argv = [*mpremote_command(), "connect", self.port, *args]
+        step = self.step_name(args)
         self.steps.append(list(args))
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
         except FileNotFoundError:
             raise FlashError(f"mpremote not found ({argv[0]}): pip install 'itbpump[flash]'") from None
         except subprocess.TimeoutExpired:
-            raise FlashError(f"mpremote {' '.join(args[:2])} took over {STEP_TIMEOUT_S} s on {self.port}") from None
+            raise FlashError(f"mpremote {step} took over {STEP_TIMEOUT_S} s on {self.port}") from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             hint = (": is the board in its REPL? A board running the pump firmware must be powered up "
                     f"with the maintenance jumper (GP{MAINT_PIN} to GND)") if "raw repl" in tail[0].lower() else ""
-            raise FlashError(f"mpremote {' '.join(args[:2])} failed on {self.port}: {tail[0]}{hint}")
+            raise FlashError(f"mpremote {step} failed on {self.port}: {tail[0]}{hint}")
         return done.stdout
 
     def probe(self) -> dict[str, Any]:

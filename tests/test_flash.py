@@ -100,6 +100,8 @@ def test_a_board_running_the_firmware_is_refused_with_the_jumper_hint(board, cap
     assert run("flash") == 1
     err = capsys.readouterr().err
     assert "could not enter raw repl" in err and "maintenance jumper (GP22 to GND)" in err, err
+    assert "mpremote exec (board probe) failed" in err and "import" not in err, err  # one line, no script
+    assert len(err.strip().splitlines()) == 1, err
     assert not KeyStore().path.exists()
 
 
