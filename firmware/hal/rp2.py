@@ -13,9 +13,10 @@ import select
 import machine
 import micropython
 from micropython import const
-from machine import Pin, PWM, ADC
+from machine import Pin, PWM, ADC, I2C
 from hal import RESET_POWER, RESET_WATCHDOG, RESET_SOFT
 from hal import flashfs
+from hal.ds3231 import DS3231
 
 # -- pin map (GPIO numbers; docs/hardware.md has the wiring) -----------------
 PIN_STEP = const(2)     # out: driver STEP, one pulse = one (micro)step
@@ -26,6 +27,8 @@ PIN_BUZZER = const(15)  # out, PWM slice 7B: piezo buzzer through a transistor
 PIN_LED = const(25)     # out: on-board status LED (Pico, not Pico W)
 PIN_VSYS = const(29)    # ADC3: VSYS/3 through the Pico's on-board divider
 PIN_MAINT = const(22)   # in, pull-up: maintenance jumper to GND (itbpump flash needs the REPL)
+PIN_SDA = const(20)     # I2C0 SDA: DS3231 battery-backed real-time clock
+PIN_SCL = const(21)     # I2C0 SCL
 
 
 def maintenance_jumper() -> bool:
@@ -54,6 +57,14 @@ WDT_MAX_MS = const(8300)  # RP2040 hardware limit is ~8388 ms; keep a margin
 _WDT_REASON = const(0x40058008)  # RP2040 WATCHDOG_BASE + REASON
 _REASON_TIMER = const(1)
 _REASON_FORCE = const(2)
+# The clock across resets without a DS3231: SCRATCH0-2 survive a watchdog bite and
+# machine.reset() (not a power cut; the bootrom and pico-sdk use SCRATCH4-7). 0 = the clock in
+# seconds since 2000 at the last feed, 1 = its check word, 2 = the watchdog timeout in seconds.
+_SCRATCH0 = const(0x4005800C)
+_SCRATCH1 = const(0x40058010)
+_SCRATCH2 = const(0x40058014)
+_SCRATCH_CHECK = const(0x2A5A5A5A)
+_REBASE_MS = const(86400000)  # ticks_diff stays exact within 2**29 ms: rebase the clock daily
 
 _LINK_WAKE_MS = const(1000)  # wait() wakes at least this often to feed the watchdog
 _POLLIN = const(1)           # select.POLLIN
@@ -90,14 +101,17 @@ class Hal:
         self._led = Pin(PIN_LED, Pin.OUT, value=0)
         self._vsys = ADC(PIN_VSYS)
 
-        self._rtc = machine.RTC()
-        # Seconds from the port's time epoch to 2000-01-01: 0 on a 2000-epoch
-        # port, 946684800 on a 1970-epoch one (rp2 in 1.29 uses 1970).
-        self._epoch2000 = time.mktime((2000, 1, 1, 0, 0, 0, 0, 0))
         self._wdt = None  # type: machine.WDT | None
+        self._wdt_s = 0
         self.flash_writes = 0
         self._uid = machine.unique_id()
         self._reset = self._read_reset_cause()
+        # The wall clock is the 1 MHz timer (ticks_ms) from a base: small ints, no allocation.
+        # MicroPython sets the chip's RTC to 2021-01-01 at every boot, so the base comes from
+        # the DS3231 (it runs on its battery), else from SCRATCH after a watchdog or soft reset.
+        self._ds = None  # type: DS3231 | None
+        self._base_s = self._boot_seconds()
+        self._base_ms = time.ticks_ms()
 
         # programmer link: USB CDC stdin/stdout, raw bytes
         self._in = sys.stdin.buffer
@@ -133,15 +147,44 @@ class Hal:
     def ticks_diff(self, a: int, b: int) -> int:
         return time.ticks_diff(a, b)
 
+    def _boot_seconds(self) -> int:
+        try:
+            ds = DS3231(I2C(0, sda=Pin(PIN_SDA), scl=Pin(PIN_SCL), freq=100000))
+            s = ds.seconds()
+            self._ds = ds
+            return s
+        except (OSError, ValueError):
+            pass  # no battery-backed clock on this board
+        mem = machine.mem32
+        if self._reset != RESET_POWER and mem[_SCRATCH1] == mem[_SCRATCH0] ^ _SCRATCH_CHECK:
+            # a bite comes one timeout after the last feed; machine.reset() saves first
+            late = mem[_SCRATCH2] if self._reset == RESET_WATCHDOG else 0
+            return mem[_SCRATCH0] + late
+        return 662774400  # 2021-01-01, what MicroPython's RTC says: the firmware then restores
+
     def rtc_seconds(self) -> int:
-        # RTC tuple: (year, month, mday, weekday, hour, minute, second, subsec)
-        d = self._rtc.datetime()
-        return time.mktime((d[0], d[1], d[2], d[4], d[5], d[6], 0, 0)) - self._epoch2000
+        elapsed = time.ticks_diff(time.ticks_ms(), self._base_ms)
+        if elapsed >= _REBASE_MS:
+            self._base_s += _REBASE_MS // 1000
+            self._base_ms = time.ticks_add(self._base_ms, _REBASE_MS)
+            elapsed -= _REBASE_MS
+        return self._base_s + elapsed // 1000
 
     def rtc_set(self, seconds: int) -> None:
-        # gmtime tuple: (year, month, mday, hour, minute, second, weekday, yearday)
-        t = time.gmtime(seconds + self._epoch2000)
-        self._rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+        self._base_s = seconds
+        self._base_ms = time.ticks_ms()
+        self._save_clock()
+        if self._ds is not None:
+            try:
+                self._ds.set(seconds)
+            except OSError:
+                pass  # the clock chip stopped answering: the timer keeps the time until reset
+
+    def _save_clock(self) -> None:
+        s = self.rtc_seconds()
+        mem = machine.mem32
+        mem[_SCRATCH0] = s
+        mem[_SCRATCH1] = s ^ _SCRATCH_CHECK
 
     # -- identity ----------------------------------------------------------------
     def unique_id(self) -> bytes:
@@ -152,6 +195,7 @@ class Hal:
 
     def reset(self) -> None:
         """After a crash: let the watchdog bite, so the reboot reads as a watchdog reset."""
+        self._save_clock()
         if self._wdt is not None:
             while True:
                 time.sleep_ms(100)
@@ -217,11 +261,13 @@ class Hal:
             timeout_ms = 1
         # Cannot be stopped once started (it keeps running in the REPL too).
         self._wdt = machine.WDT(timeout=timeout_ms)
+        machine.mem32[_SCRATCH2] = (timeout_ms + 999) // 1000
 
     def wdt_feed(self) -> None:
         wdt = self._wdt
         if wdt is not None:
             wdt.feed()
+            self._save_clock()
 
     # -- pump and peripherals ----------------------------------------------------------
     def motor_enable(self, on: bool) -> None:
