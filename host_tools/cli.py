@@ -567,7 +567,10 @@ def _flash(args: argparse.Namespace) -> int:
         return _fail(args, "flash deploys to a real Pico; the virtual Pico builds the firmware itself at each start")
     if port is None and not args.dry_run:
         return _fail(args, "no Pico attached (USB VID 0x2E8A): connect one or give --port")
-    r = flash.flash(port, dry_run=args.dry_run, new_keys=args.new_keys)
+    # the boot after the reset gets as many request timeouts as a Pico's boot takes at 2 s each
+    # (a slower board, e.g. an emulated RP2040, is given --timeout in proportion)
+    verify_s = flash.VERIFY_S * args.timeout / 2.0
+    r = flash.flash(port, dry_run=args.dry_run, new_keys=args.new_keys, verify_s=max(flash.VERIFY_S, verify_s))
     if not args.dry_run and not r["verified"] and not r["jumper"]:
         return _fail(args, f"firmware copied to {port} ({r['serial']}), but it did not answer after the reset: "
                      f"check the board, then: itbpump --port {port} status", r)

@@ -33,7 +33,8 @@ from host_tools import keys as keylib
 from host_tools.errors import PumpError
 
 MAINT_PIN = 22  # firmware/hal/rp2.py PIN_MAINT: held to GND at power-up, the firmware stays off
-STEP_TIMEOUT_S = 120
+STEP_TIMEOUT_S = 300  # an mpremote step (a whole fs cp -r): minutes on an emulated RP2040
+VERIFY_S = 15.0  # after the reset, the firmware answers within this (a Pico boots in ~3 s)
 MARK = "ITBPUMP-PROBE "
 # what the board says about itself, run in its REPL (MicroPython, one line of JSON)
 PROBE = f"""
@@ -136,7 +137,7 @@ def key_plan(store: keylib.KeyStore, serial: str, board_has_keys: bool, new_keys
                      "new keys would lock out whoever holds them; rerun with --new-keys to replace them")
 
 
-def flash(port: str | None, dry_run: bool = False, new_keys: bool = False, verify_s: float = 15.0) -> dict[str, Any]:
+def flash(port: str | None, dry_run: bool = False, new_keys: bool = False, verify_s: float = VERIFY_S) -> dict[str, Any]:
     """Build, probe, provision and copy; the report (plain data). dry_run: build and plan only,
     the board and the key file untouched (the board is not even opened)."""
     staging = Path(tempfile.mkdtemp(prefix="itbpump-flash-"))
@@ -195,7 +196,7 @@ def _verify(port: str, serial: str, within_s: float) -> bool:
     end = time.monotonic() + within_s
     while True:
         try:
-            with PumpClient(port, timeout=1.0) as c:
+            with PumpClient(port, timeout=max(1.0, within_s / 15)) as c:
                 if c.identity.get("serial") != serial:
                     raise FlashError(f"after flashing, {port} answers as {c.identity.get('serial')}, not {serial}")
                 c.authenticate("clinician")

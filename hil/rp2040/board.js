@@ -102,6 +102,7 @@ class Board {
     this.pendingRead = null;
     this.hostQueue = [];
     this.edgesInStroke = 0;
+    this.frozen = false; // a reset restarts a hung core
     this.nor.deselect();
     this.patchFlash(mcu);
     this.patchCore1(mcu);
@@ -177,14 +178,6 @@ class Board {
       }
     }
     mcu.peripherals[0x40018] = new IoQspi();
-    // XIP_CTRL (cache flush, status) at 0x14000000: reads must not block the flush poll
-    const origRead32 = mcu.readUint32.bind(mcu);
-    mcu.readUint32 = (address) => {
-      address >>>= 0;
-      const v = origRead32(address);
-      if (process.env.RP2040_TRACE && address >= 0x14000000 && (address < 0x20000000 || address >= 0x40000000)) { board.trace = board.trace || []; board.trace.push([address.toString(16), v]); if (board.trace.length > 8) board.trace.shift(); }
-      return v;
-    };
     const origWrite32 = mcu.writeUint32.bind(mcu);
     mcu.writeUint32 = (address, value) => {
       address >>>= 0;
@@ -297,7 +290,7 @@ class Board {
     const rtc = this.rtc;
     let ours = false;
     i2c.onConnect = (address, mode) => {
-      ours = address === DS3231.ADDRESS;
+      ours = address === DS3231.ADDRESS && rtc.present;
       if (ours) rtc.start(mode === I2CMode.Read, this.nowNs());
       i2c.completeConnect(ours);
     };
@@ -423,7 +416,7 @@ class Board {
         return ok({ words, str, sp: m.core.SP });
       }
       case 'debug':
-        return ok({ trace: this.trace, pc: this.mcu.core.PC, lr: this.mcu.core.LR, waiting: this.mcu.core.waiting });
+        return ok({ pc: this.mcu.core.PC, lr: this.mcu.core.LR, waiting: this.mcu.core.waiting });
       case 'state':
         return ok(this.state());
       case 'steps': {
