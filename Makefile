@@ -4,6 +4,11 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 TYPINGS = .typings
+NODE_STAMP = hil/node_modules/.installed-stamp
+# RP2040 test equipment (a MicroPython image and the bootrom, third-party downloads kept outside the
+# repository): ../shared/pico when it exists, else whatever $ITBPUMP_PICO_DIR says (docs/rp2040.md)
+ITBPUMP_PICO_DIR ?= $(wildcard $(abspath ../shared/pico))
+export ITBPUMP_PICO_DIR
 STUBS   = micropython-rp2-rpi-pico-stubs micropython-stdlib-stubs
 
 .PHONY: demo test unit typecheck bench soak hil clean
@@ -20,8 +25,13 @@ $(TYPINGS)/.stamp: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m host_tools.demo
 
-test: $(STAMP) typecheck
-	$(PY) -m pytest -q -n 2
+# rp2040js for the emulated RP2040 (hil/package-lock.json); without npm those tests skip
+$(NODE_STAMP): hil/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix hil --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the emulated RP2040 tests will be skipped"; fi
+
+test: $(STAMP) typecheck $(NODE_STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 typecheck: $(TYPINGS)/.stamp
 	$(PY) -m mypy --config-file mypy-firmware.ini
@@ -30,11 +40,11 @@ typecheck: $(TYPINGS)/.stamp
 hil: $(STAMP)
 	$(VENV)/bin/itbpump-hil run hil/scenarios --jobs 2 --report hil/reports
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run_all.py
 
 soak: $(STAMP)
 	$(PY) -m pytest -q -m soak
 
 clean:
-	rm -rf $(VENV) $(TYPINGS) .pytest_cache .mypy_cache hil/reports
+	rm -rf $(VENV) $(TYPINGS) .pytest_cache .mypy_cache hil/reports hil/node_modules

@@ -61,3 +61,13 @@ def vpico_port(vpico: SimControl) -> str:
     info = vpico.info()
     assert info is not None
     return info["port"]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One clear line when the emulated RP2040 tests could not run (tests/test_rp2040.py)."""
+    from hil.rp2040.board import BoardError, equipment
+
+    try:
+        equipment()
+    except BoardError as e:
+        terminalreporter.write_line(f"RP2040 tests skipped: {e}")

@@ -137,3 +137,23 @@ def test_a_watchdog_bite_resumes_therapy_from_the_watchdog_scratch_clock(board):
     board.advance(10)
     assert board.wait_event("reboot", n)["reason"] == "watchdog"
     _resumed_after(board, before, cause=1)
+
+
+def test_flash_is_refused_while_the_firmware_runs_with_the_jumper_hint(board, capsys):
+    assert itbpump(board.port, "flash") == 1
+    err = capsys.readouterr().err
+    assert "could not enter raw repl" in err.lower() and "maintenance jumper (GP22 to GND)" in err, err
+    assert len(err.strip().splitlines()) == 1 and "import" not in err, err  # no probe script in it
+
+
+def test_reflash_behind_the_jumper_keeps_keys_and_therapy(board, capsys):
+    serial = status(board)["serial"]
+    board.jumper(True)
+    board.power_cut()
+    assert itbpump(board.port, "flash") == 0
+    out = capsys.readouterr().out
+    assert f"Flashed {serial}" in out and "kept" in out and "remove the maintenance jumper" in out, out
+    board.jumper(False)
+    board.power_cut()
+    st = status(board)
+    assert st["serial"] == serial and st["mode"] == "continuous" and st["daily_dose_mcg"] == DOSE, st
