@@ -334,7 +334,7 @@ class Board {
     const mcu = this.mcu;
     const { core, clock } = mcu;
     const wallEnd = Date.now() + 20;
-    let paceTarget = Infinity;
+    let paceTarget = clock.nanos; // 'free': the chip only runs in advance()
     if (this.mode === 'paced' && !this.advance) {
       paceTarget = this.paceSim + Number(process.hrtime.bigint() - this.paceWall);
     }
@@ -343,11 +343,10 @@ class Board {
       for (let i = 0; i < 5000; i++) {
         if (this.rebootPending !== null) { this.reboot(this.rebootPending); return; }
         if (this.mcu !== mcu) return;
-        if (clock.nanos >= limit) { this.reached(); return this.mode === 'paced'; }
+        if (clock.nanos >= limit) { this.reached(); return true; }
         if (core.waiting || this.frozen || !this.powered) {
           const next = clock.nanosToNextAlarm;
           const room = limit - clock.nanos;
-          if (next <= 0 && room === Infinity) return true; // asleep until the host or the rig
           clock.tick(Math.min(next > 0 ? next : room, room));
         } else {
           clock.tick(core.executeInstruction() * NS_PER_CYCLE);
