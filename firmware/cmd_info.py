@@ -20,10 +20,15 @@ def hello(dev, args):
 
 
 def diag(dev, args):
-    """Heap and tick counter, for firmware engineers and bench/ (MicroPython only)."""
+    """Heap and tick counter, for firmware engineers and bench/ (MicroPython only). heap_watch
+    true/false starts/stops measuring the live heap after every module call (mem_peak; it costs
+    a collection per call)."""
+    if "heap_watch" in args:
+        dev.heap_watch = bool(args["heap_watch"])
+        dev.heap_peak = 0
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms(),
-            "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
+            "mem_peak": dev.heap_peak, "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
 
 
 def status(dev, args):

@@ -22,6 +22,11 @@ _LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest 
 _REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
+# Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
+# loading a module from a Pico's flash costs ~20 ms of CPU per request (bench/rp2040.py,
+# docs/rp2040.md). A budget-size heap (64 KB, docs/architecture.md) loads them per request.
+_RESIDENT = ("cmd_info",)
+_RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
 _READ_MODULES = ("cmd_info", "log_cmd", "auth")  # nothing to save after them (auth saves its own failures)
 _READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
 _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
@@ -55,6 +60,9 @@ class Device:
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.log_failures = 0  # event-log appends that failed (reported by diag)
+        self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
+        self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
+        self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until evlog has scanned
         # watch points set by alarm_rules.py; crossing one loads it (nothing resident decides)
         self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
@@ -106,8 +114,15 @@ class Device:
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
-        """Self-test and restore, with code loaded for boot only (startup.py)."""
+        """Self-test and restore, with code loaded for boot only (startup.py); then the modules
+        of the frequent reads, kept loaded from here on."""
         self.call("startup", "run")
+        free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
+        if free is not None and free() >= _RESIDENT_MIN_FREE:
+            self.resident = _RESIDENT
+            for module in _RESIDENT:
+                __import__(module)
+            gc.collect()
 
     def call(self, module, fn, *args):
         """module.fn(self, *args) with the module loaded for this call only, then dropped.
@@ -117,11 +132,16 @@ class Device:
         plus one module. Loading runs after a collection: the heap never moves, and
         bytecode wants contiguous blocks.
         """
+        if module in self.resident:
+            return getattr(__import__(module), fn)(self, *args)  # loaded at boot: no load, no collection
         loaded = list(sys.modules)
         gc.collect()
         try:
             return getattr(__import__(module), fn)(self, *args)
         finally:
+            if self.heap_watch:  # diag's heap watch: the live heap with the module still loaded
+                gc.collect()
+                self.heap_peak = max(self.heap_peak, gc.mem_alloc())
             for name in list(sys.modules):
                 if name not in loaded:
                     sys.modules.pop(name)

@@ -146,3 +146,23 @@ def test_alarm_raise_sends_unsolicited_frame(dev):
     assert f.kind == framing.ALARM and f.req_id == 0
     body = json.loads(f.body)
     assert body == {"event": "raised", "code": "low_reservoir", "priority": "non_critical", "since": dev.hal.rtc}
+
+
+def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch):
+    """A Pico's 240 KB heap keeps cmd_info (hello, status, diag) loaded from boot: no load from
+    flash per request (bench/rp2040.py); a budget-size heap loads it per request (above)."""
+    import gc
+
+    monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
+    cwd = os.getcwd()
+    sys.modules.pop("cmd_info", None)
+    try:
+        d = Device(MemHal(str(tmp_path / "flash")))
+        d.boot()
+        assert d.resident == ("cmd_info",) and "cmd_info" in sys.modules
+        loaded = sys.modules["cmd_info"]
+        assert json.loads(ask(d, "status").body)["state"] == "stopped"
+        assert sys.modules.get("cmd_info") is loaded  # the same module: not loaded again
+    finally:
+        sys.modules.pop("cmd_info", None)
+        os.chdir(cwd)
