@@ -15,7 +15,7 @@ from pathlib import Path
 from common import options
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["link.py", "therapy.py", "persistence.py"]
+BENCHES = ["link.py", "therapy.py", "persistence.py", "rp2040.py"]
 
 
 def figures(results: Path) -> list[str]:

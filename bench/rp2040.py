@@ -1,0 +1,146 @@
+"""Speed and memory on the target (spec §11): the firmware on an emulated RP2040 (hil/rp2040) at
+125 MHz. Device CPU time per request type and per stroke from the chip's busy cycle count (idle
+time, when the core waits in WFE, is not CPU), boot time, heap after boot and peak, and how fast
+an idle hour fast-forwards. Skips with one line without the RP2040 test equipment."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import write_result
+
+from hil.rp2040.board import Board, BoardError, equipment
+from host_tools import flash
+from host_tools.client import PumpClient
+from host_tools.errors import PumpError
+
+HZ = 125_000_000
+TIMEOUT = 10.0
+REPEAT = 7
+DOSE, CONC = 200, 500  # mcg/day, mcg/mL: 66.7 strokes an hour
+
+
+def answered(board: Board, within_s: float = 120.0) -> PumpClient:
+    end = time.monotonic() + within_s
+    while True:
+        try:
+            return PumpClient(board.port, timeout=TIMEOUT, retries=1)
+        except PumpError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+def cpu_ms(board: Board, fn) -> float:
+    """Busy CPU of one request, less what the idle main loop spends in the same wall time."""
+    idle_per_s = board.idle_cycles_per_s
+    c0, t0 = board.state()["cycles"], time.monotonic()
+    fn()
+    c1, t1 = board.state()["cycles"], time.monotonic()
+    return max(0.0, (c1 - c0) - idle_per_s * (t1 - t0)) * 1000 / HZ
+
+
+def idle_rate(board: Board, seconds: float = 3.0) -> float:
+    c0, t0 = board.state()["cycles"], time.monotonic()
+    time.sleep(seconds)
+    return (board.state()["cycles"] - c0) / (time.monotonic() - t0)
+
+
+def main() -> int:
+    try:
+        equipment()
+    except BoardError as e:
+        print(f"rp2040 bench skipped: {e}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="itbpump-bench-rp2040-") as d:
+        os.environ["XDG_CONFIG_HOME"] = str(Path(d) / "config")  # its keys only, not the user's
+        with Board(Path(d) / "dut") as board:
+            time.sleep(2)
+            t = time.monotonic()
+            flash.flash(board.port, verify_s=180)
+            flash_s = time.monotonic() - t
+            return measure(board, flash_s)
+
+
+def measure(board: Board, flash_s: float) -> int:
+    # boot: power on to the first answer
+    c0 = board.state()["cycles"]
+    t = time.monotonic()
+    board.power_cut()
+    answered(board).close()
+    boot_wall = time.monotonic() - t
+    boot_cpu_ms = (board.state()["cycles"] - c0) * 1000 / HZ
+    board.idle_cycles_per_s = idle_rate(board)  # type: ignore[attr-defined]
+    requests: dict[str, list[float]] = {}
+    with answered(board) as c:
+        heap_boot = c.diag()["mem_alloc"]
+        reads = {"hello": c.hello, "status": c.status, "diag": c.diag, "log (last 10)": lambda: c.log(last=10)}
+        signed = {"alarms": c.alarms, "clock (read)": c.clock}
+        for _ in range(REPEAT):
+            for name, fn in reads.items():
+                requests.setdefault(name, []).append(cpu_ms(board, fn))
+            requests.setdefault("auth (2 requests)", []).append(cpu_ms(board, lambda: c.authenticate("clinician")))
+            for name, fn in signed.items():
+                requests.setdefault(name, []).append(cpu_ms(board, fn))
+        diag = c.diag()
+        # the live heap after every module call, from here on (it costs a collection per call)
+        c.send("diag", {"heap_watch": True})
+        for fn in (*reads.values(), lambda: c.authenticate("clinician"), *signed.values()):
+            fn()
+    with answered(board) as c:
+        c.refill(0, 20_000_000, CONC)
+        c.program(mode="continuous", dose_mcg=DOSE)
+        s0 = c.status()["therapy"]["strokes"]
+    board.pace("free")
+    c0 = board.state()["cycles"]
+    t = time.monotonic()
+    board.advance(3600)
+    hour_wall = time.monotonic() - t
+    pumping = board.state()["cycles"] - c0
+    board.pace("paced")
+    with answered(board) as c:
+        strokes = c.status()["therapy"]["strokes"] - s0
+        c.program(mode="stop", reason="bench")
+        peak = c.diag().get("mem_peak")
+    board.pace("free")
+    c0 = board.state()["cycles"]
+    t = time.monotonic()
+    board.advance(3600)
+    idle_wall = time.monotonic() - t
+    idle_hour = board.state()["cycles"] - c0
+    board.pace("paced")
+    per_stroke_ms = (pumping - idle_hour) * 1000 / HZ / max(strokes, 1)
+    result = {
+        "flash_s": round(flash_s, 1),
+        "boot_wall_s": round(boot_wall, 1),
+        "boot_cpu_ms": round(boot_cpu_ms, 1),
+        "request_cpu_ms": {k: round(statistics.median(v), 2) for k, v in requests.items()},
+        "stroke_cpu_ms": round(per_stroke_ms, 2),
+        "strokes_in_hour": strokes,
+        "hour_pumping_wall_s": round(hour_wall, 1),
+        "hour_idle_wall_s": round(idle_wall, 1),
+        "fast_forward_x": round(3600 / idle_wall),
+        "heap_after_boot_b": heap_boot,
+        "heap_after_requests_b": diag["mem_alloc"],
+        "heap_peak_b": peak,
+        "targets": {"status_cpu_ms": 5, "heap_peak_b": 65536, "hour_wall_s": 15},
+    }
+    path = write_result("rp2040", result)
+    print(f"emulated RP2040 at 125 MHz (rp2040js): flash {flash_s:.0f} s, boot {boot_wall:.1f} s wall / "
+          f"{boot_cpu_ms:.0f} ms CPU")
+    for name, v in result["request_cpu_ms"].items():
+        print(f"  {name:<14} {v:7.2f} ms CPU")
+    print(f"  one stroke     {per_stroke_ms:7.2f} ms CPU ({strokes} strokes in the hour)")
+    print(f"  heap: {heap_boot} B after boot, {diag['mem_alloc']} B after requests, peak {peak} B (target 65536)")
+    print(f"  an hour: {hour_wall:.1f} s wall pumping, {idle_wall:.1f} s idle ({3600 / idle_wall:.0f}x)")
+    print(f"  -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
