@@ -7,6 +7,7 @@ next delimiter, whatever garbage came before; the CRC catches the rest.
 payload = version (u8) | kind (u8) | request id (u16, big-endian) | body
 """
 
+from array import array
 from micropython import const
 
 MAX_PAYLOAD = const(2048)  # a 7-day flex schedule of 13 steps a day fits
@@ -27,14 +28,13 @@ TOO_SHORT = const(-4)
 
 
 def _crc_table():
-    t = bytearray(512)  # 256 big-endian u16: a quarter of a tuple of ints' heap
+    t = array("H", bytes(512))  # 256 u16: a quarter of a tuple of ints' heap
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t[2 * i] = (c >> 8) & 0xFF
-        t[2 * i + 1] = c & 0xFF
-    return bytes(t)
+        t[i] = c & 0xFFFF
+    return t
 
 
 _TABLE = _crc_table()
@@ -44,42 +44,44 @@ def crc16(data, n):
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n]."""
     c = 0xFFFF
     t = _TABLE
-    for i in range(n):
-        j = (((c >> 8) ^ data[i]) & 0xFF) << 1
-        c = ((c << 8) & 0xFFFF) ^ ((t[j] << 8) | t[j + 1])
+    for i in range(n):  # compiled to a counter loop: nothing allocated
+        c = ((c << 8) & 0xFFFF) ^ t[(c >> 8) ^ data[i]]
     return c
 
 
 def encode(payload):
     """Return the wire bytes for one frame: COBS(payload + CRC) + 0x00.
 
-    The output is allocated once at its worst-case size: growing a bytearray
-    byte by byte fragments a small heap.
+    The output is allocated once at its worst-case size (growing a bytearray byte by byte
+    fragments a small heap); runs of non-zero bytes are found and copied by bytes.find and
+    slice assignment (C), not byte by byte: on a Pico that is most of an answer's cost.
     """
     n = len(payload)
     c = crc16(payload, n)
+    src = bytearray(n + 2)
+    src[:n] = payload
+    src[n] = c >> 8
+    src[n + 1] = c & 0xFF
     total = n + 2
     out = bytearray(total + total // 254 + 2)
-    code_at = 0
-    o = 1
-    code = 1
-    for i in range(total):
-        b = payload[i] if i < n else ((c >> 8) if i == n else (c & 0xFF))
-        if b == 0:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-        else:
-            out[o] = b
-            o += 1
-            code += 1
-            if code == 0xFF:
-                out[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-    out[code_at] = code
+    view = memoryview(src)
+    o = 0
+    i = 0
+    while True:
+        z = src.find(b"\0", i)
+        end = total if z < 0 else z
+        while end - i >= 254:  # a full block: code 0xFF, no zero implied after it
+            out[o] = 0xFF
+            out[o + 1:o + 255] = view[i:i + 254]
+            o += 255
+            i += 254
+        k = end - i
+        out[o] = k + 1
+        out[o + 1:o + 1 + k] = view[i:end]
+        o += k + 1
+        if z < 0:
+            break
+        i = z + 1
     out[o] = 0
     return memoryview(out)[:o + 1]
 
