@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_result
+from common import options, write_result
 
 from hil.rp2040.board import Board, BoardError, equipment
 from host_tools import flash
@@ -52,6 +52,10 @@ def idle_rate(board: Board, seconds: float = 3.0) -> float:
 
 
 def main() -> int:
+    opts = options(__doc__)
+    if opts.quick:
+        print("rp2040 bench skipped: not in --quick (it takes minutes)")
+        return 0
     try:
         equipment()
     except BoardError as e:
@@ -64,10 +68,10 @@ def main() -> int:
             t = time.monotonic()
             flash.flash(board.port, verify_s=180)
             flash_s = time.monotonic() - t
-            return measure(board, flash_s)
+            return measure(board, flash_s, opts)
 
 
-def measure(board: Board, flash_s: float) -> int:
+def measure(board: Board, flash_s: float, opts) -> int:
     # boot: power on to the first answer
     c0 = board.state()["cycles"]
     t = time.monotonic()
@@ -130,7 +134,7 @@ def measure(board: Board, flash_s: float) -> int:
         "heap_peak_b": peak,
         "targets": {"status_cpu_ms": 5, "heap_peak_b": 65536, "hour_wall_s": 15},
     }
-    path = write_result("rp2040", result)
+    path = write_result("rp2040", result, opts)
     print(f"emulated RP2040 at 125 MHz (rp2040js): flash {flash_s:.0f} s, boot {boot_wall:.1f} s wall / "
           f"{boot_cpu_ms:.0f} ms CPU")
     for name, v in result["request_cpu_ms"].items():

@@ -45,6 +45,13 @@ def figures(results: Path) -> list[str]:
     cuts = wear["power_cuts"]
     out.append(f"power cuts: {cuts['cuts']}, each {cuts['min_nl']}..{cuts['max_nl']} nL below the truth "
                f"(one checkpoint {cuts['checkpoint_nl']} nL), above it: {'YES' if cuts['estimate_ever_above_truth'] else 'never'}")
+    rp = results / "rp2040.json"
+    if rp.is_file():  # only with the RP2040 test equipment, and not in --quick
+        r = json.loads(rp.read_text())
+        out.append(f"emulated RP2040 at 125 MHz: status {r['request_cpu_ms']['status']} ms CPU (target <= 5 ms), "
+                   f"stroke {r['stroke_cpu_ms']} ms, boot {r['boot_cpu_ms']} ms; heap {r['heap_after_boot_b']} B "
+                   f"after boot, peak {r['heap_peak_b']} B (target <= 65536); an idle hour in "
+                   f"{r['hour_idle_wall_s']} s ({r['fast_forward_x']}x)")
     return out
 
 

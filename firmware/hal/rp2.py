@@ -39,7 +39,8 @@ def maintenance_jumper() -> bool:
 # -- pump drive ----------------------------------------------------------------
 STEPS_PER_STROKE = const(8)  # STEP pulses per pump stroke
 STEP_HIGH_US = const(5)      # >= 1.9 us (DRV8825) / 1 us (A4988)
-STEP_LOW_US = const(995)     # sets the step rate (~1 kHz): keep below the motor's pull-in rate
+STEP_LOW_MS = const(1)       # sets the step rate (~1 kHz): keep below the motor's pull-in rate;
+                             # sleep_ms waits in WFE, sleep_us would spin the CPU (7 ms a stroke)
 DIR_FORWARD = const(1)
 
 # -- buzzer ----------------------------------------------------------------------
@@ -282,7 +283,7 @@ class Hal:
             step.value(1)
             time.sleep_us(STEP_HIGH_US)
             step.value(0)
-            time.sleep_us(STEP_LOW_US)
+            time.sleep_ms(STEP_LOW_MS)
             n -= 1
 
     def rotor_count(self) -> int:
