@@ -51,6 +51,17 @@ def idle_rate(board: Board, seconds: float = 3.0) -> float:
     return (board.state()["cycles"] - c0) / (time.monotonic() - t0)
 
 
+def fast_hour(board: Board) -> tuple[int, float]:
+    """Busy cycles and wall seconds of one fast-forwarded hour."""
+    board.pace("free")
+    c0, t = board.state()["cycles"], time.monotonic()
+    board.advance(3600)
+    wall = time.monotonic() - t
+    cycles = board.state()["cycles"] - c0
+    board.pace("paced")
+    return cycles, wall
+
+
 def main() -> int:
     opts = options(__doc__)
     if opts.quick:
@@ -96,28 +107,16 @@ def measure(board: Board, flash_s: float, opts) -> int:
         c.send("diag", {"heap_watch": True})
         for fn in (*reads.values(), lambda: c.authenticate("clinician"), *signed.values()):
             fn()
+    idle_hour, idle_wall = fast_hour(board)  # the baseline: a stopped pump's main loop for an hour
     with answered(board) as c:
         c.refill(0, 20_000_000, CONC)
         c.program(mode="continuous", dose_mcg=DOSE)
         s0 = c.status()["therapy"]["strokes"]
-    board.pace("free")
-    c0 = board.state()["cycles"]
-    t = time.monotonic()
-    board.advance(3600)
-    hour_wall = time.monotonic() - t
-    pumping = board.state()["cycles"] - c0
-    board.pace("paced")
+    pumping, hour_wall = fast_hour(board)
     with answered(board) as c:
         strokes = c.status()["therapy"]["strokes"] - s0
         c.program(mode="stop", reason="bench")
         peak = c.diag().get("mem_peak")
-    board.pace("free")
-    c0 = board.state()["cycles"]
-    t = time.monotonic()
-    board.advance(3600)
-    idle_wall = time.monotonic() - t
-    idle_hour = board.state()["cycles"] - c0
-    board.pace("paced")
     per_stroke_ms = (pumping - idle_hour) * 1000 / HZ / max(strokes, 1)
     result = {
         "flash_s": round(flash_s, 1),
@@ -128,6 +127,7 @@ def measure(board: Board, flash_s: float, opts) -> int:
         "strokes_in_hour": strokes,
         "hour_pumping_wall_s": round(hour_wall, 1),
         "hour_idle_wall_s": round(idle_wall, 1),
+        "hour_cpu_ms": {"stopped": round(idle_hour * 1000 / HZ), "pumping": round(pumping * 1000 / HZ)},
         "fast_forward_x": round(3600 / idle_wall),
         "heap_after_boot_b": heap_boot,
         "heap_after_requests_b": diag["mem_alloc"],
@@ -139,7 +139,8 @@ def measure(board: Board, flash_s: float, opts) -> int:
           f"{boot_cpu_ms:.0f} ms CPU")
     for name, v in result["request_cpu_ms"].items():
         print(f"  {name:<14} {v:7.2f} ms CPU")
-    print(f"  one stroke     {per_stroke_ms:7.2f} ms CPU ({strokes} strokes in the hour)")
+    print(f"  one stroke     {per_stroke_ms:7.2f} ms CPU ({strokes} strokes in the hour; an hour's main loop: "
+          f"{idle_hour * 1000 / HZ:.0f} ms CPU stopped, {pumping * 1000 / HZ:.0f} ms pumping)")
     print(f"  heap: {heap_boot} B after boot, {diag['mem_alloc']} B after requests, peak {peak} B (target 65536)")
     print(f"  an hour: {hour_wall:.1f} s wall pumping, {idle_wall:.1f} s idle ({3600 / idle_wall:.0f}x)")
     print(f"  -> {path}")
