@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.rp2040.board import Board, BoardError
+from hil.rp2040.board import Board
 from host_tools import flash, keys as keylib
 from host_tools.client import PumpClient
 from host_tools.errors import PumpError
@@ -57,12 +57,12 @@ def template(name: str = "dut") -> Path:
     if (folder / "flash.bin").is_file() and (folder / "keys.json").is_file():
         return folder
     with tempfile.TemporaryDirectory(prefix="itbpump-rp2040-template-") as d:
-        board = Board(Path(d), name=name).start()
+        # flashed behind the maintenance jumper: the firmware has never booted, so a scenario's
+        # power-on is the pump's first boot (a new pump), as after `itbpump flash` on a new board
+        board = Board(Path(d), name=name).start(jumper=True)
         try:
             time.sleep(2)  # MicroPython's first boot makes its file system
-            report = flash.flash(board.port, verify_s=BOOT_S)
-            if not report["verified"]:
-                raise BoardError("the freshly flashed emulated board did not answer")
+            report = flash.flash(board.port)
             serial = report["serial"]
             store = keylib.KeyStore()
             board_keys = {r: store.get(serial, r).hex() for r in store.roles(serial)}  # type: ignore[union-attr]
