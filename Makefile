@@ -31,7 +31,7 @@ $(NODE_STAMP): hil/package-lock.json
 	else echo "npm not found: the emulated RP2040 tests will be skipped"; fi
 
 test: $(STAMP) typecheck $(NODE_STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 typecheck: $(TYPINGS)/.stamp
 	$(PY) -m mypy --config-file mypy-firmware.ini

@@ -23,8 +23,8 @@ try:
 except BoardError as e:
     MISSING = str(e)
 
-pytestmark = [pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {MISSING}"),
-              pytest.mark.xdist_group("rp2040")]
+# one board for the module, in order: `make test` runs each file on one worker (--dist loadfile)
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {MISSING}")
 
 TIMEOUT = "10"  # s per request: the emulated core runs at about half a real Pico's speed
 DOSE = 200  # mcg/day, the initial-dose cap
@@ -43,9 +43,9 @@ def client(board: Board, within_s: float = 60.0) -> PumpClient:
     while True:
         try:
             return PumpClient(board.port, timeout=float(TIMEOUT), retries=1)
-        except PumpError:
+        except PumpError as e:
             if time.monotonic() > end:
-                raise
+                raise AssertionError(f"{e}; the board: {board.state()}") from None
             time.sleep(0.5)
 
 
