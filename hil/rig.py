@@ -179,20 +179,6 @@ class _Declared(Rig):
     power_on = advance = power_cut = inject = clear = pins = tones = describe = _unavailable  # type: ignore[assignment]
 
 
-class Rp2040Rig(_Declared):
-    """The real rp2 MicroPython image and hal/rp2.py on rp2040js; the rig plays the fixture on its pins.
-    Idle fast-forward, not lockstep: a scenario that needs lockstep time is skipped."""
-
-    name = "rp2040"
-    capabilities = Capabilities(
-        lockstep_clock=False,
-        faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
-                          "battery_fault", "battery", "power_cut", "clock_loss", "link_noise"}),
-        pins=PINS)
-    why = ("the emulated RP2040 back end (rp2040js, issue 13) is not plugged in yet: "
-           "use --rig sim")
-
-
 class BoardRig(_Declared):
     """A real Pico on a serial port plus the fixture board (a second Pico: STEP counter, rotor and
     battery-sense drivers, power and RUN control; docs/hardware.md)."""
@@ -206,6 +192,8 @@ class BoardRig(_Declared):
     why = ("the real-board back end needs the fixture board (docs/hardware.md) and is not built yet; "
            "use --rig sim")
 
+
+from hil.rp2040.rig import Rp2040Rig  # noqa: E402  (it builds on Rig above)
 
 BACK_ENDS: dict[str, type[Rig]] = {"sim": SimRig, "rp2040": Rp2040Rig, "board": BoardRig}
 

@@ -452,7 +452,7 @@ class Board {
       boots: this.boots, cycles: this.cyclesBefore + this.mcu.core.cycles, steps: this.steps.length,
       rotor_pulses: this.rotorPulses, motor_on: !this.mcu.gpio[PIN_EN].outputValue,
       led: this.mcu.gpio[25].outputValue, frozen: this.frozen, mode: this.mode,
-      reason: wd.reason, tx_bytes: this.txBytes, dropped: this.dropped,
+      reason: wd.reason, tx_bytes: this.txBytes, dropped: this.dropped, battery_mv: this.batteryMv,
       rx_queued: this.hostQueue.length, rx_armed: this.pendingRead !== null, pc: this.mcu.core.PC,
       waiting: this.mcu.core.waiting,
     };

@@ -1,9 +1,10 @@
-"""The emulated RP2040 as a rig (spec §10): the verbs of hil/rig.py's virtual-Pico rig on an
-emulated Pico (board.py) that runs the firmware flashed by `itbpump flash`.
+"""The emulated RP2040 back end of the rig (spec §10, hil/rig.py's Rig): an emulated Pico
+(board.py) running the firmware flashed by `itbpump flash`, the rig playing the fixture on its pins.
 
 Flashing a blank board through mpremote takes about a minute, so a board is flashed once per
-firmware build into a template flash image (with its keys), kept in the user's cache folder; every
-fresh power-on starts from a copy of it, the keys filed in this host's key file.
+firmware build, behind the maintenance jumper (the firmware has never booted), into a template
+flash image with its keys in the user's cache folder; every fresh power-on starts from a copy of
+it: a new pump's first boot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.rp2040.board import Board
+from hil.rig import BATTERY_MV, NOMINAL_MV, Capabilities, Rig, RigError, Unavailable
+from hil.rp2040.board import Board, BoardError, equipment
 from host_tools import flash, keys as keylib
 from host_tools.client import PumpClient
 from host_tools.errors import PumpError
@@ -24,6 +26,7 @@ from host_tools.errors import PumpError
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT_S = 10.0  # per request: the emulated core runs at about half a Pico's speed
 BOOT_S = 120.0
+CAPACITY_ML = 20  # firmware/hal/rp2.py: a real board's reservoir is fixed
 
 
 def firmware_digest() -> str:
@@ -47,23 +50,20 @@ def wait_answer(board: Board, within_s: float = BOOT_S) -> dict:
                 return c.identity
         except PumpError:
             if time.monotonic() > end:
-                raise
+                raise RigError(f"the emulated board on {board.port} did not answer within {within_s:.0f} s") from None
             time.sleep(0.5)
 
 
 def template(name: str = "dut") -> Path:
-    """A flash image with this build's firmware and keys (serial, keys in keys.json beside it)."""
+    """A flash image with this build's firmware and keys (serial and keys in keys.json beside it)."""
     folder = cache_dir() / name
     if (folder / "flash.bin").is_file() and (folder / "keys.json").is_file():
         return folder
     with tempfile.TemporaryDirectory(prefix="itbpump-rp2040-template-") as d:
-        # flashed behind the maintenance jumper: the firmware has never booted, so a scenario's
-        # power-on is the pump's first boot (a new pump), as after `itbpump flash` on a new board
         board = Board(Path(d), name=name).start(jumper=True)
         try:
             time.sleep(2)  # MicroPython's first boot makes its file system
-            report = flash.flash(board.port)
-            serial = report["serial"]
+            serial = flash.flash(board.port)["serial"]
             store = keylib.KeyStore()
             board_keys = {r: store.get(serial, r).hex() for r in store.roles(serial)}  # type: ignore[union-attr]
             board.call("save")
@@ -76,23 +76,31 @@ def template(name: str = "dut") -> Path:
     return folder
 
 
-class Rp2040Rig:
-    """Power, time and the fixture of one emulated Pico; the programmer link is its pty."""
+class Rp2040Rig(Rig):
+    """The real rp2 MicroPython image and hal/rp2.py on rp2040js; the rig plays the fixture on its
+    pins. Idle fast-forward, not lockstep: while a host talks to it, its time follows the wall clock."""
 
-    board_kind = "rp2040"
-    # what this back end can do (a scenario needing anything else is skipped with the reason)
-    supports = {"clock": "paced, fast-forward on advance", "power_cut": True, "motor_stall": True,
-                "battery": True, "freeze": True, "pins": ["STEP GP2", "EN GP4", "rotor GP5", "jumper GP22", "ADC3"],
-                "corrupt_flash": False, "serial_noise": False}
+    name = "rp2040"
+    capabilities = Capabilities(
+        lockstep_clock=False,
+        faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
+                          "battery_fault", "battery", "power_cut", "clock_loss", "link_noise"}),
+        pins=frozenset({"step_count", "rotor", "motor_enable", "battery_sense"}))
     client_timeout = CLIENT_TIMEOUT_S
 
     def __init__(self, state_dir: Path | None = None):
+        try:
+            equipment()
+        except BoardError as e:
+            raise Unavailable(str(e)) from None
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="itbpump-hil-rp2040-")
-        self.state_dir = Path(state_dir or self._tmp.name)  # type: ignore[union-attr]
-        self.board = Board(self.state_dir / "dut")
+        self.board = Board(Path(state_dir or self._tmp.name) / "dut")  # type: ignore[union-attr]
         self.port = self.board.port
+        self._serial = ""
 
-    def power_on(self, fresh: bool = True) -> str:
+    def power_on(self, fresh: bool = True, reservoir_ml: int | None = None) -> str:
+        if reservoir_ml not in (None, CAPACITY_ML):
+            raise RigError(f"the emulated Pico's reservoir is {CAPACITY_ML} mL (hal/rp2.py), not {reservoir_ml} mL")
         if fresh:
             src = template()
             self.board.state_dir.mkdir(parents=True, exist_ok=True)
@@ -100,24 +108,54 @@ class Rp2040Rig:
             saved = json.loads((src / "keys.json").read_text())
             keylib.KeyStore().add(saved["serial"], saved["keys"])
         self.board.start()
-        wait_answer(self.board)
+        self.board.battery(NOMINAL_MV)
+        self._serial = wait_answer(self.board).get("serial", "")
         return self.port
 
     def advance(self, ms: int) -> int:
         return self.board.advance(ms / 1000)
 
-    def power_cut(self, off_ms: int = 0) -> None:
+    def power_cut(self, off_ms: int = 0, mid_write: int = 0) -> None:
+        if mid_write:
+            raise RigError("the emulated RP2040 cannot cut power in the middle of a flash write yet")
         self.board.power_cut(off_ms / 1000)
         wait_answer(self.board)
 
-    def hardware(self) -> dict:
-        """What the fixture sees, in the virtual Pico rig's terms."""
-        s = self.board.state()
-        return {"vnow_ms": s["now_ms"], "strokes": s["steps"] // 8, "steps": s["steps"],
-                "rotor": s["rotor_pulses"], "motor_on": int(s["motor_on"]), "frozen": s["frozen"]}
+    def inject(self, fault: dict) -> None:
+        kind = fault["kind"]
+        if kind == "motor_stall_permanent":
+            self.board.rotor("stalled")
+        elif kind == "motor_stall_intermittent":
+            self.board.rotor("intermittent", every_min=max(2, fault.get("every", 3_600_000) // 60000))
+        elif kind in BATTERY_MV or kind == "battery":
+            self.board.battery(fault.get("voltage", BATTERY_MV.get(kind, NOMINAL_MV)))
+        elif kind == "power_cut":
+            self.power_cut(fault.get("off", 0), fault.get("mid_write", 0))
+        elif kind == "clock_loss":  # the DS3231 loses its battery: it restarts at 2000-01-01
+            self.board.rtc(set_s=0)
+            self.power_cut()
+        else:
+            raise RigError(f"the emulated RP2040's rig has no fault {kind!r}")
 
-    def stall(self, mode: str) -> None:
-        self.board.rotor(mode)
+    def clear(self, kind: str) -> None:
+        if kind.startswith("motor_stall"):
+            self.board.rotor("healthy")
+        elif kind == "battery":
+            self.board.battery(NOMINAL_MV)
+        else:
+            raise RigError(f"fault {kind!r} is momentary: nothing to clear")
+
+    def pins(self) -> dict:
+        s = self.board.state()
+        return {"now_ms": s["now_ms"], "strokes": s["steps"] // 8, "steps": s["steps"], "rotor": s["rotor_pulses"],
+                "buzzer_hz": 0, "motor_on": bool(s["motor_on"]), "battery_mv": s.get("battery_mv", NOMINAL_MV)}
+
+    def tones(self) -> list[tuple[int, int]]:
+        return []  # the buzzer's PWM is not observed on this back end (no "buzzer" pin capability)
+
+    def describe(self) -> dict:
+        return {"back_end": "emulated RP2040 (rp2040js, MicroPython v1.28 rp2, idle fast-forward)",
+                "board_serial": self._serial, "state_dir": str(self.board.state_dir)}
 
     def close(self) -> None:
         self.board.stop()
