@@ -53,35 +53,57 @@ def encode(payload):
     """Return the wire bytes for one frame: COBS(payload + CRC) + 0x00.
 
     The output is allocated once at its worst-case size (growing a bytearray byte by byte
-    fragments a small heap); runs of non-zero bytes are found and copied by bytes.find and
-    slice assignment (C), not byte by byte: on a Pico that is most of an answer's cost.
+    fragments a small heap), and nothing else of the payload's size: runs of non-zero bytes are
+    found by bytes.find and copied by slice assignment from a memoryview (C, not a byte loop: on
+    a Pico that was most of an answer's cost); the two CRC bytes go through the byte rule.
     """
     n = len(payload)
     c = crc16(payload, n)
-    src = bytearray(n + 2)
-    src[:n] = payload
-    src[n] = c >> 8
-    src[n + 1] = c & 0xFF
     total = n + 2
     out = bytearray(total + total // 254 + 2)
-    view = memoryview(src)
-    o = 0
+    view = memoryview(payload)
+    code_at = 0
+    o = 1
+    code = 1
     i = 0
-    while True:
-        z = src.find(b"\0", i)
-        end = total if z < 0 else z
-        while end - i >= 254:  # a full block: code 0xFF, no zero implied after it
-            out[o] = 0xFF
-            out[o + 1:o + 255] = view[i:i + 254]
-            o += 255
-            i += 254
-        k = end - i
-        out[o] = k + 1
-        out[o + 1:o + 1 + k] = view[i:end]
-        o += k + 1
-        if z < 0:
-            break
-        i = z + 1
+    while i < n:
+        z = payload.find(b"\0", i)
+        end = n if z < 0 else z
+        while i < end:
+            k = end - i
+            if k > 0xFF - code:
+                k = 0xFF - code
+            out[o:o + k] = view[i:i + k]
+            o += k
+            code += k
+            i += k
+            if code == 0xFF:  # a full block: no zero implied after it
+                out[code_at] = code
+                code_at = o
+                o += 1
+                code = 1
+        if z >= 0:
+            out[code_at] = code
+            code_at = o
+            o += 1
+            code = 1
+            i = z + 1
+    for b in (c >> 8, c & 0xFF):
+        if b == 0:
+            out[code_at] = code
+            code_at = o
+            o += 1
+            code = 1
+        else:
+            out[o] = b
+            o += 1
+            code += 1
+            if code == 0xFF:
+                out[code_at] = code
+                code_at = o
+                o += 1
+                code = 1
+    out[code_at] = code
     out[o] = 0
     return memoryview(out)[:o + 1]
 
