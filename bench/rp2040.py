@@ -17,7 +17,7 @@ from common import options, write_result
 from hil.rp2040.board import Board, BoardError, equipment
 from host_tools import flash
 from host_tools.client import PumpClient
-from host_tools.errors import PumpError
+from host_tools.errors import DeviceRefused, PumpError
 
 HZ = 125_000_000
 TIMEOUT = 10.0
@@ -115,6 +115,13 @@ def measure(board: Board, flash_s: float, opts) -> int:
     pumping, hour_wall = fast_hour(board)
     with answered(board) as c:
         strokes = c.status()["therapy"]["strokes"] - s0
+        # a review judges the rolling 24 h windows (window_rules, schedule); a refusal also scans
+        # when the change would fit (nine more window checks)
+        c.authenticate("clinician")
+        for name, fn in (("program review (24 h windows)", lambda: _review(c, mode="continuous", dose_mcg=DOSE + 20)),
+                         ("program refused over 24 h (+ retry scan)", lambda: _review(c, **_front_loaded(c)))):
+            for _ in range(3):
+                requests.setdefault(name, []).append(cpu_ms(board, fn))
         c.program(mode="stop", reason="bench")
         peak = c.diag().get("mem_peak")
     per_stroke_ms = (pumping - idle_hour) * 1000 / HZ / max(strokes, 1)
@@ -147,5 +154,24 @@ def measure(board: Board, flash_s: float, opts) -> int:
     return 0
 
 
+def _review(c: PumpClient, **args) -> None:
+    """A program prepared (or refused by a limit): the review's CPU, nothing applied."""
+    try:
+        c.prepare("program", **args)
+    except DeviceRefused as e:
+        if e.code != 11:
+            raise
+
+
+def _front_loaded(c: PumpClient) -> dict:
+    """A flex day of DOSE + 30 % whose 480 mcg/day half starts in a minute: the 24 h windows
+    that hold the last hour refuse it (issue 16), though the day's total is within the limit."""
+    s = c.status()
+    m = ((s["clock"] + s["utc_offset_min"] * 60) // 60 + 1) % 1440
+    steps = sorted([[m, 480], [(m + 720) % 1440, 40]])
+    return {"mode": "flex", "days": {"all": steps}}
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -123,6 +123,28 @@ def part_at(buf, i):
     return struct.unpack_from("<I", buf, i * REC)[0] // PART
 
 
+def resume(dev, seq):
+    """The newest entry, found from the one the last saved state knew (seq): only the slots
+    written since are read, not the whole ring (6144 slots take seconds on a Pico's boot). None
+    (no saved state, or one from before this field): the whole ring, as last_seq."""
+    if seq is None:
+        return last_seq(dev)
+    chunks = CAPACITY // CHUNK
+    buf = bytearray(CHUNK * REC)
+    c = (seq + 1) % CAPACITY // CHUNK
+    for _ in range(chunks):
+        n = load(dev, c, buf)
+        newest = -1
+        for i in range(CHUNK):
+            newest = max(newest, seq_at(buf, n, i))
+        if newest <= seq:
+            break  # nothing written here since: the slots of an earlier lap, or none
+        seq = newest
+        c = (c + 1) % chunks
+    dev.log_seq = seq
+    return seq
+
+
 def last_seq(dev):
     """Sequence number of the newest entry (-1: empty log); scans the ring once after boot."""
     seq = getattr(dev, "log_seq", None)

@@ -30,6 +30,8 @@ def run(dev):
     dev.lim = limits.defaults()
     rec, seq, bad = store.load(dev.hal)
     dev.store_seq = max(seq, 0)
+    # the log's place from the saved state onwards, before anything below logs (a full scan else)
+    dev.call("evlog", "resume", rec.get("logseq") if rec else None)
     if rec is None:
         dev.fsm.fire("self_test_ok")
         if bad:
