@@ -28,13 +28,13 @@ def check(dev, new, prog):
     if top is not None and top[0] > new * 60 * top[1]:  # more than its daily dose in some 24 h
         m = top[0] * 10 // (top[1] * 86400)  # tenths of a mcg, rounded down
         worst = "the program's worst 24 h gives %s mcg" % _t(m)
-        for limit, most, over, ok in (("hard_max", lim["hard_max"] * 1440, False, False),
+        for limit, most, over, skip in (("hard_max", lim["hard_max"] * 1440, False, False),
                                       ("titration", lo * (100 + pct) // 100, False, lo <= 0),
                                       ("initial_cap", lim["initial"] * 1440, True, lo > 0),
                                       ("ceiling", min(lim["ceiling"], lim["hard_max"]) * 1440, True, False)):
             # most: the largest daily dose x1440 the limit allows; exact: 100 x amount against the limit
             cap = lo * (100 + pct) * 60 if limit == "titration" else most * 6000
-            if not ok and top[0] * 100 > cap * top[1]:
+            if not skip and top[0] * 100 > cap * top[1]:
                 bad.append((most, limit, over, "%s: %s, more than the %s mcg a day it allows"
                             % (_NAMES[limit], worst, mcg_text(most))))
     if lo <= 0 or new > lo * (100 + pct) // 100 or [b for b in bad if b[1] == "titration"]:

@@ -88,3 +88,27 @@ def test_a_bolus_cut_by_a_window_counts_its_share():
     prog = ["p", 0, 10, 4 * 3600, 900, MONDAY, 0]  # 10 mcg over 15 min every 4 h
     assert firmware(prog, MONDAY, MONDAY + DAY, MONDAY, MONDAY + DAY) == 60 * DAY
     assert firmware(prog, MONDAY, MONDAY + DAY, MONDAY + 300, MONDAY + 4 * 3600 + 600) == Fraction(10 * DAY * 1200, 900)
+
+
+def test_a_full_record_is_merged_upward_never_down():
+    """Past MAX_TRAINS bolus trains or MAX_STEPS rate steps in 24 h the record is merged so that
+    no window holds less than it did: the guard stays on the safe side."""
+    now = MONDAY + DAY
+    steps: list[int] = []
+    trains: list[int] = []
+    t = MONDAY
+    for i in range(12):  # 12 periodic programs of 2 h, each with its own flex-like steps
+        for k in range(12):
+            steps += [t + k * 600, 100 + (i * 7 + k * 13) % 300]
+        trains += [t, t + 7200, t, 1800, 600, 5 + i]
+        t += 7200
+    before = [list(steps), list(trains)]
+    past = [now, steps, trains, None]
+    schedule._prune(past, now - DAY)
+    assert len(past[2]) <= 6 * schedule.MAX_TRAINS and len(past[1]) <= 2 * schedule.MAX_STEPS
+    for a in range(MONDAY, now, 1800):
+        for b in (a + 3600, a + 6 * 3600, now):
+            if b <= now:
+                old = schedule.amount([(before[0], now, before[1])], a, b)
+                new = schedule.amount([(past[1], now, past[2])], a, b)
+                assert Fraction(*new) >= Fraction(*old), (a, b)
