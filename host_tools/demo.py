@@ -32,6 +32,8 @@ SESSION: list[tuple] = [
     ("One day passes", "sim advance 1d"),
     ("Doubling in a day is refused: the spinal profile allows +30 % per rolling 24 h",
      "program continuous --dose 200 --yes", REFUSED),
+    ("+30 % as a day's average, but two 50 mcg boluses in the next 12 h: over 130 mcg in some 24 h, refused",
+     "program periodic --basal 30 --bolus 50 --every 12h --over 1h --yes", REFUSED),
     ("Flex, +28.75 %: less by day, more at night (a 128.75 mcg/day average)",
      "program flex --step 07:00=110 --step 22:00=160 --yes"),
     ("Two more days", "sim advance 2d"),
