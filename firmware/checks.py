@@ -72,22 +72,24 @@ def check_total(rate, what):
                            "give the bolus over a longer duration" % (what, ml_text(rate)))
 
 
-# bytes of UTF-8 in a reason: an entry of the event log holds 40 + 5 x 52 bytes of text (evlog.py),
-# of which the longest prefix (an override's limit and dose, a stop's old therapy) takes 48
+# a reason's length: characters, and bytes of UTF-8: an entry of the event log holds 40 + 5 x 52
+# bytes of text (evlog.py), of which the longest prefix (an override's limit and dose, a stop's
+# old therapy) takes 48 (the host reads both: host_tools/pump_facts.py)
+REASON_CHARS = 200
 REASON_BYTES = 250
 
 
 def override_reason(args, name):
-    """The override's reason (also a stop's): None when not given, else 1..200 characters and at
-    most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (evlog.py)."""
+    """The override's reason (also a stop's): None when not given, else 1..REASON_CHARS characters
+    and at most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (evlog.py)."""
     reason = args.get(name)
     if reason is None:
         return None
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_CHARS:
         n = len(reason.strip()) if isinstance(reason, str) else None
-        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..200 characters, got %r"
-                           % (name, reason if not isinstance(reason, str) else "%d characters" % len(reason)),
-                           refused(name, n, 1, 200, "characters"))
+        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..%d characters, got %r"
+                           % (name, REASON_CHARS, reason if not isinstance(reason, str) else "%d characters" % len(reason)),
+                           refused(name, n, 1, REASON_CHARS, "characters"))
     n = len(reason.encode())
     if n > REASON_BYTES:
         raise CommandError(BAD_ARGUMENT, "%s must be at most %d bytes of UTF-8 (the event log keeps it whole), got %d"

@@ -2,15 +2,19 @@
 
 Time is in deciseconds (ds) and rates in whole nL/day: for every library
 concentration 10**6 / C is a whole number of nL per mcg, so mcg/day -> nL/day
-is exact. One stroke is 250 nL; the delivery accumulator counts nL*ds/day,
-so a stroke is K_STROKE = 250 * 864000 = 216,000,000 units (< 2**30).
+is exact. One stroke is STROKE_NL (250 nL); the delivery accumulator counts nL*ds/day,
+so a stroke is K_STROKE = STROKE_NL * DS_PER_DAY = 216,000,000 units (< 2**30).
+
+STROKE_NL, TUBING_NL, the rate range, LIBRARY and MAX_FLEX_STEPS are the one place of these
+facts: the host reads them as data (host_tools/pump_facts.py), tests/test_one_place.py checks
+the docs against them.
 """
 
 from micropython import const
 
 STROKE_NL = const(250)  # sim default stroke volume
 DS_PER_DAY = const(864000)
-K_STROKE = const(216000000)  # STROKE_NL * DS_PER_DAY
+K_STROKE = const(STROKE_NL * DS_PER_DAY)  # folded at compile time; must stay < 2**30
 MIN_RATE_NL = const(48000)  # 0.048 mL/day: the minimum rate keeps the catheter patent
 MAX_RATE_NL = const(24000000)  # 24 mL/day
 TUBING_NL = const(140000)  # pump tubing: 0.140 mL (the corrected 2016 value, not 0.199)

@@ -161,7 +161,7 @@ def _therapy_parsers(sub: Any) -> None:
     override = argparse.ArgumentParser(add_help=False)
     override.add_argument("--override", metavar="REASON",
                           help="proceed past a safety limit that allows an override (initial cap, decrease, "
-                               "ceiling); 1..200 characters, logged with the change")
+                               f"ceiling); 1..{requests.REASON_MAX} characters, logged with the change")
 
     def leaf(parent: Any, name: str, help: str, description: str, confirmed: bool = True,
              overridable: bool = False) -> argparse.ArgumentParser:
@@ -179,8 +179,8 @@ def _therapy_parsers(sub: Any) -> None:
              "One daily dose, delivered evenly over the day.", overridable=True)
     p.add_argument("--dose", required=True, metavar="MCG_PER_DAY", help="daily dose, whole mcg/day")
 
-    p = leaf(modes, "flex", "a time-of-day schedule: up to 13 steps per day",
-             "A time-of-day schedule of up to 13 steps per day. Each step runs from its start\n"
+    p = leaf(modes, "flex", f"a time-of-day schedule: up to {requests.MAX_FLEX_STEPS} steps per day",
+             f"A time-of-day schedule of up to {requests.MAX_FLEX_STEPS} steps per day. Each step runs from its start\n"
              "(local time HH:MM, 00:00-23:59) until the next step; before a day's first step the\n"
              "previous day's last step continues. Without --day the schedule is the same every day.\n"
              "With --day, the steps after a --day belong to those days, and every day needs steps:\n\n"
@@ -208,7 +208,8 @@ def _therapy_parsers(sub: Any) -> None:
     p = leaf(modes, "stop", "stop delivery (withdrawal risk: needs a reason)",
              "Stop delivery. Stopping baclofen abruptly risks withdrawal: the reason is required\n"
              "and logged; it is also the override the decrease guard asks for.")
-    p.add_argument("--reason", required=True, metavar="TEXT", help="why therapy stops, 1..200 characters (logged)")
+    p.add_argument("--reason", required=True, metavar="TEXT",
+                   help=f"why therapy stops, 1..{requests.REASON_MAX} characters (logged)")
 
     p = leaf(sub, "bolus", "a clinician single bolus on top of the running therapy",
              "A single bolus of --dose mcg over --over, on top of the running therapy, which goes\n"
@@ -241,11 +242,12 @@ def _therapy_parsers(sub: Any) -> None:
              "Without options, show the safety limits and the 24 h reference doses. With options,\n"
              "set them: the change is reviewed (current and new) and confirmed like a programming\n"
              "change, then applied and logged. --hard-max is a factory limit: it needs the service key.")
-    p.add_argument("--origin", metavar="spinal|cerebral|pediatric",
-                   help="patient profile: sets the titration range (spinal 10..30 %%, cerebral and pediatric 5..15 %%)")
+    p.add_argument("--origin", metavar="|".join(requests.PROFILES),
+                   help=f"patient profile: sets the titration range ({requests.TITRATION_RANGES_TEXT})".replace("%", "%%"))
     p.add_argument("--titration", metavar="PCT",
                    help="daily-dose increase allowed over the lowest dose of the last 24 h, whole %%")
-    p.add_argument("--low-reservoir", metavar="ML", help="low-reservoir alarm threshold, 1.0..5.0 mL")
+    p.add_argument("--low-reservoir", metavar="ML", help="low-reservoir alarm threshold, {:.1f}..{:.1f} mL".format(
+        *(nl / 1_000_000 for nl in requests.LOW_RESERVOIR_NL)))
     p.add_argument("--bolus-cap", metavar="MCG", help="largest clinician single bolus, whole mcg")
     p.add_argument("--initial-cap", metavar="MCG",
                    help="largest daily dose when there was no dose in the last 24 h, whole mcg/day")

@@ -5,8 +5,9 @@ returns `(cmd, args)` for `PumpClient.request(cmd, **args)`, in device units (in
 seconds, minutes after local midnight, device seconds). Bad input raises `UsageError` naming the
 field, the problem and the limit. The clinical limits (titration, ceiling, drug library, bolus
 cap, reservoir capacity) are the device's to check; this module only refuses what cannot be a
-well-formed request, and the ranges the spec fixes for every pump (titration 5..30 % and its
-profile's range, low-reservoir threshold 1.0..5.0 mL, reasons of 1..200 characters).
+well-formed request, and the ranges the spec fixes for every pump (the titration limit within its
+profile's range, the low-reservoir threshold's range, a reason's length, flex steps per day). Those
+are read from the firmware's own definitions (host_tools/pump_facts.py), never copied here.
 
 Programming requests (`program`, `bolus`, `prime`, `refill`, `ptm` with args) are two-phase on the
 device (`host_tools.client.is_prepare`): the CLI prepares them, shows the review, then commits.
@@ -23,22 +24,25 @@ from typing import Any
 
 from host_tools.durations import duration_text, parse_duration
 from host_tools.errors import UsageError
+from host_tools.pump_facts import fact, ranges_text, titration_range
 from host_tools.units import DEVICE_EPOCH, NL_PER_ML, clock_text, device_seconds, device_time, ml_exact, offset_text
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_ALIASES = {"weekdays": DAYS[:5], "weekend": DAYS[5:], "all": DAYS}
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-MAX_FLEX_STEPS = 13
+MAX_FLEX_STEPS: int = fact("MAX_FLEX_STEPS")  # a flex day's steps at most (firmware dose.py)
 UTC_OFFSET_MIN, UTC_OFFSET_MAX = -12 * 60, 14 * 60
 
 # the commands build() knows (argparse `command` values)
 COMMANDS = ("program", "bolus", "prime", "refill", "clock", "limits", "ptm", "patient-bolus")
-REASON_MAX = 200  # characters of an override or stop reason (the device's limit)
-REASON_BYTES = 250  # ... and bytes of its UTF-8: the pump's event log keeps it whole (firmware/checks.py)
-# titration limit (% over the 24 h minimum) the clinician may set, by patient profile (spec §4)
-TITRATION_RANGE = {"spinal": (10, 30), "cerebral": (5, 15), "pediatric": (5, 15)}
+REASON_MAX: int = fact("REASON_CHARS")  # characters of an override or stop reason (firmware checks.py)
+REASON_BYTES: int = fact("REASON_BYTES")  # ... and bytes of its UTF-8: the pump's event log keeps it whole
+# titration limit (% over the 24 h minimum) the clinician may set, by patient profile (spec §4; limits.PROFILES)
+TITRATION_RANGE = titration_range()
 PROFILES = tuple(TITRATION_RANGE)
-LOW_RESERVOIR_NL = (1_000_000, 5_000_000)  # the low-reservoir threshold's range (spec §5)
+TITRATION_RANGES_TEXT = ranges_text(TITRATION_RANGE)  # 'spinal 10..30 %, cerebral and pediatric 5..15 %'
+# the low-reservoir threshold's range (spec §5; firmware limits_cmd.py)
+LOW_RESERVOIR_NL: tuple[int, int] = (fact("LOW_MIN_NL"), fact("LOW_MAX_NL"))
 PTM_WARNING = "patient boluses are not indicated for baclofen on some pumps"
 
 
@@ -70,7 +74,7 @@ def seconds(text: str | None, field: str) -> int:
 
 
 def reason(text: str | None, field: str) -> str:
-    """An override or stop reason: 1..200 characters once surrounding blanks are dropped."""
+    """An override or stop reason: 1..REASON_MAX characters once surrounding blanks are dropped."""
     t = (text or "").strip()
     if not t:
         raise UsageError(f"{field} needs a reason: 1..{REASON_MAX} characters, logged with the change")
@@ -195,7 +199,7 @@ def flex_step(text: str) -> tuple[int, int]:
 
 
 def _schedule(steps: list[tuple[str, tuple[int, int]]], where: str) -> list[list[int]]:
-    """One day's steps, sorted by start; duplicate starts and more than 13 steps are refused."""
+    """One day's steps, sorted by start; duplicate starts and more than MAX_FLEX_STEPS are refused."""
     if len(steps) > MAX_FLEX_STEPS:
         raise UsageError(f"at most {MAX_FLEX_STEPS} flex steps per day, got {len(steps)} for {where}")
     ordered = sorted(steps, key=lambda s: s[1][0])
@@ -285,7 +289,7 @@ def _program_mode(args: argparse.Namespace, mode: str) -> dict[str, Any]:
 
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
     """`limits` options -> the settings to change ({} reads them). Host checks: whole numbers, the
-    titration range of the profile (of --origin when given, else any profile's: 5..30 %), the
+    titration range of the profile (of --origin when given, else any profile's), the
     low-reservoir threshold's range; the device checks the rest (e.g. caps against the ceiling)."""
     req: dict[str, Any] = {}
     if args.origin is not None:
@@ -299,7 +303,7 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
             why = f"the {req['profile']} profile's range"
         else:
             lo, hi = min(r[0] for r in TITRATION_RANGE.values()), max(r[1] for r in TITRATION_RANGE.values())
-            why = "spinal 10..30 %, cerebral and pediatric 5..15 %"
+            why = TITRATION_RANGES_TEXT
         req["titration_pct"] = whole_in_range(args.titration, "--titration", "%", lo, hi, why)
     if args.low_reservoir is not None:
         nl = volume_nl(args.low_reservoir, "--low-reservoir")
