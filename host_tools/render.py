@@ -6,20 +6,21 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from host_tools import log_events, review_detail
+from host_tools import alarm_words, log_events, review_detail
 from host_tools.durations import duration_text, format_duration
 from host_tools.fields import field, limit_label, words
 from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
                               offset_minutes, offset_text, rate_show)
 
-# a state or alarm code as a person reads it
-STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm",
-               "battery_eri": "battery replacement indicator (ERI)", "battery_eos": "battery end of service (EOS)",
-               "memory_noncritical": "memory error, recovered", "memory_critical": "memory error, no valid copy"}
+# a state as a person reads it (an alarm's words: alarm_words.CATALOGUE)
+STATE_WORDS = {"minimum_rate": "minimum rate", "alarm_critical": "halted by a critical alarm"}
 BOARD_WORDS = {"virtual-pico": "virtual Pico", "rp2": "Pico"}
 
 
 def code_words(code: str) -> str:
+    """A code of the pump (an alarm, a state, a role, a limit) as a person reads it."""
+    if code in alarm_words.CATALOGUE:
+        return alarm_words.label(code)
     return STATE_WORDS.get(code, code.replace("_", " "))
 
 # keys ending in _s that are lengths of time, not device timestamps
@@ -78,7 +79,7 @@ def status_text(s: dict, board: str) -> str:
     for i, a in enumerate(s["alarms"]):
         ack = "acknowledged" if a["acknowledged"] else "not acknowledged"
         label = "  alarms         " if i == 0 else "                 "
-        lines.append(f"{label}{code_words(a['code'])} ({a['priority'].replace('_', '-')}, since "
+        lines.append(f"{label}{alarm_words.label(a['code'])} ({alarm_words.priority_words(a['priority'])}, since "
                      f"{local_time(a['since'], off)}, {ack})")
         lines += [f"                   {line}" for line in alarm_says(a, s, off)]
     return "\n".join(lines)
@@ -88,7 +89,7 @@ def _state_text(s: dict) -> str:
     """The state; at the minimum rate, why (the alarm that put it there)."""
     if s["state"] != "minimum_rate":
         return code_words(s["state"])
-    why = [code_words(a["code"]) for a in s["alarms"] if a["code"] in MINIMUM_RATE_CAUSES]
+    why = [alarm_words.label(a["code"]) for a in s["alarms"] if a["code"] in alarm_words.MINIMUM_RATE_CAUSES]
     return f"minimum rate (keeps the catheter open{': ' + ', '.join(why) if why else ''}; the programmed therapy is suspended)"
 
 
@@ -298,21 +299,6 @@ def alarm_json(a: dict) -> dict:
     return {**answer_json({k: v for k, v in a.items() if k != "since"}), "since": device_time(a["since"])}
 
 
-# what each alarm means for the patient and what to do (spec §5's catalogue)
-ALARM_ADVICE = {
-    "low_reservoir": "the reservoir is low: refill by the refill date",
-    "empty_reservoir": "the reservoir is empty: the pump runs at the minimum rate; refill now",
-    "motor_stall": "the motor stalled: delivery is halted and the pump retries; check the pump and catheter",
-    "battery_eri": "the battery reached its replacement indicator: end of service follows in 90 days; replace the pump",
-    "battery_eos": "the battery reached end of service: the pump has stopped; replace it now",
-    "battery_fault": "battery fault: the pump runs at the minimum rate; replace the pump",
-    "memory_noncritical": "one memory copy was damaged and recovered from the other: acknowledge",
-    "memory_critical": "no valid memory copy: the pump stopped with safe defaults; reprogram it",
-    "reset_recovered": "the pump restarted (watchdog or power) and resumed its therapy: acknowledge",
-}
-ERI_TO_EOS_DAYS = 90  # spec §2: end of service follows the replacement indicator (firmware alarm_rules.EOS_AFTER_S)
-
-
 def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
     """What the numbers say of an alarm (a: as in alarm_json; s: the status, when known)."""
     code = a["code"]
@@ -328,7 +314,7 @@ def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
             text += f"; about {missed:.2f} mL ({days * s['daily_dose_mcg']:.0f} mcg) not delivered since {local_time(a['since'], off)}"
         return text
     if code == "battery_eri":
-        eos = since + timedelta(days=ERI_TO_EOS_DAYS)
+        eos = since + timedelta(days=alarm_words.EOS_AFTER_DAYS)
         text = f"end of service about {local_time(eos.strftime('%Y-%m-%dT%H:%M:%SZ'), off)}"
         if s and s.get("clock"):
             left = (eos - datetime.fromisoformat(s["clock"].replace("Z", "+00:00"))) / timedelta(days=1)
@@ -339,13 +325,10 @@ def alarm_numbers(a: dict, s: dict | None, off: int) -> str:
 
 def alarm_says(a: dict, s: dict | None, off: int) -> list[str]:
     """What an alarm means and what to do, then its numbers (lines under the alarm's own)."""
-    advice = [ALARM_ADVICE[a["code"]]] if a["code"] in ALARM_ADVICE else []
+    said = alarm_words.advice(a["code"])
+    advice = [said] if said else []
     numbers = alarm_numbers(a, s, off)
     return advice + ([numbers] if numbers else [])
-
-
-# why a pump runs at the minimum rate: the alarm that put it there
-MINIMUM_RATE_CAUSES = ("empty_reservoir", "battery_fault", "memory_critical")
 
 
 def alarms_text(a: dict, off: int = 0) -> str:
@@ -356,17 +339,17 @@ def alarms_text(a: dict, off: int = 0) -> str:
         lines = [f"alarms: {len(a['alarms'])} active"]
         for x in a["alarms"]:
             state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
-            lines.append(f"  {code_words(x['code']):<18} {x['priority'].replace('_', '-'):<12}  since "
+            lines.append(f"  {alarm_words.label(x['code']):<18} {alarm_words.priority_words(x['priority']):<12}  since "
                          f"{local_time(x['since'], off)}  {state}")
             lines += [f"    {line}" for line in alarm_says(x, None, off)]
     if a["acknowledged"]:
-        lines.append(f"acknowledged now: {', '.join(code_words(c) for c in a['acknowledged'])} "
+        lines.append(f"acknowledged now: {', '.join(alarm_words.label(c) for c in a['acknowledged'])} "
                      f"(they stay listed until they clear)")
     return "\n".join(lines)
 
 
 def alarm_test_text(raw: dict) -> str:
-    kinds = " then ".join(k.replace("_", "-") for k in raw.get("playing", []))
+    kinds = " then ".join(alarm_words.priority_words(k) for k in raw.get("playing", []))
     return f"alarm test: the pump plays the {kinds} tones once ({raw.get('duration_ms', 0) / 1000:g} s)"
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host_tools import render
+from host_tools import alarm_words
 
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 TICK_MS = 600_000
@@ -26,7 +26,7 @@ def run(port: str, *argv: str) -> str:
 def test_the_host_knows_the_spec_s_90_days_from_eri_to_eos():
     import alarm_rules  # the firmware's, under CPython
 
-    assert render.ERI_TO_EOS_DAYS * 86400 == alarm_rules.EOS_AFTER_S
+    assert alarm_words.EOS_AFTER_DAYS * 86400 == alarm_rules.EOS_AFTER_S
 
 
 def test_low_reservoir_says_what_is_left_and_when_to_refill_and_its_date_is_when_it_fired(vpico, vpico_port):

@@ -197,16 +197,16 @@ def test_status_at_minimum_rate_says_why_and_shows_no_flex_step():
 
 
 def test_every_alarm_says_what_to_do():
-    from host_tools import render
+    from host_tools import alarm_words, render
 
-    codes = list(render.ALARM_ADVICE)
+    codes = list(alarm_words.CATALOGUE)
     assert set(codes) == {"low_reservoir", "empty_reservoir", "motor_stall", "battery_eri", "battery_eos",
                           "battery_fault", "memory_noncritical", "memory_critical", "reset_recovered"}
     a = {"alarms": [{"code": c, "priority": "critical", "since": "2000-01-01T00:00:00Z", "acknowledged": False}
                     for c in codes], "acknowledged": codes[:2]}
     text = render.alarms_text(a)
     for c in codes:
-        assert render.ALARM_ADVICE[c] in text
+        assert alarm_words.CATALOGUE[c].advice in text
     clean_text(text)
 
 
