@@ -19,8 +19,11 @@ from common import options, virtual_pico, write_result
 
 from hil.vpico.control import SimError
 from host_tools.client import PumpClient
+from host_tools.pump_facts import fact, stroke_nl
 
 DAY_MS = 86_400_000
+STROKE_NL = stroke_nl()
+CHECKPOINT_MIN = 1440 // fact("CKPT_DAY_FRACTION")  # store.py saves ahead by 15 min of delivery, in whole strokes
 PROGRAMS = {
     "continuous 500 mcg/day": {"mode": "continuous", "dose_mcg": 500},
     "flex 07:00=350 22:00=500": {"mode": "flex", "days": {"all": [[420, 350], [1320, 500]]}},
@@ -58,12 +61,12 @@ def cut_errors(cuts: int, seed: int = 1) -> dict:
                 except SimError:
                     pass
             info = ctl.info()
-            truth = 20_000_000 - 250 * (info["plant_strokes_before"] + ctl.hardware()["strokes"])
+            truth = 20_000_000 - STROKE_NL * (info["plant_strokes_before"] + ctl.hardware()["strokes"])
             with PumpClient(port) as c:
                 est = c.status()["reservoir_nl"]
             steps.append(truth - est - bias)
             bias = truth - est
-    window = 42 * 250
+    window = -(-1_000_000 * CHECKPOINT_MIN // (1440 * STROKE_NL)) * STROKE_NL  # one checkpoint at 1 mL/day
     return {"cuts": cuts, "per_cut_nl": steps, "max_nl": max(steps), "min_nl": min(steps),
             "mean_nl": round(statistics.mean(steps)), "checkpoint_nl": window,
             "estimate_ever_above_truth": min(steps) < 0, "cumulative_nl": bias}

@@ -44,8 +44,9 @@ from fractions import Fraction
 from common import BUDGET_HEAP, DEFAULT_HEAP, options, virtual_pico, write_result
 
 from host_tools.client import PumpClient
+from host_tools.pump_facts import stroke_nl
 
-STROKE_NL = 250
+STROKE_NL = stroke_nl()  # the firmware's (dose.py), read as data: the bench counts strokes, not firmware code
 S_PER_DAY = 86400
 DAY_MS = S_PER_DAY * 1000
 HOUR_MS = 3_600_000

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from host_tools.durations import parse_duration
 from host_tools.errors import UsageError
+from host_tools.pump_facts import stroke_nl
 from host_tools.requests import minute_of_day, volume_nl
 
-STROKE_NL = 250  # the plant's stroke volume (spec §2, sim default): the unit of '± 1 stroke'
+STROKE_NL = stroke_nl()  # the pump's stroke volume (firmware dose.py, sim default): the unit of '± 1 stroke'
 
 
 class QuantityError(ValueError):

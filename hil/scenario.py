@@ -23,6 +23,7 @@ from hil.quantities import STROKE_NL
 from hil.rig import PowerLost, Rig
 from host_tools import render, state_model
 from host_tools.errors import DeviceRefused, PumpError
+from host_tools.pump_facts import fact
 from host_tools.requests import DAY_ALIASES, DAYS
 from host_tools.units import ml_text
 
@@ -359,8 +360,9 @@ class Run:
             raise ScenarioFailed("; ".join(problems))
 
 
-EMPTY_NL = 500_000  # the empty-reservoir threshold (spec §5 default), drawn in the report
-CHECKPOINT_MIN = 15  # delivery recorded ahead, one checkpoint at a time (spec §6 default)
+EMPTY_NL: int = fact("EMPTY_NL")  # the empty-reservoir threshold (firmware alarms.py), drawn in the report
+# delivery recorded ahead, one checkpoint at a time: 15 minutes (firmware store.py, spec §6 default)
+CHECKPOINT_MIN = 1440 // fact("CKPT_DAY_FRACTION")
 
 
 def _therapy_view(st: dict) -> dict:

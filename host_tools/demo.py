@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from host_tools import NOT_A_MEDICAL_DEVICE
+from host_tools.pump_facts import stroke_nl
 from hil.vpico.layout import default_state_dir
 
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
@@ -89,7 +90,7 @@ def main() -> int:
 def _delivered_vs_programmed(env: dict) -> int:
     r = subprocess.run([ITBPUMP, "--json", "status"], env=env, capture_output=True, text=True)
     delivered_nl = round(json.loads(r.stdout)["therapy"]["delivered_ml"] * 1_000_000)
-    diff = (PROGRAMMED_3_DAYS_NL - delivered_nl) / 250
+    diff = (PROGRAMMED_3_DAYS_NL - delivered_nl) / stroke_nl()
     print(f"=> programmed over those 3 days: 0.200000 + 2 x 0.257500 = {PROGRAMMED_3_DAYS_NL / 1e6:.6f} mL; "
           f"delivered {delivered_nl / 1e6:.6f} mL: {diff:g} strokes apart (exact to the stroke: < 1)\n")
     return 0 if 0 <= diff < 1 else 1

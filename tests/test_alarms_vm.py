@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dose import STROKE_NL  # the firmware's stroke volume
+
 from host_tools.client import PumpClient
 from host_tools.log_events import sentence
 
@@ -118,7 +120,7 @@ def test_vm_incident_2012_2019_permanent_stall(vpico, vpico_port):
         st = c.status()
         assert st["state"] == "running" and st["alarms"] == [] and st["rate_nl_per_day"] == 1_000_000
         # the stalled strokes moved no drug: the reservoir follows the rotor, not the STEP pulses
-        assert st["reservoir_nl"] == 20_000_000 - 250 * vpico.hardware()["rotor"] < res
+        assert st["reservoir_nl"] == 20_000_000 - STROKE_NL * vpico.hardware()["rotor"] < res
         assert events(c, "stall_retry") == ["%d" % n for n in (1, 2, 4, 8, 16)]  # the failed attempts
         (cleared,) = events(c, "alarm_clear")
         assert cleared.startswith("motor_stall 1")

@@ -12,10 +12,11 @@ import pytest
 from device_harness import ClockHal, Pump
 
 from host_tools.client import PumpClient
+from host_tools.pump_facts import stroke_nl
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-STROKE_NL = 250
+STROKE_NL = stroke_nl()  # the firmware's (dose.py), read as data
 # the flex: 06:00 200 mcg/day, 22:00 600 mcg/day at 500 mcg/mL (0.4 and 1.2 mL/day)
 FLEX = {"mode": "flex", "days": {"all": [[360, 200], [1320, 600]]}}
 # periodic boluses whose interval does not divide the day: basal 100 + 50 mcg every 7 h over 1 h

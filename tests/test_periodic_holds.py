@@ -15,6 +15,7 @@ from engine_harness import run_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from therapy import Therapy
+from dose import STROKE_NL  # the firmware's stroke volume
 
 from host_tools.client import PumpClient
 from host_tools.units import device_seconds
@@ -144,5 +145,5 @@ def test_vm_stalled_strokes_are_not_delivered(vpico, vpico_port):
     with PumpClient(vpico_port) as c:
         t = c.status()["therapy"]
         assert t["strokes"] == hw["rotor"]  # only what the rotor confirmed
-        assert t["delivered_nl"] == 250 * hw["rotor"]
+        assert t["delivered_nl"] == STROKE_NL * hw["rotor"]
         assert t["since_refill_nl"] + c.status()["reservoir_nl"] == t["filled_nl"] == 20_000_000

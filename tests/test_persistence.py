@@ -13,6 +13,7 @@ import pytest
 from device import Device
 from hal import RESET_POWER
 from memhal import MemHal
+from dose import STROKE_NL  # the firmware's stroke volume
 
 from hil.vpico.control import SimError
 from host_tools.client import PumpClient
@@ -156,7 +157,7 @@ def test_power_cut_at_random_instants_including_mid_write(vpico, vpico_port):
                 vpico.advance(40 * 60_000)  # a checkpoint falls due within 15 min
         cuts += 1
         info = vpico.info()
-        truth = 20_000_000 - 250 * (info["plant_strokes_before"] + vpico.hardware()["strokes"])
+        truth = 20_000_000 - STROKE_NL * (info["plant_strokes_before"] + vpico.hardware()["strokes"])
         with PumpClient(vpico_port) as c:
             s = c.status()
         assert s["state"] == "running" and s["mode"] == "continuous", (i, s)

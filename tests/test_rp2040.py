@@ -14,6 +14,7 @@ import pytest
 
 from host_tools import cli
 from host_tools.client import PumpClient
+from host_tools.pump_facts import stroke_nl
 from host_tools.errors import PumpError
 from hil.rp2040.board import Board, BoardError, equipment
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {M
 TIMEOUT = "10"  # s per request: the emulated core runs at about half a real Pico's speed
 DOSE = 200  # mcg/day, the initial-dose cap
 CONC = 500  # mcg/mL
-STROKE_NL = 250
+STROKE_NL = stroke_nl()  # the firmware's (dose.py), read as data
 STROKES_PER_HOUR = DOSE * 1_000_000 // CONC / STROKE_NL / 24  # 66.7
 
 
