@@ -9,6 +9,8 @@ from checks import need_int, refused
 from limits import PROFILES, DECREASE_PCT, HIGH_DOSE_MCG, window
 
 FACTORY_MAX_MCG = 2000  # the hard maximum is never provisioned above this
+HARD_MAX_FLOOR_MCG = 100  # ... nor set below this (or the initial cap)
+BOLUS_CAP_MAX_MCG = 500  # the clinician bolus cap's largest setting
 LOW_MIN_NL = 1000000  # the low-reservoir threshold's range, 1.0-5.0 mL (spec §5)
 LOW_MAX_NL = 5000000
 _FIELDS = ("profile", "titration_pct", "initial_cap_mcg", "bolus_cap_mcg", "low_reservoir_nl", "hard_max_mcg")
@@ -52,9 +54,9 @@ def _set(dev, args, out):
     lo, hi = PROFILES[new["profile"]][:2]
     for name, key in _KEYS.items():
         if name in args:
-            top = {"titration_pct": hi, "initial_cap_mcg": new["hard_max"], "bolus_cap_mcg": 500,
+            top = {"titration_pct": hi, "initial_cap_mcg": new["hard_max"], "bolus_cap_mcg": BOLUS_CAP_MAX_MCG,
                    "hard_max_mcg": FACTORY_MAX_MCG}[name]
-            bottom = {"titration_pct": lo, "hard_max_mcg": max(100, new["initial"])}.get(name, 1)
+            bottom = {"titration_pct": lo, "hard_max_mcg": max(HARD_MAX_FLOOR_MCG, new["initial"])}.get(name, 1)
             unit = "%% per 24 h (%s profile)" % new["profile"] if name == "titration_pct" else "mcg"
             new[key] = need_int(args, name, bottom, top, unit)
     low = dev.low_reservoir_nl

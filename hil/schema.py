@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 from hil import quantities as q
+from host_tools.alarm_words import PRIORITY as ALARM_PRIORITY
 from host_tools.requests import DAY_ALIASES, DAYS
 
 
@@ -148,8 +149,7 @@ def log_entry(v: Any) -> tuple[str, str]:
     return event.strip(), fragment.strip()
 
 
-ALARM_CODE = choice("low_reservoir", "empty_reservoir", "motor_stall", "battery_eri", "battery_eos",
-                    "battery_fault", "memory_noncritical", "memory_critical", "reset_recovered")
+ALARM_CODE = choice(*ALARM_PRIORITY)  # the firmware's alarm codes (alarms.PRIORITY, read as data)
 FLEX_DAYS = ("all", "weekdays", "weekend", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # -- the schema -----------------------------------------------------------------------------------

@@ -14,24 +14,32 @@ import sys
 from pathlib import Path
 
 from host_tools import NOT_A_MEDICAL_DEVICE
-from host_tools.pump_facts import stroke_nl
+from host_tools.pump_facts import fact, stroke_nl
 from hil.vpico.layout import default_state_dir
 
 ITBPUMP = str(Path(sys.executable).parent / "itbpump")
 
 REFUSED = True  # a step that must be refused (exit code 1)
+# the pump's facts the narration names, from the firmware's definitions (host_tools/pump_facts.py)
+CATHETER_NL = 250_000
+TUBING_NL: int = fact("TUBING_NL")
+PRIME_STROKES = -(-(CATHETER_NL + TUBING_NL) // stroke_nl())
+PRIME_MIN = PRIME_STROKES * stroke_nl() * 1440 / fact("MAX_RATE_NL")  # at the maximum rate
+SPINAL_PCT = fact("PROFILES")["spinal"][2]
+BOLUS_CAP = fact("DEFAULTS")["bolus_cap"]
 SESSION: list[tuple] = [
     ("Boot a new virtual Pico (a fresh pump, lockstep clock; it provisions its keys)", "sim start --fresh --clock manual"),
     ("The safety limits of a new pump (spinal profile)", "limits"),
     ("Fill the reservoir: 20 mL of 500 mcg/mL baclofen", "refill --removed 0 --added 20 --concentration 500 --yes"),
     ("Screening: 50 mcg worked for 6 hours; the label's starting dose", "calc start-dose --screening 50 --effect-hours 6"),
-    ("New catheter (0.25 mL): prime it and the 0.140 mL pump tubing", "prime --catheter-volume 0.25 --yes"),
-    ("Priming runs at the maximum rate: 1560 strokes, 23.4 minutes", "sim advance 30m"),
+    (f"New catheter ({CATHETER_NL / 1e6:g} mL): prime it and the {TUBING_NL / 1e6:.3f} mL pump tubing",
+     f"prime --catheter-volume {CATHETER_NL / 1e6:g} --yes"),
+    (f"Priming runs at the maximum rate: {PRIME_STROKES} strokes, {PRIME_MIN:.1f} minutes", "sim advance 30m"),
     ("The pump reviews a program before anything changes (--dry-run: review only)",
      "program continuous --dose 100 --dry-run"),
     ("Start at 100 mcg/day: reviewed, then committed", "program continuous --dose 100 --yes"),
     ("One day passes", "sim advance 1d"),
-    ("Doubling in a day is refused: the spinal profile allows +30 % per rolling 24 h",
+    (f"Doubling in a day is refused: the spinal profile allows +{SPINAL_PCT} % per rolling 24 h",
      "program continuous --dose 200 --yes", REFUSED),
     ("+30 % as a day's average, but two 50 mcg boluses in the next 12 h: over 130 mcg in some 24 h, refused",
      "program periodic --basal 30 --bolus 50 --every 12h --over 1h --yes", REFUSED),
@@ -40,7 +48,7 @@ SESSION: list[tuple] = [
     ("Two more days", "sim advance 2d"),
     ("Delivered so far, excluding the priming volume", "status"),
     ("Daylight saving: local time moves an hour; the schedule follows local time", "clock --utc-offset +01:00 --yes"),
-    ("A clinician bolus on top of the running flex therapy (cap: 100 mcg)", "bolus --dose 50 --over 1h --yes"),
+    (f"A clinician bolus on top of the running flex therapy (cap: {BOLUS_CAP} mcg)", "bolus --dose 50 --over 1h --yes"),
     ("Half an hour in: the bolus is under way, the night step runs beneath it", "sim advance 30m"),
     ("", "status"),
     ("Durations without a unit are refused (a 2004 recall)", "bolus --dose 50 --over 6 --yes", REFUSED),

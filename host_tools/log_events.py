@@ -13,6 +13,7 @@ from typing import Callable
 
 from host_tools.durations import duration_text
 from host_tools.fields import limit_label
+from host_tools.pump_facts import fact, ml as ml_fact
 from host_tools.units import local_time, ml_show, nl_to_ml, offset_text, device_time
 
 # the pump's reset causes (firmware/hal/__init__.py RESET_*)
@@ -106,7 +107,7 @@ def _alarm(r: Rec, cleared: bool) -> str:
     if code == "motor_stall":
         if cleared:
             return f"{name} cleared: strokes resumed after {v} failed restart{'s' * (v != 1)}"
-        return f"{name} at stroke {v}: delivery halted, the pump retries every 10 min"
+        return f"{name} at stroke {v}: delivery halted, the pump retries every {fact('TICK_MS') // 60_000} min"
     if code.startswith("battery"):
         return f"{name}{' cleared' if cleared else ''}: battery at {v / 1000:.2f} V"
     return f"{name}{' cleared' if cleared else ''}"
@@ -158,7 +159,7 @@ EVENTS: dict[str, tuple[str, tuple[str, ...], Callable[[Rec], str]]] = {
               lambda r: f"{r['dose']} mcg" + (f" ({ml(r['dose'] * 1_000_000 // r['concentration'])})" if r["concentration"] else "")
                         + f" over {duration_text(r['over'])}"),
     "prime": ("priming", ("catheter:nl", "tubing:nl"),
-              lambda r: f"catheter {ml(r['catheter'])} + pump tubing {ml(r['tubing'])} at 24 mL/day; therapy pauses "
+              lambda r: f"catheter {ml(r['catheter'])} + pump tubing {ml(r['tubing'])} at {ml_fact(fact('MAX_RATE_NL'))} mL/day; therapy pauses "
                         f"until it is done"),
     "primed": ("primed", ("volume:nl",), lambda r: f"priming done: {ml(r['volume'])} pushed; therapy resumes"),
     "prime_lost": ("priming interrupted", (), lambda r: "a reset interrupted priming: the catheter may not be "

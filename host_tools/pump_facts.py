@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,11 @@ def _value(node: ast.expr, name: str) -> Any:
 def stroke_nl() -> int:
     """One pump stroke, nL (firmware dose.STROKE_NL)."""
     return int(fact("STROKE_NL"))
+
+
+def ml(nl: int) -> str:
+    """nL as mL, as short as exact, for a fact said in a sentence: 48000 -> '0.048', 24000000 -> '24'."""
+    return format((Decimal(nl) / 1_000_000).normalize(), "f")
 
 
 def titration_range() -> dict[str, tuple[int, int]]:

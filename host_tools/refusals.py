@@ -14,6 +14,7 @@ from typing import Any
 from host_tools import fields, render
 from host_tools.fields import limit_label
 from host_tools.errors import DeviceRefused
+from host_tools.pump_facts import fact, ml
 from host_tools.units import local_time
 
 # what a field of each kind must be, for a value of the wrong type
@@ -43,11 +44,13 @@ def field_sentence(f: fields.Field, d: dict) -> str:
     shown = fields.value_text(f, v)
     conc = d.get("concentration")
     if isinstance(lo, int) and v < lo:
-        at = f", the least the pump delivers at {conc} mcg/mL (0.048 mL/day)" if conc else ", the least allowed"
+        at = f", the least the pump delivers at {conc} mcg/mL ({ml(fact('MIN_RATE_NL'))} mL/day)" if conc \
+            else ", the least allowed"
         return f"{f.option} {shown} is less than {fields.value_text(f, lo)}{at}"
     if isinstance(hi, int) and v > hi:
         top = fields.value_text(f, hi)
-        bound = f"{top}, the most the pump delivers at {conc} mcg/mL (24 mL/day)" if conc else f.largest.format(max=top)
+        bound = (f"{top}, the most the pump delivers at {conc} mcg/mL ({ml(fact('MAX_RATE_NL'))} mL/day)" if conc
+                 else f.largest.format(max=top))
         return f"{f.option} {shown} is more than {bound}"
     return fields.words(str(d.get("text", "")))
 

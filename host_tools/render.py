@@ -9,6 +9,7 @@ from typing import Any
 from host_tools import alarm_words, log_events, review_detail
 from host_tools.durations import duration_text, format_duration
 from host_tools.fields import field, limit_label, words
+from host_tools.pump_facts import fact
 from host_tools.units import (clock_text, device_time, local_time, ml_exact, ml_show, ml_text, nl_to_ml,
                               offset_minutes, offset_text, rate_show)
 
@@ -536,7 +537,7 @@ def limits_text(raw: dict, setting: bool = False) -> str:
         f"  initial cap    {v('initial_cap_mcg', ' mcg/day')} when there was no dose in the last 24 h "
         f"(more only with --override)",
         f"  decrease       more than {v('decrease_pct', ' %')} in 24 h only with --override",
-        f"  high dose      increases over 20 % warn at {v('high_dose_mcg', ' mcg/day')} or more",
+        f"  high dose      increases over {fact('HIGH_STEP_PCT')} % warn at {v('high_dose_mcg', ' mcg/day')} or more",
         f"  ceiling        {v('ceiling_mcg', ' mcg/day')} (more only with --override)",
         f"  hard maximum   {v('hard_max_mcg', ' mcg/day')} (never exceeded)",
         f"  bolus cap      {v('bolus_cap_mcg', ' mcg')} for a clinician single bolus",
