@@ -14,6 +14,8 @@ from pathlib import Path
 
 from common import options
 
+from host_tools.pump_facts import stroke_nl
+
 HERE = Path(__file__).resolve().parent
 BENCHES = ["link.py", "therapy.py", "persistence.py", "rp2040.py"]
 
@@ -40,7 +42,7 @@ def figures(results: Path) -> list[str]:
         worst = max(w["max_abs_err_strokes"] for w in a["windows_h"].values())
         out.append(f"accuracy {name} ({a['days']} d): 1 h {c['1h']['min_pct']:+.2f}..{c['1h']['max_pct']:+.2f} %, "
                    f"24 h {c['24h']['min_pct']:+.3f}..{c['24h']['max_pct']:+.3f} %, worst window {worst:.3f} stroke, "
-                   f"{a['samples_not_floor_of_programmed']} samples off floor(V/250)")
+                   f"{a['samples_not_floor_of_programmed']} samples off floor(V/{stroke_nl()})")
     out.append("flash writes per day: " + ", ".join(f"{n} {w['per_day']}" for n, w in wear["flash_writes"].items()))
     cuts = wear["power_cuts"]
     out.append(f"power cuts: {cuts['cuts']}, each {cuts['min_nl']}..{cuts['max_nl']} nL below the truth "

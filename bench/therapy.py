@@ -8,7 +8,7 @@ virtual time 0. After that only the rig moves time. Strokes are counted by the f
 Expected strokes come from host arithmetic that does not use the firmware's code. The programmed
 volume V(t) is the integral of the prescribed rate: whole nL/day, dose x 10**6 / concentration,
 with flex steps starting at whole local seconds. It is kept as an exact integer in nL*s/day.
-Delivery that is exact to the stroke means strokes(t) == floor(V(t) / 250 nL) at every sample.
+Delivery that is exact to the stroke means strokes(t) == floor(V(t) / stroke volume) at every sample.
 
 1. Speed: one `advance()` over a whole 180-day refill interval, timed with perf_counter (target
    <= 10 s). Prescriptions are chosen so that 180 days use the 20 mL reservoir but stay above the
@@ -316,7 +316,7 @@ def accuracy_run(label: str, program: dict, days: int) -> dict:
         "windows_day1_min": {f"{m}min": window_stats(fine, m * 60, rx) for m in SHORT_WINDOWS_MIN},
     }
     print(f"   {label} ({out['programmed_nl_per_day']} nL/day, {days} d): "
-          f"{len(off)} samples off floor(V/250); cumulative error "
+          f"{len(off)} samples off floor(V/{STROKE_NL}); cumulative error "
           f"{out['cumulative_err_strokes_min']}..{out['cumulative_err_strokes_max']} strokes", flush=True)
     for key, w in {**out["windows_day1_min"], **out["windows_h"]}.items():
         print(f"     {key:>6}: {w['min_pct']:+8.3f} % .. {w['max_pct']:+8.3f} %, "
@@ -382,7 +382,7 @@ def main() -> int:
         print(f"  accuracy {name}: 1 h {c['1h']['min_pct']:+.2f}..{c['1h']['max_pct']:+.2f} %, "
               f"24 h {c['24h']['min_pct']:+.3f}..{c['24h']['max_pct']:+.3f} %; "
               f"worst window error {worst:.3f} stroke (< 1 required); "
-              f"{a['samples_not_floor_of_programmed']} samples off floor(V/250)")
+              f"{a['samples_not_floor_of_programmed']} samples off floor(V/{STROKE_NL})")
     print(f"  bench wall time {total} s; written to {path}")
     failed = [n for n, r in [*speed.items(), *accuracy.items()] if "error" in r]
     failed += [f"heap {h}" for h, m in memory.items() if not m["completed"]]

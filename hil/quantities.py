@@ -160,7 +160,7 @@ def moment(text: object) -> tuple[int, int] | datetime:
 
 
 def with_tolerance(text: object, parse, default_tol: int = 0) -> tuple[int, int]:
-    """'7 mL ± 1 stroke' -> (7000000, 250) with parse=volume; tolerances in strokes or the same unit."""
+    """'7 mL ± 1 stroke' -> (7000000, STROKE_NL) with parse=volume; tolerances in strokes or the same unit."""
     if not isinstance(text, str):
         return parse(text), default_tol
     parts = re.split(r"\s*(?:±|\+/-|\+-)\s*", text, maxsplit=1)
