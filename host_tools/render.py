@@ -479,7 +479,8 @@ def _summary_lines(raw: dict, skip: set[str]) -> list[str]:
     over = [f"{o.get('limit', '?')} (logged with the reason)" if isinstance(o, dict) else str(o)
             for o in raw.get("overrides") or []]
     warnings = list(raw.get("warnings") or [])
-    lines = [f"  state          {dash(raw.get('state'))}",
+    state = raw.get("state")
+    lines = [f"  state          {'-' if state is None else code_words(state)}",
              f"  mode           {dash(raw.get('mode'))}",
              f"  daily dose     {dash(raw.get('daily_dose_mcg'), ' mcg/day')}",
              f"  rate now       {'-' if rate is None else rate_show(rate) + ' mL/day'}",

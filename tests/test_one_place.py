@@ -383,3 +383,12 @@ def test_firmware_literals_kept_for_heap_match_their_source():
 
     assert alarm_rules.TICK_S * 1000 == device.TICK_MS
     assert alarm_words.EOS_AFTER_DAYS * 86400 == alarm_rules.EOS_AFTER_S
+
+
+def test_the_answer_after_a_change_says_the_state_in_words():
+    """A commit or a patient bolus answers the pump's state: its words, never the state's code."""
+    for state in ("minimum_rate", "alarm_critical"):
+        text = render.committed_text({"committed": "program", "state": state, "mode": "continuous",
+                                      "daily_dose_mcg": 100, "rate_nl_per_day": 200_000,
+                                      "concentration_mcg_per_ml": 500})
+        assert f"  state          {render.STATE_WORDS[state]}" in text and state not in text, text
