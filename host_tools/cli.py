@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, refusals, render, requests, review_detail
+from host_tools import NOT_A_MEDICAL_DEVICE, calc, ports, pump_facts, refusals, render, requests, review_detail
 from host_tools.client import LOG_DEFAULT_LAST, PumpClient, is_prepare
 from host_tools.durations import format_duration, parse_duration
 from host_tools.errors import DeviceRefused, NoDevice, NoKey, PumpError, UsageError
@@ -412,7 +412,7 @@ def _status(client: PumpClient, args: argparse.Namespace) -> int:
 
 COMMANDS["status"] = _status
 
-LOG_CAPACITY = 1024  # entries the pump keeps whatever they hold (firmware evlog.ENTRIES; spec §6: at least 1000)
+LOG_CAPACITY: int = pump_facts.fact("ENTRIES")  # entries the pump keeps whatever they hold (evlog.py; spec §6: >= 1000)
 
 
 def _log_count(text: str) -> int:

@@ -58,28 +58,30 @@ def where(name: str) -> Path:
 @cache
 def fact(name: str) -> Any:
     """The value of the firmware's module-level constant `name`."""
-    where(name)
-    return _value(_definitions()[name][0][1], name)
+    path = where(name)
+    return _value(_definitions()[name][0][1], name, path)
 
 
-def _value(node: ast.expr, name: str) -> Any:
+def _value(node: ast.expr, name: str, path: Path) -> Any:
+    """A constant's value; a name in it is the same file's constant, else (imported) the one of that name."""
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
-        return fact(node.id)
+        local = [v for p, v in _definitions().get(node.id, []) if p == path]
+        return _value(local[-1], node.id, path) if local else fact(node.id)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "const" \
             and len(node.args) == 1 and not node.keywords:
-        return _value(node.args[0], name)
+        return _value(node.args[0], name, path)
     if isinstance(node, ast.Tuple):
-        return tuple(_value(e, name) for e in node.elts)
+        return tuple(_value(e, name, path) for e in node.elts)
     if isinstance(node, ast.List):
-        return [_value(e, name) for e in node.elts]
+        return [_value(e, name, path) for e in node.elts]
     if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-        return {_value(k, name): _value(v, name) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        return {_value(k, name, path): _value(v, name, path) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_value(node.left, name), _value(node.right, name))
+        return _OPS[type(node.op)](_value(node.left, name, path), _value(node.right, name, path))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_value(node.operand, name)
+        return -_value(node.operand, name, path)
     raise FactError(f"firmware constant {name} is not plain data: {ast.unparse(node)}")
 
 

@@ -36,7 +36,7 @@ HOST_FACTS = ("STROKE_NL", "DS_PER_DAY", "K_STROKE", "TUBING_NL", "LIBRARY", "MA
               "MAX_RATE_NL", "PROFILES", "DEFAULTS", "DECREASE_PCT", "HIGH_DOSE_MCG", "HIGH_STEP_PCT",
               "REASON_CHARS", "REASON_BYTES", "LOW_MIN_NL", "LOW_MAX_NL", "FACTORY_MAX_MCG", "HARD_MAX_FLOOR_MCG",
               "BOLUS_CAP_MAX_MCG", "PRIORITY", "CRITICAL", "NON_CRITICAL", "EMPTY_NL", "EOS_AFTER_S", "ERI_MV",
-              "EOS_MV", "FAULT_MV", "TICK_MS", "CKPT_DAY_FRACTION")
+              "EOS_MV", "FAULT_MV", "TICK_MS", "CKPT_DAY_FRACTION", "ENTRIES", "LOG_LAST_MAX")
 
 
 def doc(name: str) -> str:
@@ -76,12 +76,16 @@ def test_the_reader_runs_no_firmware_code_and_refuses_a_second_definition(tmp_pa
                                    "A = const(250)\nB = A * 4\nT = (A, -1, 'x')\nD = {'k': B}\n"
                                    "def f():\n    return 1\nC = f()\nTWICE = 1\n")
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "b.py").write_text("TWICE = 2\nE = A + 1\n")
+    (tmp_path / "pkg" / "b.py").write_text("TWICE = 2\nE = A + 1\nB = 3\nF = B + 1\n")
     monkeypatch.setattr(pump_facts, "FIRMWARE", tmp_path)
     pump_facts._definitions.cache_clear()
     pump_facts.fact.cache_clear()
     try:
-        assert (fact("B"), fact("T"), fact("D"), fact("E")) == (1000, (250, -1, "x"), {"k": 1000}, 251)
+        assert (fact("T"), fact("E")) == ((250, -1, "x"), 251)  # A: imported, the only one of its name
+        assert fact("F") == 4  # B: the file's own, though another file has a B too
+        assert fact("D") == {"k": 1000}  # a.py's own B
+        with pytest.raises(FactError, match="B must be defined in one place, found: a.py, pkg/b.py"):
+            fact("B")  # asked for by name, it is two facts
         assert pump_facts.where("E") == tmp_path / "pkg" / "b.py"  # found wherever a module moves
         with pytest.raises(FactError, match="TWICE must be defined in one place, found: a.py, pkg/b.py"):
             fact("TWICE")
@@ -392,3 +396,20 @@ def test_the_answer_after_a_change_says_the_state_in_words():
                                       "daily_dose_mcg": 100, "rate_nl_per_day": 200_000,
                                       "concentration_mcg_per_ml": 500})
         assert f"  state          {render.STATE_WORDS[state]}" in text and state not in text, text
+
+
+def test_the_docs_event_log_sizes_are_the_firmware_s():
+    import evlog
+
+    from host_tools import client
+
+    slots, entries, per_entry = evlog.CAPACITY, evlog.ENTRIES, evlog.MAX_MORE + 1
+    m = found(r"\*\*Event log\*\*: (\d+) time-stamped (\d+)-byte slots[^|]*?newest (\d+) entries[^|]*?spans up to "
+              r"(\d+) slots", doc("safety.md"))[0]
+    assert tuple(int(x) for x in m.groups()) == (slots, evlog.REC, entries, per_entry)
+    text = doc("protocol.md")
+    m = found(r"`last` \(1\.\.(\d+), default (\d+)\)", text)[0]
+    assert (int(m[1]), int(m[2])) == (fact("LOG_LAST_MAX"), client.LOG_DEFAULT_LAST)
+    assert [int(m[1] or m[2]) for m in found(r'"capacity": (\d+)|\((\d+); spec §6', text, 2)] == [entries] * 2
+    assert int(found(r"keeps more \(up to (\d+)\)", text)[0][1]) == slots
+    assert cli.LOG_CAPACITY == entries and client.LOG_MAX_PER_REQUEST == fact("LOG_LAST_MAX")
