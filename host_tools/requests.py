@@ -31,6 +31,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_ALIASES = {"weekdays": DAYS[:5], "weekend": DAYS[5:], "all": DAYS}
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_FLEX_STEPS: int = fact("MAX_FLEX_STEPS")  # a flex day's steps at most (firmware dose.py)
+# the UTC offset's range, minutes: the device's (clock_cmd.py), checked by tests/test_one_place.py
 UTC_OFFSET_MIN, UTC_OFFSET_MAX = -12 * 60, 14 * 60
 
 # the commands build() knows (argparse `command` values)
@@ -134,7 +135,8 @@ def utc_offset_min(text: str) -> int:
     minutes = int(m[2]) * 60 + int(m[3])
     minutes = -minutes if m[1] == "-" else minutes
     if not UTC_OFFSET_MIN <= minutes <= UTC_OFFSET_MAX:
-        raise UsageError(f"--utc-offset must be within -12:00..+14:00, got '{text}'")
+        raise UsageError(f"--utc-offset must be within {offset_text(UTC_OFFSET_MIN)}..{offset_text(UTC_OFFSET_MAX)}, "
+                         f"got '{text}'")
     return minutes
 
 

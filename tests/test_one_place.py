@@ -413,3 +413,50 @@ def test_the_docs_event_log_sizes_are_the_firmware_s():
     assert [int(m[1] or m[2]) for m in found(r'"capacity": (\d+)|\((\d+); spec §6', text, 2)] == [entries] * 2
     assert int(found(r"keeps more \(up to (\d+)\)", text)[0][1]) == slots
     assert cli.LOG_CAPACITY == entries and client.LOG_MAX_PER_REQUEST == fact("LOG_LAST_MAX")
+
+
+# -- request fields: the device's bounds are the one place; the docs and the host's checks follow ----------
+
+def _device_bounds(pump, cmd: str, field: str, args: dict) -> tuple[int, int]:
+    """(min, max) of a field, from the device's structured refusals of a value below and above."""
+    got = []
+    for probe in (-(10**9), 10**9):
+        ok, e = pump.send(cmd, **{**args, field: probe})
+        assert not ok and e["field"] == field, e
+        got.append(e["min" if probe < 0 else "max"])
+    return got[0], got[1]
+
+
+def test_the_documented_field_bounds_are_the_device_s(flash, fast_calls):
+    from device_harness import Pump
+
+    p = Pump(flash)
+    p.change("refill", removed_nl=0, added_nl=20_000_000, concentration=500)
+    ptm = {"enable": True, "dose_mcg": 10, "over_s": 600, "max_per_day": 4, "lockout_s": 3600}
+    b = {f: _device_bounds(p, "ptm", f, ptm) for f in ("dose_mcg", "max_per_day", "lockout_s")}
+    b["over_s"] = _device_bounds(p, "ptm", "over_s", {**ptm, "lockout_s": 86_400})
+    protocol, safety = doc("protocol.md"), doc("safety.md")
+    m = found(r'"dose_mcg"\s+\((\d+)\.\.(\d+)\), "over_s" \((\d+)\.\.(\d+), at most lockout_s\), "max_per_day" '
+              r'\((\d+)\.\.(\d+)\), "lockout_s"\s+\((\d+)\.\.(\d+)\)', protocol)[0]
+    assert [int(x) for x in m.groups()] == [*b["dose_mcg"], *b["over_s"], *b["max_per_day"], *b["lockout_s"]]
+    m = found(r"dose (\d+)\.\.(\d+) mcg, duration (\d+) s\.\.(\d+) h and ≤ lockout, max (\d+)\.\.(\d+) per rolling "
+              r"24 h, lockout (\d+) min\.\.(\d+) h", safety)[0]
+    said = [int(x) for x in m.groups()]
+    assert said == [*b["dose_mcg"], b["over_s"][0], b["over_s"][1] // 3600, *b["max_per_day"],
+                    b["lockout_s"][0] // 60, b["lockout_s"][1] // 3600]
+
+    cath = _device_bounds(p, "prime", "catheter_nl", {})
+    assert [num(x) for x in found(r"`catheter_nl` \| int, ([\d ]+)\.\.([\d ]+) nL", protocol)[0].groups()] == list(cath)
+    assert nl(found(r"Catheter volume 0\.\.(\d+(?:\.\d+)?) mL", safety)[0][1]) == cath[1] and cath[0] == 0
+    assert nl(found(r"catheter volume ≤ (\d+(?:\.\d+)?) mL", safety)[0][1]) == cath[1]
+    assert num(found(r"the pump adds its ([\d ]+) nL of tubing", protocol)[0][1]) == fact("TUBING_NL")
+
+    dose = _device_bounds(p, "program", "dose_mcg", {"mode": "continuous"})
+    rows = found(r"int,? (\d+)\.\.(\d+) mcg(?:/day)?\b", protocol, 5)
+    assert {(int(m[1]), int(m[2])) for m in rows} == {dose}
+
+    offset = _device_bounds(p, "clock", "utc_offset_min", {})
+    assert (requests.UTC_OFFSET_MIN, requests.UTC_OFFSET_MAX) == offset
+    m = found(r"`utc_offset_min` \| optional int, −(\d+)\.\.(\d+) \(−(\d\d:\d\d)\.\.\+(\d\d:\d\d)\)", protocol)[0]
+    assert (-int(m[1]), int(m[2])) == offset
+    assert ("-" + m[3], "+" + m[4]) == tuple(render.offset_text(x) for x in offset)
