@@ -305,6 +305,23 @@ def test_the_protocol_s_alarm_catalogue_is_the_firmware_s():
     assert rows == fact("PRIORITY")
 
 
+# the safety analysis names alarms as a clinician does; its AL rows give each one's priority
+SAFETY_ALARM_NAMES = {"Low reservoir": "low_reservoir", "Empty reservoir": "empty_reservoir", "Motor stall": "motor_stall",
+                      "ERI": "battery_eri", "EOS": "battery_eos", "Battery fault": "battery_fault",
+                      "Reset recovered": "reset_recovered", "Memory non-critical": "memory_noncritical",
+                      "Memory critical": "memory_critical"}
+
+
+def test_the_safety_analysis_alarm_priorities_are_the_firmware_s():
+    codes = fact("PRIORITY")
+    said = {SAFETY_ALARM_NAMES[m[1]]: m[2].replace("-", "_")
+            for m in found(r"\*\*([A-Z][A-Za-z -]*)\*\* \(((?:non-)?critical)\)", doc("safety.md"), 7)}
+    said.update({SAFETY_ALARM_NAMES[m[1]]: m[2].replace("-", "_").replace("noncritical", "non_critical")
+                 for m in found(r"\*\*(Memory (non-critical|critical))\*\*", doc("safety.md"), 2)})
+    assert said == codes
+    assert set(SAFETY_ALARM_NAMES.values()) == set(codes)
+
+
 def test_the_host_has_words_for_exactly_the_firmware_s_alarms():
     from hil import schema
 
