@@ -87,8 +87,8 @@ def override_reason(args, name):
         return None
     if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_CHARS:
         n = len(reason.strip()) if isinstance(reason, str) else None
-        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..%d characters, got %r"
-                           % (name, REASON_CHARS, reason if not isinstance(reason, str) else "%d characters" % len(reason)),
+        got = reason if not isinstance(reason, str) else "%d characters" % len(reason)
+        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..%d characters, got %r" % (name, REASON_CHARS, got),
                            refused(name, n, 1, REASON_CHARS, "characters"))
     n = len(reason.encode())
     if n > REASON_BYTES:

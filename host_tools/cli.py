@@ -243,7 +243,8 @@ def _therapy_parsers(sub: Any) -> None:
              "set them: the change is reviewed (current and new) and confirmed like a programming\n"
              "change, then applied and logged. --hard-max is a factory limit: it needs the service key.")
     p.add_argument("--origin", metavar="|".join(requests.PROFILES),
-                   help=f"patient profile: sets the titration range ({requests.TITRATION_RANGES_TEXT})".replace("%", "%%"))
+                   help="patient profile: sets the titration range ({})".format(
+                       requests.TITRATION_RANGES_TEXT.replace("%", "%%")))
     p.add_argument("--titration", metavar="PCT",
                    help="daily-dose increase allowed over the lowest dose of the last 24 h, whole %%")
     p.add_argument("--low-reservoir", metavar="ML", help="low-reservoir alarm threshold, {:.1f}..{:.1f} mL".format(
@@ -412,7 +413,8 @@ def _status(client: PumpClient, args: argparse.Namespace) -> int:
 
 COMMANDS["status"] = _status
 
-LOG_CAPACITY: int = pump_facts.fact("ENTRIES")  # entries the pump keeps whatever they hold (evlog.py; spec §6: >= 1000)
+# entries the pump keeps whatever they hold (firmware evlog.ENTRIES; spec §6: at least 1000)
+LOG_CAPACITY: int = pump_facts.fact("ENTRIES")
 
 
 def _log_count(text: str) -> int:

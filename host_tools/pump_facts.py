@@ -77,7 +77,8 @@ def _value(node: ast.expr, name: str, path: Path) -> Any:
     if isinstance(node, ast.List):
         return [_value(e, name, path) for e in node.elts]
     if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-        return {_value(k, name, path): _value(v, name, path) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        return {_value(k, name, path): _value(v, name, path)  # type: ignore[arg-type]
+                for k, v in zip(node.keys, node.values)}
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         return _OPS[type(node.op)](_value(node.left, name, path), _value(node.right, name, path))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
