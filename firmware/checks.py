@@ -5,6 +5,7 @@ detail is {"field": request field, "value": what was sent, "min", "max": the bou
 none applies), "unit": the field's device unit}. The text stays for other clients.
 """
 
+from micropython import const
 from dose import MAX_RATE_NL, MIN_RATE_NL, ml_text
 from errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
 
@@ -74,22 +75,22 @@ def check_total(rate, what):
 
 # a reason's length: characters, and bytes of UTF-8: an entry of the event log holds 40 + 5 x 52
 # bytes of text (evlog.py), of which the longest prefix (an override's limit and dose, a stop's
-# old therapy) takes 48 (the host reads both: host_tools/pump_facts.py)
-REASON_CHARS = 200
+# old therapy) takes 48 (the host reads both: host_tools/pump_facts.py; _const: folded, no heap)
+_REASON_CHARS = const(200)
 REASON_BYTES = 250
 
 
 def override_reason(args, name):
-    """The override's reason (also a stop's): None when not given, else 1..REASON_CHARS characters
+    """The override's reason (also a stop's): None when not given, else 1.._REASON_CHARS characters
     and at most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (evlog.py)."""
     reason = args.get(name)
     if reason is None:
         return None
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_CHARS:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > _REASON_CHARS:
         n = len(reason.strip()) if isinstance(reason, str) else None
         got = reason if not isinstance(reason, str) else "%d characters" % len(reason)
-        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..%d characters, got %r" % (name, REASON_CHARS, got),
-                           refused(name, n, 1, REASON_CHARS, "characters"))
+        raise CommandError(BAD_ARGUMENT, "%s must be a reason of 1..%d characters, got %r" % (name, _REASON_CHARS, got),
+                           refused(name, n, 1, _REASON_CHARS, "characters"))
     n = len(reason.encode())
     if n > REASON_BYTES:
         raise CommandError(BAD_ARGUMENT, "%s must be at most %d bytes of UTF-8 (the event log keeps it whole), got %d"

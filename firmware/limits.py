@@ -1,6 +1,6 @@
 """The safety limits' data (spec §4): settings, profiles, and the 24 h history of daily doses.
 
-PROFILES, DEFAULTS and the percentages below are the one place of these facts: the host reads them
+PROFILES, defaults() and the percentages below are the one place of these facts: the host reads them
 as data (host_tools/pump_facts.py), tests/test_one_place.py checks the docs against them.
 
 The rules that judge a new dose are limit_rules.py (loaded only for a dose change). Doses here
@@ -21,13 +21,13 @@ PROFILES = {"spinal": (10, 30, 30), "cerebral": (5, 15, 15), "pediatric": (5, 15
 DECREASE_PCT = 20  # a larger drop in 24 h needs an override (withdrawal)
 HIGH_DOSE_MCG = 500  # at or above this, increases > HIGH_STEP_PCT warn
 HIGH_STEP_PCT = 20
-# a new pump's limits (and a pump without a valid state copy): mcg/day, the bolus cap mcg
-DEFAULTS = {"profile": "spinal", "titration": 30, "initial": 200, "ceiling": 1000,
-            "hard_max": 2000, "bolus_cap": 100}
 
 
 def defaults():
-    return dict(DEFAULTS)
+    """A new pump's limits (and a pump's without a valid state copy): mcg/day, the bolus cap mcg.
+    A literal, so the host reads it as data (host_tools/pump_facts.py) and the board keeps no copy."""
+    return {"profile": "spinal", "titration": 30, "initial": 200, "ceiling": 1000,
+            "hard_max": 2000, "bolus_cap": 100}
 
 
 def high_step(lo, new):

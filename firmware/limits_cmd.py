@@ -4,13 +4,14 @@ Every value is checked against its own range before any changes; a profile chang
 titration limit into the new profile's range. Each change is logged with old and new values.
 """
 
+from micropython import const
 from errors import CommandError, BAD_ARGUMENT
 from checks import need_int, refused
 from limits import PROFILES, DECREASE_PCT, HIGH_DOSE_MCG, window
 
 FACTORY_MAX_MCG = 2000  # the hard maximum is never provisioned above this
-HARD_MAX_FLOOR_MCG = 100  # ... nor set below this (or the initial cap)
-BOLUS_CAP_MAX_MCG = 500  # the clinician bolus cap's largest setting
+_HARD_MAX_FLOOR_MCG = const(100)  # ... nor set below this (or the initial cap); _const: folded, no heap
+_BOLUS_CAP_MAX_MCG = const(500)  # the clinician bolus cap's largest setting
 LOW_MIN_NL = 1000000  # the low-reservoir threshold's range, 1.0-5.0 mL (spec §5)
 LOW_MAX_NL = 5000000
 _FIELDS = ("profile", "titration_pct", "initial_cap_mcg", "bolus_cap_mcg", "low_reservoir_nl", "hard_max_mcg")
@@ -54,9 +55,9 @@ def _set(dev, args, out):
     lo, hi = PROFILES[new["profile"]][:2]
     for name, key in _KEYS.items():
         if name in args:
-            top = {"titration_pct": hi, "initial_cap_mcg": new["hard_max"], "bolus_cap_mcg": BOLUS_CAP_MAX_MCG,
+            top = {"titration_pct": hi, "initial_cap_mcg": new["hard_max"], "bolus_cap_mcg": _BOLUS_CAP_MAX_MCG,
                    "hard_max_mcg": FACTORY_MAX_MCG}[name]
-            bottom = {"titration_pct": lo, "hard_max_mcg": max(HARD_MAX_FLOOR_MCG, new["initial"])}.get(name, 1)
+            bottom = {"titration_pct": lo, "hard_max_mcg": max(_HARD_MAX_FLOOR_MCG, new["initial"])}.get(name, 1)
             unit = "%% per 24 h (%s profile)" % new["profile"] if name == "titration_pct" else "mcg"
             new[key] = need_int(args, name, bottom, top, unit)
     low = dev.low_reservoir_nl

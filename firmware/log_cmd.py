@@ -8,6 +8,7 @@ Reading is here, not in evlog.py, which Device.log loads in the middle of other 
 
 import json
 import struct
+from micropython import const
 import evlog
 from evlog import CAPACITY, CHUNK, ENTRIES, REC
 from errors import CommandError, BAD_ARGUMENT
@@ -17,7 +18,7 @@ from errors import CommandError, BAD_ARGUMENT
 # on the 64-bit VM at the small-heap budget (72K = 64K + the sim HAL), 40-byte texts: 1500 ran,
 # 1944 ran out of memory in link.encode (a crash, not an error answer). 800: 7 long entries a page.
 _ROOM = 800
-LOG_LAST_MAX = 1000  # entries one request may ask for (the host pages beyond: host_tools/client.py)
+_LOG_LAST_MAX = const(1000)  # entries one request may ask for (the host pages beyond: host_tools/client.py)
 
 
 def _arg(args, name, lo, hi, default):
@@ -29,7 +30,7 @@ def _arg(args, name, lo, hi, default):
 
 
 def log(dev, args):
-    last = _arg(args, "last", 1, LOG_LAST_MAX, 50)
+    last = _arg(args, "last", 1, _LOG_LAST_MAX, 50)
     before = _arg(args, "before", 0, 0x3FFFFFFF, 0) if "before" in args else -1
     entries, bad, truncated = read(dev, last, before, _ROOM)
     return {"entries": entries, "bad": bad, "capacity": ENTRIES, "truncated": truncated,

@@ -34,7 +34,7 @@ from host_tools.pump_facts import fact
 # error codes meaning "the device did not receive our frame intact": safe to resend
 _RESEND = {1: "bad_frame", 2: "bad_crc", 3: "too_long"}
 LOG_DEFAULT_LAST = 50  # entries `log` returns without --last (the device's default too)
-LOG_MAX_PER_REQUEST: int = fact("LOG_LAST_MAX")  # the device's limit on `last` (log_cmd.py); more in pages
+LOG_MAX_PER_REQUEST: int = fact("_LOG_LAST_MAX")  # the device's limit on `last` (log_cmd.py); more in pages
 
 # who may do what (docs/protocol.md, "Roles"); everything else is open to anyone
 CLINICIAN_COMMANDS = frozenset({"program", "bolus", "prime", "refill", "commit", "alarm_test"})

@@ -26,7 +26,7 @@ TUBING_NL: int = fact("TUBING_NL")
 PRIME_STROKES = -(-(CATHETER_NL + TUBING_NL) // stroke_nl())
 PRIME_MIN = PRIME_STROKES * stroke_nl() * 1440 / fact("MAX_RATE_NL")  # at the maximum rate
 SPINAL_PCT = fact("PROFILES")["spinal"][2]
-BOLUS_CAP = fact("DEFAULTS")["bolus_cap"]
+BOLUS_CAP = fact("defaults")["bolus_cap"]
 SESSION: list[tuple] = [
     ("Boot a new virtual Pico (a fresh pump, lockstep clock; it provisions its keys)", "sim start --fresh --clock manual"),
     ("The safety limits of a new pump (spinal profile)", "limits"),

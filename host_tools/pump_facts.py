@@ -6,7 +6,10 @@ needs some of them to check what a clinician types before any port is opened, an
 the rig and the demo to compute expectations; instead of a second copy they read the
 definition here. Like `state_model` with `fsm_table.py`, nothing of the firmware is imported
 or run: each firmware file is parsed (`ast`) and only its module-level constants are
-evaluated: literals, `const(...)`, names of other constants and integer arithmetic.
+evaluated: literals, `const(...)`, names of other constants and integer arithmetic, and the
+literal a function without arguments returns (`limits.defaults()`). A `_NAME = const(n)` is
+read too: MicroPython folds it away (no heap, no global), so the firmware names a fact only the
+host reads that way.
 
 A constant is found by its name wherever it is defined under `firmware/`, so moving a module
 (or splitting the folder into packages) changes nothing here; a name defined twice is an
@@ -43,7 +46,21 @@ def _definitions() -> dict[str, list[tuple[Path, ast.expr]]]:
                 out.setdefault(node.targets[0].id, []).append((path, node.value))
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                 out.setdefault(node.target.id, []).append((path, node.value))
+            elif isinstance(node, ast.FunctionDef) and (ret := _literal_return(node)) is not None:
+                out.setdefault(node.name, []).append((path, ret))  # `def defaults(): return {...}`
     return out
+
+
+def _literal_return(fn: ast.FunctionDef) -> ast.expr | None:
+    """The value of a function without arguments whose body is only `return <value>` (after a
+    docstring): a fresh copy of data on the board each call, plain data here."""
+    body = fn.body[1:] if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value, ast.Constant) \
+        else fn.body
+    a = fn.args
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None or fn.decorator_list \
+            or a.args or a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg:
+        return None
+    return body[0].value
 
 
 def where(name: str) -> Path:

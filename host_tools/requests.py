@@ -36,7 +36,7 @@ UTC_OFFSET_MIN, UTC_OFFSET_MAX = -12 * 60, 14 * 60
 
 # the commands build() knows (argparse `command` values)
 COMMANDS = ("program", "bolus", "prime", "refill", "clock", "limits", "ptm", "patient-bolus")
-REASON_MAX: int = fact("REASON_CHARS")  # characters of an override or stop reason (firmware checks.py)
+REASON_MAX: int = fact("_REASON_CHARS")  # characters of an override or stop reason (firmware checks.py)
 REASON_BYTES: int = fact("REASON_BYTES")  # ... and bytes of its UTF-8: the pump's event log keeps it whole
 # titration limit (% over the 24 h minimum) the clinician may set, by patient profile (spec §4; limits.PROFILES)
 TITRATION_RANGE = titration_range()

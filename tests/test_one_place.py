@@ -8,9 +8,9 @@ drifts fails a test.
 |---|---|---|
 | stroke volume | `dose.STROKE_NL` (`K_STROKE` computed from it) | docs, hil, demo |
 | titration ranges per profile | `limits.PROFILES` | docs, host checks and help |
-| limits' defaults and bounds | `limits.DEFAULTS`, `DECREASE_PCT`, `HIGH_*`; `limits_cmd` bounds | docs, a new pump |
+| limits' defaults and bounds | `limits.defaults()`, `DECREASE_PCT`, `HIGH_*`; `limits_cmd` bounds | docs, a new pump |
 | drug library, rate range, tubing, flex steps | `dose.LIBRARY`, `MIN/MAX_RATE_NL`, `TUBING_NL`, `MAX_FLEX_STEPS` | docs |
-| reason length | `checks.REASON_CHARS`, `REASON_BYTES` | docs, host |
+| reason length | `checks._REASON_CHARS`, `REASON_BYTES` | docs, host |
 | alarm codes, priorities | `alarms.PRIORITY` | docs, host words, HIL schema |
 | alarm tones | `buzzer.py` | docs, `alarm_cmds` |
 | alarm thresholds | `alarms.EMPTY_NL`, `alarm_rules.*_MV`, `EOS_AFTER_S` | docs, rig voltages |
@@ -33,10 +33,10 @@ DOCS = ROOT / "docs"
 
 # every constant the host, the rig, the bench and the demo read from the firmware
 HOST_FACTS = ("STROKE_NL", "DS_PER_DAY", "K_STROKE", "TUBING_NL", "LIBRARY", "MAX_FLEX_STEPS", "MIN_RATE_NL",
-              "MAX_RATE_NL", "PROFILES", "DEFAULTS", "DECREASE_PCT", "HIGH_DOSE_MCG", "HIGH_STEP_PCT",
-              "REASON_CHARS", "REASON_BYTES", "LOW_MIN_NL", "LOW_MAX_NL", "FACTORY_MAX_MCG", "HARD_MAX_FLOOR_MCG",
-              "BOLUS_CAP_MAX_MCG", "PRIORITY", "CRITICAL", "NON_CRITICAL", "EMPTY_NL", "EOS_AFTER_S", "ERI_MV",
-              "EOS_MV", "FAULT_MV", "TICK_MS", "CKPT_DAY_FRACTION", "ENTRIES", "LOG_LAST_MAX")
+              "MAX_RATE_NL", "PROFILES", "defaults", "DECREASE_PCT", "HIGH_DOSE_MCG", "HIGH_STEP_PCT",
+              "_REASON_CHARS", "REASON_BYTES", "LOW_MIN_NL", "LOW_MAX_NL", "FACTORY_MAX_MCG", "_HARD_MAX_FLOOR_MCG",
+              "_BOLUS_CAP_MAX_MCG", "PRIORITY", "CRITICAL", "NON_CRITICAL", "EMPTY_NL", "EOS_AFTER_S", "ERI_MV",
+              "EOS_MV", "FAULT_MV", "TICK_MS", "CKPT_DAY_FRACTION", "ENTRIES", "_LOG_LAST_MAX")
 
 
 def doc(name: str) -> str:
@@ -68,13 +68,15 @@ def found(pattern: str, text: str, at_least: int = 1) -> list[re.Match]:
 def test_a_fact_is_defined_once_and_read_as_the_firmware_has_it(name):
     path = pump_facts.where(name)  # FactError when defined twice or nowhere
     module = ".".join(path.relative_to(pump_facts.FIRMWARE).with_suffix("").parts)
-    assert fact(name) == getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    assert fact(name) == (value() if callable(value) else value)
 
 
 def test_the_reader_runs_no_firmware_code_and_refuses_a_second_definition(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("from micropython import const\nraise SystemExit('never run')\n"
                                    "A = const(250)\nB = A * 4\nT = (A, -1, 'x')\nD = {'k': B}\n"
-                                   "def f():\n    return 1\nC = f()\nTWICE = 1\n")
+                                   "def f():\n    return 1\nC = f()\nTWICE = 1\n"
+                                   "def g(x):\n    return x\ndef h():\n    'doc'\n    return {'a': A}\n")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "b.py").write_text("TWICE = 2\nE = A + 1\nB = 3\nF = B + 1\n")
     monkeypatch.setattr(pump_facts, "FIRMWARE", tmp_path)
@@ -83,6 +85,9 @@ def test_the_reader_runs_no_firmware_code_and_refuses_a_second_definition(tmp_pa
     try:
         assert (fact("T"), fact("E")) == ((250, -1, "x"), 251)  # A: imported, the only one of its name
         assert fact("F") == 4  # B: the file's own, though another file has a B too
+        assert (fact("f"), fact("h")) == (1, {"a": 250})  # what a function without arguments returns
+        with pytest.raises(FactError, match="g must be defined in one place, found: nowhere"):
+            fact("g")  # a function of its arguments is code, not data
         assert fact("D") == {"k": 1000}  # a.py's own B
         with pytest.raises(FactError, match="B must be defined in one place, found: a.py, pkg/b.py"):
             fact("B")  # asked for by name, it is two facts
@@ -181,7 +186,7 @@ def test_the_host_checks_and_says_the_firmware_s_titration_ranges():
 
 
 def test_the_protocol_s_limits_table_is_the_firmware_s():
-    d, text = fact("DEFAULTS"), doc("protocol.md")
+    d, text = fact("defaults"), doc("protocol.md")
 
     def row(field: str, rest: str) -> re.Match:
         return found(rf"\| `{field}` \| int \| [^|\n]*?{rest}", text)[0]
@@ -194,22 +199,22 @@ def test_the_protocol_s_limits_table_is_the_firmware_s():
     assert int(row("decrease_pct", r"(\d+):")[1]) == fact("DECREASE_PCT")
     m = row("high_dose_mcg", r"(\d+): above it a step over \+(\d+) %")
     assert (int(m[1]), int(m[2])) == (fact("HIGH_DOSE_MCG"), fact("HIGH_STEP_PCT"))
-    assert int(found(r"`bolus_cap_mcg` \(1\.\.(\d+)\)", text)[0][1]) == fact("BOLUS_CAP_MAX_MCG")
+    assert int(found(r"`bolus_cap_mcg` \(1\.\.(\d+)\)", text)[0][1]) == fact("_BOLUS_CAP_MAX_MCG")
     m = found(r"`low_reservoir_nl` \(([\d ]+)\.\.([\d ]+) nL", text)[0]
     assert (num(m[1]), num(m[2])) == (fact("LOW_MIN_NL"), fact("LOW_MAX_NL"))
     m = found(r"`hard_max_mcg` alone \(max\((\d+), `initial_cap_mcg`\)\.\.(\d+)\)", text)[0]
-    assert (int(m[1]), int(m[2])) == (fact("HARD_MAX_FLOOR_MCG"), fact("FACTORY_MAX_MCG"))
+    assert (int(m[1]), int(m[2])) == (fact("_HARD_MAX_FLOOR_MCG"), fact("FACTORY_MAX_MCG"))
 
 
 def test_the_safety_analysis_limits_are_the_firmware_s():
-    d, text = fact("DEFAULTS"), doc("safety.md")
+    d, text = fact("defaults"), doc("safety.md")
     assert int(found(r"\*\*Initial-dose cap\*\* (\d+) mcg/day", text)[0][1]) == d["initial"]
     assert int(found(r"\*\*Ceiling\*\* (\d+) mcg/day", text)[0][1]) == d["ceiling"]
     assert int(found(r"\*\*Hard maximum\*\* default (\d+) mcg/day", text)[0][1]) == d["hard_max"]
     m = found(r"within max\((\d+), initial cap\)\.\.(\d+)", text)[0]
-    assert (int(m[1]), int(m[2])) == (fact("HARD_MAX_FLOOR_MCG"), fact("FACTORY_MAX_MCG"))
+    assert (int(m[1]), int(m[2])) == (fact("_HARD_MAX_FLOOR_MCG"), fact("FACTORY_MAX_MCG"))
     m = found(r"\*\*Bolus cap\*\* (\d+) mcg by default \(clinician-settable 1\.\.(\d+)\)", text)[0]
-    assert (int(m[1]), int(m[2])) == (d["bolus_cap"], fact("BOLUS_CAP_MAX_MCG"))
+    assert (int(m[1]), int(m[2])) == (d["bolus_cap"], fact("_BOLUS_CAP_MAX_MCG"))
     for m in found(r"increase > (\d+) % when the dose is already ≥ (\d+) mcg/day|reference ≥ (\d+) mcg/day and "
                    r"new > \+(\d+) %", text, 2):
         step, high = (m[1], m[2]) if m[1] else (m[4], m[3])
@@ -227,7 +232,7 @@ def test_a_new_pump_answers_the_documented_defaults(flash, fast_calls):
 
     ok, lim = Pump(flash).send("limits")
     assert ok, lim
-    d = fact("DEFAULTS")
+    d = fact("defaults")
     assert (lim["profile"], lim["titration_pct"], lim["titration_range"]) == (
         d["profile"], d["titration"], list(fact("PROFILES")[d["profile"]][:2]))
     assert (lim["initial_cap_mcg"], lim["ceiling_mcg"], lim["hard_max_mcg"], lim["bolus_cap_mcg"]) == (
@@ -290,7 +295,7 @@ def test_the_docs_flex_step_count_is_the_firmware_s():
 
 
 def test_the_docs_reason_length_is_the_firmware_s():
-    chars, size = fact("REASON_CHARS"), fact("REASON_BYTES")
+    chars, size = fact("_REASON_CHARS"), fact("REASON_BYTES")
     m = found(r"a string of 1\.\.(\d+)\s+characters, not blank, and at most (\d+) bytes", doc("protocol.md"))[0]
     assert (int(m[1]), int(m[2])) == (chars, size)
     assert (requests.REASON_MAX, requests.REASON_BYTES) == (chars, size)
@@ -426,10 +431,10 @@ def test_the_docs_event_log_sizes_are_the_firmware_s():
     assert tuple(int(x) for x in m.groups()) == (slots, evlog.REC, entries, per_entry)
     text = doc("protocol.md")
     m = found(r"`last` \(1\.\.(\d+), default (\d+)\)", text)[0]
-    assert (int(m[1]), int(m[2])) == (fact("LOG_LAST_MAX"), client.LOG_DEFAULT_LAST)
+    assert (int(m[1]), int(m[2])) == (fact("_LOG_LAST_MAX"), client.LOG_DEFAULT_LAST)
     assert [int(m[1] or m[2]) for m in found(r'"capacity": (\d+)|\((\d+); spec §6', text, 2)] == [entries] * 2
     assert int(found(r"keeps more \(up to (\d+)\)", text)[0][1]) == slots
-    assert cli.LOG_CAPACITY == entries and client.LOG_MAX_PER_REQUEST == fact("LOG_LAST_MAX")
+    assert cli.LOG_CAPACITY == entries and client.LOG_MAX_PER_REQUEST == fact("_LOG_LAST_MAX")
 
 
 # -- request fields: the device's bounds are the one place; the docs and the host's checks follow ----------
