@@ -105,7 +105,14 @@ def test_a_stall_raises_motor_stall_and_switches_the_driver_off(board):
     st = status(board)
     assert "motor_stall" in [a["code"] for a in st["alarms"]], st["alarms"]
     assert board.state()["motor_on"] is False
+    stalled_at = st["therapy"]["strokes"]
     board.rotor("healthy")
+    # spec §5: cleared only when strokes resume: the next 10-minute tick's restart attempt has
+    # its rotor pulse (a tick, then a stroke interval); the next tests start from a pumping board
+    board.advance(600 + 120)
+    st = status(board)
+    assert "motor_stall" not in [a["code"] for a in st["alarms"]], st["alarms"]
+    assert st["therapy"]["strokes"] > stalled_at, st
     assert itbpump(board.port, "alarms", "--ack") == 0
 
 
