@@ -28,7 +28,8 @@ def alarms(dev, args):
         dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
         dev.tone_step = 0
         dev.tone_at = -1
-    return {"alarms": alarm_list(dev.alarms, dev), "acknowledged": done}
+    return {"alarms": alarm_list(dev.alarms, dev), "acknowledged": done,
+            "utc_offset_min": dev.therapy.offset_min}  # for the host to show times in local time
 
 
 def alarm_test(dev, args):

@@ -290,8 +290,11 @@ def log_text(raw: dict) -> str:
 
 def alarms_json(raw: dict) -> dict:
     """The `alarms` answer for scripts: the status's alarm list (since as ISO 8601 UTC), and the
-    codes this request acknowledged."""
-    return {"alarms": [alarm_json(a) for a in raw["alarms"]], "acknowledged": list(raw.get("acknowledged") or [])}
+    codes this request acknowledged, and the pump's UTC offset (+HH:MM) when it says it."""
+    out = {"alarms": [alarm_json(a) for a in raw["alarms"]], "acknowledged": list(raw.get("acknowledged") or [])}
+    if raw.get("utc_offset_min") is not None:
+        out["utc_offset"] = offset_text(raw["utc_offset_min"])
+    return out
 
 
 def alarm_json(a: dict) -> dict:
@@ -332,12 +335,15 @@ def alarm_says(a: dict, s: dict | None, off: int) -> list[str]:
     return advice + ([numbers] if numbers else [])
 
 
-def alarms_text(a: dict, off: int = 0) -> str:
-    """One line per active alarm, critical first, with what to do; then what --ack silenced."""
+def alarms_text(a: dict) -> str:
+    """One line per active alarm, critical first, with what to do; then what --ack silenced. Times
+    in the pump's local time (a pump too old to say its offset: in UTC, and the header says so)."""
+    off = offset_minutes(a["utc_offset"]) if a.get("utc_offset") else 0
+    zone = "" if a.get("utc_offset") else " (times in UTC)"
     if not a["alarms"]:
         lines = ["alarms: none"]
     else:
-        lines = [f"alarms: {len(a['alarms'])} active"]
+        lines = [f"alarms: {len(a['alarms'])} active{zone}"]
         for x in a["alarms"]:
             state = "acknowledged (silent)" if x["acknowledged"] else "sounding"
             lines.append(f"  {alarm_words.label(x['code']):<18} {alarm_words.priority_words(x['priority']):<12}  since "

@@ -237,3 +237,25 @@ def test_every_cli_answer_is_in_clinical_words(vpico, vpico_port):
     outputs += [run("patient-bolus"), run("status"), run("ptm"), run("log", "--last", "40"), run("alarms")]
     for text in outputs:
         clean_text(text)
+
+
+def test_alarms_and_status_say_an_alarm_s_time_in_the_same_local_time(vpico, vpico_port):
+    """`alarms` printed its times in UTC while `status` printed the pump's local time: the
+    `alarms` answer carries the pump's UTC offset like `log` and `ptm` do."""
+    env = {**os.environ, "ITBPUMP_PORT": vpico_port}
+
+    def run(*argv: str) -> str:
+        r = subprocess.run([ITBPUMP, *argv], capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, (argv, r.stdout, r.stderr)
+        return r.stdout
+
+    run("clock", "--utc-offset", "+05:30", "--yes")
+    vpico.power_cut()  # reset_recovered, since now
+    since = re.compile(r"since (\d{4}-\d\d-\d\d \d\d:\d\d)")
+    in_status = since.findall(run("status"))
+    in_alarms = since.findall(run("alarms"))
+    assert in_status and in_status == in_alarms, (in_status, in_alarms)
+    clock = re.search(r"clock\s+(\d{4}-\d\d-\d\d \d\d:\d\d) local time \(UTC\+05:30\)", run("status"))
+    assert clock and in_alarms[0] <= clock.group(1), (in_alarms, clock)
+    doc = json.loads(run("--json", "alarms"))
+    assert doc["utc_offset"] == "+05:30" and doc["alarms"][0]["since"].endswith("Z"), doc
