@@ -7,6 +7,7 @@ next delimiter, whatever garbage came before; the CRC catches the rest.
 payload = version (u8) | kind (u8) | request id (u16, big-endian) | body
 """
 
+import sys
 from array import array
 from micropython import const
 
@@ -28,10 +29,12 @@ TOO_SHORT = const(-4)
 
 
 def _crc_table():
-    t = array("H", bytes(512))  # 256 u16: a quarter of a tuple of ints' heap
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
+    """CRC-16/CCITT-FALSE a nibble at a time: 16 u16 (32 bytes of heap; a byte table's 512 were
+    more than the machine code saves)."""
+    t = array("H", bytes(32))
+    for i in range(16):
+        c = i << 12
+        for _ in range(4):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t[i] = c & 0xFFFF
     return t
@@ -40,13 +43,23 @@ def _crc_table():
 _TABLE = _crc_table()
 
 
+# The link's byte loops as machine code where the build has it for this chip (link_native.py): on
+# a Pico they were most of a status request's CPU. Elsewhere (CPython tests, a VM without an
+# emitter) their bytecode twins (link_bytecode.py), loaded only then: heap.
+NATIVE = False
+if sys.implementation.name == "micropython":
+    try:
+        from link_native import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode
+        NATIVE = True
+    except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
+        pass
+if not NATIVE:
+    from link_bytecode import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode
+
+
 def crc16(data, n):
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n]."""
-    c = 0xFFFF
-    t = _TABLE
-    for i in range(n):  # compiled to a counter loop: nothing allocated
-        c = ((c << 8) & 0xFFFF) ^ t[(c >> 8) ^ data[i]]
-    return c
+    return _crc16(data, n, _TABLE)
 
 
 def encode(payload):
@@ -58,7 +71,7 @@ def encode(payload):
     a Pico that was most of an answer's cost); the two CRC bytes go through the byte rule.
     """
     n = len(payload)
-    c = crc16(payload, n)
+    c = _crc16(payload, n, _TABLE)
     total = n + 2
     out = bytearray(total + total // 254 + 2)
     view = memoryview(payload)
@@ -127,45 +140,37 @@ class Deframer:
         self._overflow = False
         self.payload = self._raw
         self.length = 0
+        self.used = 0
 
-    def feed(self, b):
-        """Take one byte; return NOTHING, FRAME or a negative error code."""
-        if b != 0:
-            if self._n < len(self._raw):
-                self._raw[self._n] = b
-                self._n += 1
-            else:
-                self._overflow = True
-            return NOTHING
+    def feed_from(self, buf, start, end):
+        """Take buf[start:end] up to and including the first frame delimiter (0x00); self.used is
+        the index after what was taken. Return NOTHING (no delimiter yet), FRAME or a negative
+        error code. A run of bytes is one call (machine code where built), not a call a byte."""
+        raw = self._raw
         n = self._n
+        z = _take(buf, start, end, raw, n)
+        n += z - start
+        if z == end:  # no delimiter yet
+            self.used = end
+            if n > len(raw):
+                self._overflow = True
+                n = len(raw)
+            self._n = n
+            return NOTHING
+        self.used = z + 1
         self._n = 0
-        if self._overflow:
+        if self._overflow or n > len(raw):
             self._overflow = False
             return TOO_LONG
         if n == 0:
             return NOTHING  # empty frames are idle delimiters
-        # COBS decode into payload
-        raw = self._raw
-        out = self.payload
-        i = 0
-        o = 0
-        while i < n:
-            code = raw[i]
-            i += 1
-            end = i + code - 1
-            if end > n:
-                return BAD_COBS
-            while i < end:
-                out[o] = raw[i]
-                o += 1
-                i += 1
-            if code < 0xFF and i < n:
-                out[o] = 0
-                o += 1
+        o = _cobs_decode(raw, n)
+        if o < 0:
+            return BAD_COBS
         if o < HEADER_LEN + 2:
             return TOO_SHORT
         o -= 2
-        if crc16(out, o) != (out[o] << 8) | out[o + 1]:
+        if _crc16(raw, o, _TABLE) != (raw[o] << 8) | raw[o + 1]:
             return BAD_CRC
         if o > MAX_PAYLOAD:
             return TOO_LONG

