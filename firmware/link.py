@@ -41,6 +41,7 @@ def _crc_table():
 
 
 _TABLE = _crc_table()
+del _crc_table  # run once: its code need not stay in the heap
 
 
 # The link's byte loops as machine code where the build has it for this chip (link_native.py): on
@@ -49,12 +50,12 @@ _TABLE = _crc_table()
 NATIVE = False
 if sys.implementation.name == "micropython":
     try:
-        from link_native import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode
+        from link_native import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode, fill
         NATIVE = True
     except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
         pass
 if not NATIVE:
-    from link_bytecode import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode
+    from link_bytecode import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode, fill  # noqa: F401
 
 
 def crc16(data, n):
