@@ -48,3 +48,29 @@ def cobs_decode(raw, n):
             raw[o] = 0
             o += 1
     return o
+
+
+def fill(template, ints, strs, out):
+    """An answer's JSON from a template, into out: template's bytes, each 0x01 replaced by the
+    next of ints in decimal (None: null), each 0x02 by the next of strs as it is (bytes, or an
+    ASCII str); the bytes written. out holds len(template) + 11 a 0x01 + the strs' lengths."""
+    w = 0
+    k = 0
+    j = 0
+    for b in template:
+        if b == 1:
+            x = ints[k]
+            k += 1
+            s = b"null" if x is None else str(x).encode()
+        elif b == 2:
+            s = strs[j]
+            j += 1
+            if isinstance(s, str):
+                s = s.encode()
+        else:
+            out[w] = b
+            w += 1
+            continue
+        out[w:w + len(s)] = s
+        w += len(s)
+    return w

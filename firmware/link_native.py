@@ -69,3 +69,59 @@ def cobs_decode(raw, n: int) -> int:
             r[o] = 0
             o += 1
     return o
+
+
+_NULL = None  # viper compares objects by identity with a name, not the None literal
+
+
+@micropython.viper
+def fill(template, ints, strs, out) -> int:
+    """An answer's JSON from a template, into out: template's bytes, each 0x01 replaced by the
+    next of ints in decimal (None: null), each 0x02 by the next of strs as it is (bytes, or an
+    ASCII str); the bytes written. out holds len(template) + 11 a 0x01 + the strs' lengths."""
+    t = ptr8(template)
+    tn = int(len(template))
+    o = ptr8(out)
+    w = 0
+    k = 0
+    j = 0
+    i = 0
+    while i < tn:
+        b = t[i]
+        i += 1
+        if b == 1:
+            x = ints[k]
+            k += 1
+            if x is _NULL:
+                o[w] = 110  # null
+                o[w + 1] = 117
+                o[w + 2] = 108
+                o[w + 3] = 108
+                w += 4
+                continue
+            v = int(x)
+            if v < 0:
+                o[w] = 45  # -
+                w += 1
+                v = 0 - v
+            d = 1
+            while v // d >= 10:
+                d *= 10
+            while d > 0:
+                o[w] = 48 + (v // d) % 10
+                w += 1
+                d //= 10
+        elif b == 2:
+            s = strs[j]
+            j += 1
+            p = ptr8(s)
+            n = int(len(s))
+            m = 0
+            while m < n:
+                o[w] = p[m]
+                w += 1
+                m += 1
+        else:
+            o[w] = b
+            w += 1
+    return w

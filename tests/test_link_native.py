@@ -1,5 +1,5 @@
 """The link's machine code (firmware/link_native.py, viper) and its bytecode twins
-(firmware/link_bytecode.py) give the same CRC-16, the same receive scan and the same COBS decode,
+(firmware/link_bytecode.py) give the same CRC-16, receive scan, COBS decode and answer template,
 on the MicroPython VM (where both run), for any input; and both agree with the host's independent
 framing (host_tools/framing.py). The build compiles the machine code for its target chip.
 """
@@ -47,6 +47,14 @@ while True:
         a, b = bytearray(raw), bytearray(raw)
         oa, ob = link_native.cobs_decode(a, len(a)), link_bytecode.cobs_decode(b, len(b))
         print(oa, ob, bytes(a[:max(oa, 0)]).hex() or "-", bytes(b[:max(ob, 0)]).hex() or "-")
+    elif op == "fill":
+        template = unhexlify(args[0]) if args[0] != "-" else b""
+        ints = tuple(None if w == "n" else int(w) for w in args[1].split(",") if w)
+        texts = tuple(unhexlify(w) if w != "-" else b"" for w in args[2].split(",")) if args[2] != "." else ()
+        room = len(template) + 11 * len(ints) + sum(len(t) for t in texts)
+        a, b = bytearray(room), bytearray(room)
+        na, nb = link_native.fill(template, ints, texts, a), link_bytecode.fill(template, ints, texts, b)
+        print(bytes(a[:na]).hex() or "-", bytes(b[:nb]).hex() or "-")
     elif op == "frame":  # the whole deframer on a wire stream, fed in one go
         wire = unhexlify(args[0])
         d = link.Deframer()
@@ -127,6 +135,23 @@ def test_cobs_decode_machine_code_equals_bytecode(vm, raw):
     raw = raw.replace(b"\0", b"\1")  # a frame's bytes before its delimiter
     oa, ob, a, b = vm.ask("decode", raw.hex())
     assert oa == ob and a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_answer_template_fill_machine_code_equals_bytecode(vm, data):
+    """link.fill (status's JSON from a template): the same bytes, and the numbers in decimal."""
+    parts = data.draw(st.lists(st.one_of(
+        st.binary(min_size=1, max_size=20).map(lambda b: ("lit", bytes(x if x > 2 else 65 for x in b))),
+        st.one_of(st.none(), st.integers(-(2**30), 2**30 - 1)).map(lambda v: ("int", v)),
+        st.binary(max_size=30).map(lambda b: ("text", b))), max_size=25))
+    template = b"".join(p if k == "lit" else (b"\x01" if k == "int" else b"\x02") for k, p in parts)
+    ints = [p for k, p in parts if k == "int"]
+    texts = [p for k, p in parts if k == "text"]
+    a, b = vm.ask("fill", template.hex() or "-", ",".join("n" if v is None else str(v) for v in ints) or ",",
+                  ",".join(t.hex() or "-" for t in texts) or ".")
+    want = b"".join(p if k != "int" else (b"null" if p is None else str(p).encode()) for k, p in parts)
+    assert a == b == (want.hex() or "-")
 
 
 @settings(max_examples=150, deadline=None)
