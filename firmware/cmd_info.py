@@ -5,7 +5,7 @@ import json
 import link
 from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
-from alarm_view import alarm_list
+from alarm_view import alarm_json
 
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 # status's answer as a JSON template (link.fill: 0x01 the next integer, 0x02 the next JSON text):
@@ -49,7 +49,7 @@ def status(dev, args):
     """The pump's state as JSON text (a memoryview of bytes: device._execute sends it as it is)."""
     th = dev.therapy
     state, mode, daily, rate, conc = dev.summary_values()
-    al = alarm_list(dev.alarms, dev)
+    alarms = alarm_json(dev.alarms, dev)
     # when the level alarm fires, or fired: its time once raised, never "now"
     # predicted from the schedule when something changed (dates.py): kept, not walked here
     a = dev.alarms.active
@@ -58,7 +58,7 @@ def status(dev, args):
     if serial != _serial[0]:
         _serial[0], _serial[1] = serial, json.dumps(serial).encode()
     extra = _detail(th)
-    texts = (state, mode, json.dumps(al).encode() if al else b"[]", _VERSION, _serial[1],
+    texts = (state, mode, alarms, _VERSION, _serial[1],
              b", " + json.dumps(extra).encode()[1:-1] if extra else b"")
     ints = (daily, rate, conc, th.reservoir_nl, dev.hal.capacity_ml * 1000000,
             a["low_reservoir"][0] if "low_reservoir" in a else d[0],
@@ -67,7 +67,7 @@ def status(dev, args):
             # the ledger: strokes the rotor confirmed; since the last refill they + the reservoir = the fill
             th.strokes, (th.strokes - th.prime_strokes) * STROKE_NL, th.prime_strokes * STROKE_NL, th.filled_nl,
             (th.strokes - th.fill_strokes) * STROKE_NL)
-    out = bytearray(_STATUS_ROOM + len(state) + len(mode) + len(texts[2]) + len(texts[4]) + len(texts[5]))
+    out = bytearray(_STATUS_ROOM + len(state) + len(mode) + len(alarms) + len(texts[4]) + len(texts[5]))
     return memoryview(out)[:link.fill(_STATUS, ints, texts, out)]
 
 
