@@ -44,18 +44,18 @@ _TABLE = _crc_table()
 del _crc_table  # run once: its code need not stay in the heap
 
 
-# The link's byte loops as machine code where the build has it for this chip (link_native.py): on
-# a Pico they were most of a status request's CPU. Elsewhere (CPython tests, a VM without an
-# emitter) their bytecode twins (link_bytecode.py), loaded only then: heap.
+# The CRC-16 and status's template writer as machine code where the build has it for this chip
+# (link_native.py): on a Pico they were most of a status request's CPU. Elsewhere (CPython tests,
+# a VM without an emitter) their bytecode twins (link_bytecode.py), loaded only then: heap.
 NATIVE = False
 if sys.implementation.name == "micropython":
     try:
-        from link_native import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode, fill
+        from link_native import crc16 as _crc16, fill
         NATIVE = True
     except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
         pass
 if not NATIVE:
-    from link_bytecode import crc16 as _crc16, take as _take, cobs_decode as _cobs_decode, fill  # noqa: F401
+    from link_bytecode import crc16 as _crc16, fill  # noqa: F401
 
 
 def crc16(data, n):
@@ -127,10 +127,31 @@ def header(kind, req_id):
     return bytes((1, kind, (req_id >> 8) & 0xFF, req_id & 0xFF))
 
 
+def _cobs_decode(raw, n):
+    """Decode the COBS frame raw[:n] (no delimiter) in place; its length, or -1 when a block
+    runs past the end. Output never overtakes input, so one buffer serves both; a block is one
+    slice copy (C), not a loop a byte."""
+    i = 0
+    o = 0
+    while i < n:
+        code = raw[i]
+        end = i + code
+        if end > n:
+            return -1
+        if code > 1:
+            raw[o:o + code - 1] = raw[i + 1:end]
+            o += code - 1
+        i = end
+        if code < 0xFF and i < n:
+            raw[o] = 0
+            o += 1
+    return o
+
+
 class Deframer:
     """Collects link bytes into frames; decoded payload lands in ``self.payload``.
 
-    Buffers are allocated once: receiving allocates nothing.
+    The frame buffer is allocated once; receiving allocates only the slices it copies.
     """
 
     def __init__(self):
@@ -146,21 +167,24 @@ class Deframer:
     def feed_from(self, buf, start, end):
         """Take buf[start:end] up to and including the first frame delimiter (0x00); self.used is
         the index after what was taken. Return NOTHING (no delimiter yet), FRAME or a negative
-        error code. A run of bytes is one call (machine code where built), not a call a byte."""
+        error code. A run of bytes is one find and one slice copy (C), not a call a byte."""
         raw = self._raw
         n = self._n
-        z = _take(buf, start, end, raw, n)
-        n += z - start
-        if z == end:  # no delimiter yet
+        z = buf.find(b"\0", start, end)
+        k = (end if z < 0 else z) - start
+        if k > len(raw) - n:  # longer than any frame: dropped up to its delimiter
+            self._overflow = True
+            k = len(raw) - n
+        if k > 0:
+            raw[n:n + k] = buf[start:start + k]
+            n += k
+        if z < 0:  # no delimiter yet
             self.used = end
-            if n > len(raw):
-                self._overflow = True
-                n = len(raw)
             self._n = n
             return NOTHING
         self.used = z + 1
         self._n = 0
-        if self._overflow or n > len(raw):
+        if self._overflow:
             self._overflow = False
             return TOO_LONG
         if n == 0:

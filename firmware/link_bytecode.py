@@ -1,7 +1,7 @@
-"""The link's byte loops in bytecode: the twins of link_native.py's machine code, same signatures
+"""CRC-16 and status's template writer in bytecode: the twins of link_native.py's machine code, same signatures
 and results, for where there is no native code (CPython tests, a VM without an emitter, a build
 for another chip). link.py loads this module only then; tests/test_link_native.py holds the two
-to the same results on the VM. Nothing here allocates.
+to the same results on the VM.
 """
 
 
@@ -13,41 +13,6 @@ def crc16(data, n, table):
         c = ((c << 4) & 0xFFFF) ^ table[c >> 12]
         c = ((c << 4) & 0xFFFF) ^ table[c >> 12]
     return c
-
-
-def take(src, start, end, raw, at):
-    """Copy src[start:] up to the first 0x00 before end into raw from index at (as much as raw
-    holds); the index of that 0x00 in src, or end when there is none."""
-    room = len(raw)
-    for i in range(start, end):
-        b = src[i]
-        if b == 0:
-            return i
-        if at < room:
-            raw[at] = b
-            at += 1
-    return end
-
-
-def cobs_decode(raw, n):
-    """Decode the COBS frame raw[:n] (no delimiter) in place; its length, or -1 when a block
-    runs past the end. Output never overtakes input, so one buffer serves both."""
-    i = 0
-    o = 0
-    while i < n:
-        code = raw[i]
-        i += 1
-        end = i + code - 1
-        if end > n:
-            return -1
-        while i < end:
-            raw[o] = raw[i]
-            o += 1
-            i += 1
-        if code < 0xFF and i < n:
-            raw[o] = 0
-            o += 1
-    return o
 
 
 def fill(template, ints, strs, out):

@@ -1,7 +1,9 @@
-"""The link's byte loops as machine code (viper): CRC-16, the receive scan, COBS decode.
+"""Two byte loops of the link as machine code (viper): CRC-16, and fill, status's JSON template writer.
 
-In bytecode these loops were most of a status request's CPU on a Pico (a 500-byte answer's
-CRC-16 alone ~6.7 ms at 125 MHz, a 35-byte request's deframing ~2 ms; docs/rp2040.md). Same
+In bytecode, with json.dumps, these were most of a status request's CPU on a Pico (a 500-byte
+answer's CRC-16 alone ~6.7 ms at 125 MHz; docs/rp2040.md). Each function's machine code costs
+heap on a Pico (this module 2.5 KB with two more, which went: the deframer copies with C's
+bytes.find and slices instead), so only these two are here. Same
 signatures and results as their bytecode twins in link_bytecode.py, which run where there is
 no native code (CPython tests, a VM without an emitter, a build for another chip);
 tests/test_link_native.py holds the two to the same results on the VM.
@@ -27,48 +29,6 @@ def crc16(data, n: int, table) -> int:
         c = ((c << 4) & 0xFFFF) ^ t[c >> 12]
         i += 1
     return c
-
-
-@micropython.viper
-def take(src, start: int, end: int, raw, at: int) -> int:
-    """Copy src[start:] up to the first 0x00 before end into raw from index at (as much as raw
-    holds); the index of that 0x00 in src, or end when there is none."""
-    s = ptr8(src)
-    r = ptr8(raw)
-    room = int(len(raw))
-    i = start
-    while i < end:
-        b = s[i]
-        if b == 0:
-            return i
-        if at < room:
-            r[at] = b
-            at += 1
-        i += 1
-    return end
-
-
-@micropython.viper
-def cobs_decode(raw, n: int) -> int:
-    """Decode the COBS frame raw[:n] (no delimiter) in place; its length, or -1 when a block
-    runs past the end. Output never overtakes input, so one buffer serves both."""
-    r = ptr8(raw)
-    i = 0
-    o = 0
-    while i < n:
-        code = r[i]
-        i += 1
-        end = i + code - 1
-        if end > n:
-            return -1
-        while i < end:
-            r[o] = r[i]
-            o += 1
-            i += 1
-        if code < 0xFF and i < n:
-            r[o] = 0
-            o += 1
-    return o
 
 
 _NULL = None  # viper compares objects by identity with a name, not the None literal
