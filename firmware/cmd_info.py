@@ -11,7 +11,7 @@ _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 # status's answer as a JSON template (link.fill: 0x01 the next integer, 0x02 the next JSON text):
 # the keys are written once here, not encoded again per request by json.dumps, which with the
 # dicts it needs was ~2.7 ms of a status's CPU on a Pico (docs/rp2040.md). The first five are
-# dev.summary()'s (test_device_protocol holds them to it).
+# dev.summary()'s, in its order (test_device_protocol holds them to it).
 _STATUS = (b'{"state": "\x02", "mode": "\x02", "daily_dose_mcg": \x01, "rate_nl_per_day": \x01, '
            b'"concentration_mcg_per_ml": \x01, "reservoir_nl": \x01, "reservoir_capacity_nl": \x01, '
            b'"alarms": \x02, "alarm_date": \x01, "refill_date": \x01, "clock": \x01, "utc_offset_min": \x01, '
@@ -48,7 +48,8 @@ def diag(dev, args):
 def status(dev, args):
     """The pump's state as JSON text (a memoryview of bytes: device._execute sends it as it is)."""
     th = dev.therapy
-    state, mode, daily, rate, conc = dev.summary_values()
+    sm = dev.summary()
+    state, mode = sm["state"], sm["mode"]
     alarms = alarm_json(dev.alarms, dev)
     # when the level alarm fires, or fired: its time once raised, never "now"
     # predicted from the schedule when something changed (dates.py): kept, not walked here
@@ -60,7 +61,7 @@ def status(dev, args):
     extra = _detail(th)
     texts = (state, mode, alarms, _VERSION, _serial[1],
              b", " + json.dumps(extra).encode()[1:-1] if extra else b"")
-    ints = (daily, rate, conc, th.reservoir_nl, dev.hal.capacity_ml * 1000000,
+    ints = (sm["daily_dose_mcg"], sm["rate_nl_per_day"], sm["concentration_mcg_per_ml"], th.reservoir_nl, dev.hal.capacity_ml * 1000000,
             a["low_reservoir"][0] if "low_reservoir" in a else d[0],
             a["empty_reservoir"][0] if "empty_reservoir" in a else d[1],
             th.now_s(), th.offset_min,

@@ -406,14 +406,14 @@ class Device:
 
     def summary(self):
         """What the prescription amounts to: the answer to every programming request."""
-        state, mode, daily, rate, conc = self.summary_values()
-        return {"state": state, "mode": mode, "daily_dose_mcg": daily, "rate_nl_per_day": rate,
-                "concentration_mcg_per_ml": conc}
-
-    def summary_values(self):
-        """summary()'s values in its order (status writes them from a template: cmd_info.py)."""
         th = self.therapy
-        return self.fsm.state, th.mode, (th.daily_x1440 + 720) // 1440, th.d.rate, th.conc or None
+        return {
+            "state": self.fsm.state,
+            "mode": th.mode,
+            "daily_dose_mcg": (th.daily_x1440 + 720) // 1440,
+            "rate_nl_per_day": th.d.rate,
+            "concentration_mcg_per_ml": th.conc or None,
+        }
 
     def new_session(self):
         """Forget answers kept for retries, the authenticated role and a prepared change:

@@ -127,27 +127,6 @@ def header(kind, req_id):
     return bytes((1, kind, (req_id >> 8) & 0xFF, req_id & 0xFF))
 
 
-def _cobs_decode(raw, n):
-    """Decode the COBS frame raw[:n] (no delimiter) in place; its length, or -1 when a block
-    runs past the end. Output never overtakes input, so one buffer serves both; a block is one
-    slice copy (C), not a loop a byte."""
-    i = 0
-    o = 0
-    while i < n:
-        code = raw[i]
-        end = i + code
-        if end > n:
-            return -1
-        if code > 1:
-            raw[o:o + code - 1] = raw[i + 1:end]
-            o += code - 1
-        i = end
-        if code < 0xFF and i < n:
-            raw[o] = 0
-            o += 1
-    return o
-
-
 class Deframer:
     """Collects link bytes into frames; decoded payload lands in ``self.payload``.
 
@@ -189,9 +168,21 @@ class Deframer:
             return TOO_LONG
         if n == 0:
             return NOTHING  # empty frames are idle delimiters
-        o = _cobs_decode(raw, n)
-        if o < 0:
-            return BAD_COBS
+        # COBS decode in place: output never overtakes input; a block is one slice copy (C)
+        i = 0
+        o = 0
+        while i < n:
+            code = raw[i]
+            end = i + code
+            if end > n:
+                return BAD_COBS
+            if code > 1:
+                raw[o:o + code - 1] = raw[i + 1:end]
+                o += code - 1
+            i = end
+            if code < 0xFF and i < n:
+                raw[o] = 0
+                o += 1
         if o < HEADER_LEN + 2:
             return TOO_SHORT
         o -= 2
