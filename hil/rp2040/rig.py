@@ -9,6 +9,7 @@ it: a new pump's first boot.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from hil.rig import BATTERY_MV, NOMINAL_MV, Capabilities, Rig, RigError, Unavailable
-from hil.rp2040.board import Board, BoardError, equipment
+from hil.rp2040.board import Board, BoardError, equipment, uid_of
 from host_tools import flash, keys as keylib
 from host_tools.client import PumpClient
 from host_tools.errors import PumpError
@@ -54,11 +55,27 @@ def wait_answer(board: Board, within_s: float = BOOT_S) -> dict:
             time.sleep(0.5)
 
 
-def template(name: str = "dut") -> Path:
-    """A flash image with this build's firmware and keys (serial and keys in keys.json beside it)."""
+def template_name() -> str:
+    """The template board's name, hence its unique id and serial: its own per firmware build, so
+    two builds' templates (two checkouts on one machine) never hold different keys for one serial."""
+    return f"dut-{firmware_digest()}"
+
+
+def template(name: str = "") -> Path:
+    """A flash image with this build's firmware and keys (serial and keys in keys.json beside it).
+    Made once: scenarios running side by side (--jobs) wait for the one that flashes it, so they
+    all start from the same image with the same keys."""
+    name = name or template_name()
     folder = cache_dir() / name
-    if (folder / "flash.bin").is_file() and (folder / "keys.json").is_file():
-        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ((folder / "flash.bin").is_file() and (folder / "keys.json").is_file()):
+            _make_template(name, folder)
+    return folder
+
+
+def _make_template(name: str, folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="itbpump-rp2040-template-") as d:
         board = Board(Path(d), name=name).start(jumper=True)
         try:
@@ -73,16 +90,16 @@ def template(name: str = "dut") -> Path:
         shutil.copyfile(Path(d) / "flash.bin", folder / "flash.bin")
         (folder / "keys.json").write_text(json.dumps({"serial": serial, "keys": board_keys}))
         os.chmod(folder / "keys.json", 0o600)
-    return folder
 
 
 class Rp2040Rig(Rig):
     """The real rp2 MicroPython image and hal/rp2.py on rp2040js; the rig plays the fixture on its
-    pins. Idle fast-forward, not lockstep: while a host talks to it, its time follows the wall clock."""
+    pins. Fast-forward, not lockstep: advance() skips the core's idle time (~300x), but while a
+    host talks to it, its time follows the wall clock (so exact-time expectations skip)."""
 
     name = "rp2040"
     capabilities = Capabilities(
-        lockstep_clock=False,
+        lockstep_clock=False, fast_forward=True,
         faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
                           "battery_fault", "battery", "power_cut", "clock_loss", "link_noise"}),
         pins=frozenset({"step_count", "rotor", "motor_enable", "battery_sense"}))
@@ -94,7 +111,9 @@ class Rp2040Rig(Rig):
         except BoardError as e:
             raise Unavailable(str(e)) from None
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="itbpump-hil-rp2040-")
-        self.board = Board(Path(state_dir or self._tmp.name) / "dut")  # type: ignore[union-attr]
+        # the template's unique id: the flashed firmware's serial and keys are that board's
+        self.board = Board(Path(state_dir or self._tmp.name) / "dut",  # type: ignore[union-attr]
+                           uid=uid_of(template_name()))
         self.port = self.board.port
         self._serial = ""
 
