@@ -150,6 +150,11 @@ class Board:
         """healthy, stalled, or intermittent (stuck the first 20 min of every `every_min`)."""
         self.call("rotor", mode=mode, every_min=every_min)
 
+    def tones(self) -> list[tuple[int, int]]:
+        """The buzzer's changes (rig ms, Hz; 0 is silence) since the last call, read from its PWM
+        slice (GP15, slice 7 B)."""
+        return [(t, hz) for t, hz in self.call("tones")["tones"]]
+
     def battery(self, mv: int) -> None:
         self.call("battery", mv=mv)
 

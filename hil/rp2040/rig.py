@@ -26,7 +26,7 @@ from host_tools.errors import PumpError
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT_S = 10.0  # per request: the emulated core runs at about half a Pico's speed
-BOOT_S = 120.0
+BOOT_S = 300.0  # a new pump's first boot is ~8 s of RP2040 CPU: 1-2 min of wall time on a busy host
 CAPACITY_ML = 20  # firmware/hal/rp2.py: a real board's reservoir is fixed
 
 
@@ -102,7 +102,7 @@ class Rp2040Rig(Rig):
         lockstep_clock=False, fast_forward=True,
         faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
                           "battery_fault", "battery", "power_cut", "clock_loss", "link_noise"}),
-        pins=frozenset({"step_count", "rotor", "motor_enable", "battery_sense"}))
+        pins=frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"}))
     client_timeout = CLIENT_TIMEOUT_S
 
     def __init__(self, state_dir: Path | None = None):
@@ -142,10 +142,10 @@ class Rp2040Rig(Rig):
 
     def inject(self, fault: dict) -> None:
         kind = fault["kind"]
-        if kind == "motor_stall_permanent":
+        if kind == "motor_stall" and "every" not in fault:
             self.board.rotor("stalled")
-        elif kind == "motor_stall_intermittent":
-            self.board.rotor("intermittent", every_min=max(2, fault.get("every", 3_600_000) // 60000))
+        elif kind == "motor_stall":  # intermittent: stuck the first 20 min of every period
+            self.board.rotor("intermittent", every_min=max(2, fault["every"] // 60000))
         elif kind in BATTERY_MV or kind == "battery":
             self.board.battery(fault.get("voltage", BATTERY_MV.get(kind, NOMINAL_MV)))
         elif kind == "power_cut":
@@ -157,7 +157,7 @@ class Rp2040Rig(Rig):
             raise RigError(f"the emulated RP2040's rig has no fault {kind!r}")
 
     def clear(self, kind: str) -> None:
-        if kind.startswith("motor_stall"):
+        if kind == "motor_stall":
             self.board.rotor("healthy")
         elif kind == "battery":
             self.board.battery(NOMINAL_MV)
@@ -167,10 +167,10 @@ class Rp2040Rig(Rig):
     def pins(self) -> dict:
         s = self.board.state()
         return {"now_ms": s["now_ms"], "strokes": s["steps"] // 8, "steps": s["steps"], "rotor": s["rotor_pulses"],
-                "buzzer_hz": 0, "motor_on": bool(s["motor_on"]), "battery_mv": s.get("battery_mv", NOMINAL_MV)}
+                "buzzer_hz": s["buzzer_hz"], "motor_on": bool(s["motor_on"]), "battery_mv": s.get("battery_mv", NOMINAL_MV)}
 
     def tones(self) -> list[tuple[int, int]]:
-        return []  # the buzzer's PWM is not observed on this back end (no "buzzer" pin capability)
+        return self.board.tones()
 
     def describe(self) -> dict:
         return {"back_end": "emulated RP2040 (rp2040js, MicroPython v1.28 rp2, idle fast-forward)",
