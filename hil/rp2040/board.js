@@ -85,6 +85,7 @@ class Board {
     this.toneNs = -Infinity;
     this.tones = []; // [rig ms, Hz] of every buzzer change since the rig last read them
     this.boots = 0;
+    this.powerCuts = 0; // power cuts so far, the rig's and armed mid-write ones
     this.cyclesBefore = 0; // busy cycles of earlier chips
     this.txBytes = 0;
     this.dropped = 0;
@@ -132,10 +133,15 @@ class Board {
     this.boot(reason, scratch);
   }
 
-  powerCut(offNs) {
+  powerCut(offNs, why) {
+    this.nor.failed = false;
+    this.nor.cutIn = 0;
+    this.nor.cutAt = 0;
+    this.nor.dirty = true;
     this.saveFlash();
     this.baseNs += offNs;
-    this.emit({ event: 'power', at_ms: this.nowMs() });
+    this.powerCuts += 1;
+    this.emit({ event: 'power', at_ms: this.nowMs(), why: why || 'cut' });
     this.boot(0, null);
   }
 
@@ -387,6 +393,7 @@ class Board {
     while (Date.now() < wallEnd) {
       for (let i = 0; i < 5000; i++) {
         if (this.rebootPending !== null) { this.reboot(this.rebootPending); return; }
+        if (this.nor.failed) { this.powerCut(0, 'mid_write'); return; }
         if (this.mcu !== mcu) return;
         if (clock.nanos >= limit) { this.reached(); return true; }
         if (core.waiting || this.frozen || !this.powered) {
@@ -482,6 +489,8 @@ class Board {
         this.frozen = !!msg.on; return ok();
       case 'power_cut':
         this.powerCut((msg.off_s || 0) * 1e9); return ok();
+      case 'cut_write': // power fails half-way through the n-th flash program or erase from now
+        this.nor.cutIn = msg.n; return ok();
       case 'rtc':
         if (msg.set !== undefined) this.rtc.set(msg.set, this.nowNs());
         return ok({ rtc_s: this.rtc.seconds(this.nowNs()), present: this.rtc.present });
@@ -499,7 +508,7 @@ class Board {
   state() {
     const wd = this.mcu.peripherals[0x40058];
     return {
-      boots: this.boots, cycles: this.cyclesBefore + this.mcu.core.cycles, steps: this.steps.length,
+      boots: this.boots, power_cuts: this.powerCuts, cut_armed: this.nor.cutIn > 0, cycles: this.cyclesBefore + this.mcu.core.cycles, steps: this.steps.length,
       rotor_pulses: this.rotorPulses, buzzer_hz: this.buzzerHz, motor_on: !this.mcu.gpio[PIN_EN].outputValue,
       led: this.mcu.gpio[25].outputValue, frozen: this.frozen, mode: this.mode,
       reason: wd.reason, tx_bytes: this.txBytes, dropped: this.dropped, battery_mv: this.batteryMv,

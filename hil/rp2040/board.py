@@ -169,6 +169,11 @@ class Board:
     def power_cut(self, off_s: float = 0.0) -> None:
         self.call("power_cut", off_s=off_s)
 
+    def cut_write(self, n: int = 1) -> None:
+        """Arm a power cut half-way through the n-th flash program or erase from now (half a
+        page programmed, half a sector erased); the chip reboots from that flash."""
+        self.call("cut_write", n=n)
+
     def rtc(self, set_s: int | None = None) -> int:
         """The fixture's DS3231 in seconds since 2000-01-01 (set it with set_s)."""
         args = {} if set_s is None else {"set": set_s}

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.rig import BATTERY_MV, NOMINAL_MV, Capabilities, Rig, RigError, Unavailable
+from hil.rig import BATTERY_MV, NOMINAL_MV, Capabilities, PowerLost, Rig, RigError, Unavailable
 from hil.rp2040.board import Board, BoardError, equipment, uid_of
 from host_tools import flash, keys as keylib
 from host_tools.client import PumpClient
@@ -101,7 +101,8 @@ class Rp2040Rig(Rig):
     capabilities = Capabilities(
         lockstep_clock=False, fast_forward=True,
         faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
-                          "battery_fault", "battery", "power_cut", "clock_loss", "link_noise"}),
+                          "battery_fault", "battery", "power_cut", "power_cut_mid_write", "clock_loss",
+                          "link_noise"}),
         pins=frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"}))
     client_timeout = CLIENT_TIMEOUT_S
 
@@ -116,6 +117,7 @@ class Rp2040Rig(Rig):
                            uid=uid_of(template_name()))
         self.port = self.board.port
         self._serial = ""
+        self._cuts_before: int | None = None  # power cuts when a mid-write cut was armed
 
     def power_on(self, fresh: bool = True, reservoir_ml: int | None = None) -> str:
         if reservoir_ml not in (None, CAPACITY_ML):
@@ -132,11 +134,18 @@ class Rp2040Rig(Rig):
         return self.port
 
     def advance(self, ms: int) -> int:
-        return self.board.advance(ms / 1000)
+        now = self.board.advance(ms / 1000)
+        if self._cuts_before is not None and self.board.state()["power_cuts"] > self._cuts_before:
+            self._cuts_before = None  # the armed cut met a flash write; the board rebooted and ran on
+            wait_answer(self.board)
+            raise PowerLost("power failed half-way through a flash write; the board rebooted")
+        return now
 
     def power_cut(self, off_ms: int = 0, mid_write: int = 0) -> None:
-        if mid_write:
-            raise RigError("the emulated RP2040 cannot cut power in the middle of a flash write yet")
+        if mid_write:  # the board cuts power during that write, in a later advance
+            self._cuts_before = self.board.state()["power_cuts"]
+            self.board.cut_write(mid_write)
+            return
         self.board.power_cut(off_ms / 1000)
         wait_answer(self.board)
 
