@@ -146,7 +146,8 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict, jobs: int = 1)
              "<p>" + ", ".join(f"{e(k)}: <b>{e(str(v))}</b>" for k, v in props.items()) + "</p>",
              "<table class='summary'><tr><th>scenario</th><th>result</th><th>time</th><th>proves</th></tr>"]
     for o in outcomes:
-        parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}</td>"
+        why = f"<br><small>{e(o.message)}</small>" if o.status == "skipped" and o.message else ""
+        parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}{why}</td>"
                      f"<td>{o.seconds:.1f} s</td><td>{e(o.proves)}</td></tr>")
     parts.append("</table>")
     for o, svgs in zip(outcomes, drawn):
