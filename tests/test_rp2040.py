@@ -100,11 +100,14 @@ def test_one_fast_forwarded_hour_delivers_the_programmed_rate_in_whole_strokes(b
 
 
 def test_a_stall_raises_motor_stall_and_switches_the_driver_off(board):
+    board.tones()  # what sounded before is not this test's
     board.rotor("stalled")
     board.advance(600)
     st = status(board)
     assert "motor_stall" in [a["code"] for a in st["alarms"]], st["alarms"]
     assert board.state()["motor_on"] is False
+    heard = {hz for _, hz in board.tones()}  # the buzzer's PWM slice, as the rig reads it
+    assert {1320, 880} <= heard, heard  # the critical two-tone pattern (firmware/buzzer.py)
     stalled_at = st["therapy"]["strokes"]
     board.rotor("healthy")
     # spec §5: cleared only when strokes resume: the next 10-minute tick's restart attempt has
