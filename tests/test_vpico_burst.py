@@ -201,7 +201,9 @@ def test_a_power_cut_during_a_flood_still_counts_every_stroke(vpico, vpico_port)
     assert strokes == 4000  # 1 mL/day in 250 nL strokes
     flood = Burst(vpico_port, deaf_s=3600)  # never reads its answers
     try:
-        time.sleep(0.5)
+        waited = time.monotonic() + 30  # a loaded host may start the flood late: wait for it, not a fixed 0.5 s
+        while vpico.info()["link"]["to_vm_bytes"] == 0 and time.monotonic() < waited:
+            time.sleep(0.1)
         assert vpico.info()["link"]["to_vm_bytes"] > 0  # the flood is held back at the board's door
         info = vpico.power_cut()
     finally:
