@@ -96,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0, help="recorded in the reports (scenarios are deterministic)")
     check = sub.add_parser("check", help="validate scenario files without running them")
     check.add_argument("scenarios", nargs="+", type=Path)
+    fixture = sub.add_parser("fixture", help="send one request to the fixture board (docs/hil.md), print its answer")
+    fixture.add_argument("--port", required=True, help="the fixture board's serial port")
+    fixture.add_argument("request", nargs="+", help="e.g. status, 'jumper on', 'cut 300', 'battery 2650'")
     a = ap.parse_args(argv)
+    if a.command == "fixture":
+        return _fixture_request(a.port, " ".join(a.request))
     try:
         files = scenario_files(a.scenarios)
         if not files:
@@ -147,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         from hil import report
         report.junit(ordered, a.junit, props)
     return 1 if counts["failed"] or counts["error"] else 0
+
+
+def _fixture_request(port: str, request: str) -> int:
+    import json
+
+    from hil.board_rig import FixtureLink
+    try:
+        fx = FixtureLink(port)
+        try:
+            print(json.dumps(fx.request(request), sort_keys=True))
+        finally:
+            fx.close()
+    except rigs.RigError as e:
+        print(f"itbpump-hil: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
