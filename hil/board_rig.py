@@ -89,23 +89,30 @@ class BoardRig(Rig):
         self._serial = ""
 
     # -- power and the pump's first answer -----------------------------------------------------------
+    # Waits are measured on the fixture's clock: a bench's wall clock, or the emulated pair's chip
+    # time, which a loaded host slows down (a wall-clock deadline would fail there, not the pump).
+    def fixture_ms(self) -> int:
+        return self.fx.request("status")["ms"]
+
     def _cycle(self, off_ms: int = CUT_MS) -> None:
         """Cut the pump's power for off_ms (timed by the fixture) and wait until it is back."""
-        self.fx.request(f"cut {off_ms}")
-        end = time.monotonic() + off_ms / 1000 + 30
-        while not self.fx.request("status")["power"]:
-            if time.monotonic() > end:
+        start = self.fx.request(f"cut {off_ms}")["ms"]
+        while True:
+            s = self.fx.request("status")
+            if s["power"]:
+                return
+            if s["ms"] - start > off_ms + 5000:
                 raise RigError("the fixture did not restore the pump's power")
             time.sleep(0.1)
 
     def wait_answer(self, within_s: float = BOOT_S) -> dict:
-        end = time.monotonic() + within_s
+        start = self.fixture_ms()
         while True:
             try:
                 with PumpClient(self.port, timeout=self.client_timeout, retries=1) as c:
                     return c.identity
             except PumpError:
-                if time.monotonic() > end:
+                if self.fixture_ms() - start > within_s * 1000:
                     raise RigError(f"the pump on {self.port} did not answer within {within_s:.0f} s") from None
                 time.sleep(0.5)
 
@@ -117,13 +124,14 @@ class BoardRig(Rig):
         self.fx.request("jumper on")
         try:
             self._cycle()
-            for attempt in range(5):
+            start = self.fixture_ms()
+            while True:
                 time.sleep(2.0)  # MicroPython boots and main.py sees the jumper
                 try:
                     Repl(self.port).run("exec", WIPE_STATE)
                     break
                 except FlashError:
-                    if attempt == 4:
+                    if self.fixture_ms() - start > BOOT_S * 1000:
                         raise
         finally:
             self.fx.request("jumper off")

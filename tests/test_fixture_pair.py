@@ -16,6 +16,7 @@ from hil.rp2040.board import BoardError, equipment
 from hil.rp2040.pair import Pair
 from host_tools import cli
 from host_tools.client import PumpClient
+from host_tools.errors import PumpError
 
 try:
     equipment()
@@ -36,7 +37,9 @@ def bench(tmp_path_factory):
     p.stop()
 
 
-def wait_fixture_ms(fx: FixtureLink, until_ms: float, within_s: float = 60) -> dict:
+def wait_fixture_ms(fx: FixtureLink, until_ms: float, within_s: float = 900) -> dict:
+    """Until the fixture's clock (chip time) reaches until_ms; a loaded host slows it down, so
+    the wall-clock bound is only a backstop."""
     end = time.monotonic() + within_s
     while True:
         s = fx.request("status")
@@ -83,15 +86,14 @@ def test_the_pump_is_flashed_behind_the_fixtures_maintenance_jumper(bench, capsy
     out = capsys.readouterr().out
     assert "new role keys" in out and "remove the maintenance jumper" in out, out
     fx.request("jumper off")
-    fx.request("cut 300")
-    end = time.monotonic() + 90
-    while True:
+    cut_ms = fx.request("cut 300")["ms"]
+    while True:  # the firmware's first boot, within 2 min of the chip's time
         try:
             with PumpClient(bench.dut_port, timeout=10, retries=1) as c:
                 assert c.status()["state"] == "stopped"
                 break
-        except Exception:
-            assert time.monotonic() < end, bench.state()
+        except PumpError:
+            assert fx.request("status")["ms"] - cut_ms < 120_000, bench.state()
             time.sleep(1)
     fx.close()
 
@@ -107,7 +109,7 @@ def test_the_fixture_counts_the_pumps_own_strokes_and_every_step_edge(bench):
         fx.request("zero")  # the pump is stopped: nothing moves until the program
         edges0, s0 = bench.state()["dut"]["steps"], c.status()["therapy"]["strokes"]
         c.run("program", mode="continuous", dose_mcg=200)  # 4 mL/day: a stroke every 5.4 s
-        wait_fixture_ms(fx, fx.request("status")["ms"] + 30_000, within_s=120)
+        wait_fixture_ms(fx, fx.request("status")["ms"] + 30_000)
         for _ in range(5):  # three readings with no STEP edge between them (no stroke under way)
             before = bench.state()["dut"]["steps"]
             pump = c.status()["therapy"]["strokes"] - s0
