@@ -33,8 +33,10 @@ $(NODE_STAMP): hil/package-lock.json
 test: $(STAMP) typecheck $(NODE_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# the pump firmware, then the HIL fixture board's (its own flash root, so its own module names)
 typecheck: $(TYPINGS)/.stamp
 	$(PY) -m mypy --config-file mypy-firmware.ini
+	$(PY) -m mypy --config-file mypy-firmware.ini --no-namespace-packages hil/fixture/main.py hil/fixture/fixture.py
 
 # the HIL scenario library on virtual Picos, with the HTML report (docs/hil.md)
 hil: $(STAMP)

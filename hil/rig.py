@@ -198,36 +198,8 @@ class SimRig(Rig):
             self._tmp.cleanup()
 
 
-class _Declared(Rig):
-    """A back end whose capabilities are declared but which cannot run yet: opening it raises
-    Unavailable with what it is waiting for (the runner and the rig fixture skip with that reason)."""
-
-    why = ""
-
-    def __init__(self) -> None:
-        raise Unavailable(self.why)
-
-    def _unavailable(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        raise Unavailable(self.why)
-
-    power_on = advance = power_cut = inject = clear = pins = tones = describe = _unavailable  # type: ignore[assignment]
-
-
-class BoardRig(_Declared):
-    """A real Pico on a serial port plus the fixture board (a second Pico: STEP counter, rotor and
-    battery-sense drivers, power and RUN control; docs/hardware.md)."""
-
-    name = "board"
-    capabilities = Capabilities(
-        lockstep_clock=False, fast_forward=False,  # real time: a day is a day
-        faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
-                          "battery_fault", "battery", "power_cut", "link_noise"}),
-        pins=frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"}))
-    why = ("the real-board back end needs the fixture board (docs/hardware.md) and is not built yet; "
-           "use --rig sim")
-
-
-from hil.rp2040.rig import Rp2040Rig  # noqa: E402  (it builds on Rig above)
+from hil.board_rig import BoardRig  # noqa: E402  (they build on Rig above)
+from hil.rp2040.rig import Rp2040Rig  # noqa: E402
 
 BACK_ENDS: dict[str, type[Rig]] = {"sim": SimRig, "rp2040": Rp2040Rig, "board": BoardRig}
 
@@ -241,5 +213,9 @@ def back_end(spec: str) -> type[Rig]:
     raise RigError(f"--rig {spec!r}: use one of {', '.join(BACK_ENDS)} (or a fixture board's serial port)")
 
 
-def make_rig(spec: str) -> Rig:
-    return back_end(spec)()
+def make_rig(spec: str, **options: str) -> Rig:
+    """A rig; options go to the back end (the board's dut and fixture ports)."""
+    cls = back_end(spec)
+    if cls is BoardRig and spec != "board":
+        options.setdefault("fixture", spec)  # --rig PORT: the fixture board's port
+    return cls(**options)

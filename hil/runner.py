@@ -34,7 +34,7 @@ def scenario_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def run_one(sc: dict, rig_spec: str) -> scenario.Outcome:
+def run_one(sc: dict, rig_spec: str, options: dict | None = None) -> scenario.Outcome:
     back_end = rigs.back_end(rig_spec)
     lacks = back_end.capabilities.lacks(sc["needs"])
     if lacks:
@@ -42,7 +42,7 @@ def run_one(sc: dict, rig_spec: str) -> scenario.Outcome:
                                message=f"the {back_end.name} back end lacks {', '.join(lacks)}")
         return out
     try:
-        rig = back_end()
+        rig = rigs.make_rig(rig_spec, **(options or {}))
     except rigs.Unavailable as e:
         return scenario.Outcome(sc["name"], sc["file"], sc.get("proves", ""), status="skipped", message=str(e))
     try:
@@ -88,20 +88,32 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("scenarios", nargs="+", type=Path)
     run.add_argument("--rig", default="sim", help="back end: sim (virtual Pico), rp2040 (emulated), "
                                                   "board (real Pico + fixture), or a fixture port")
+    run.add_argument("--dut", metavar="PORT", help="--rig board: the pump board's serial port")
+    run.add_argument("--fixture", metavar="PORT", help="--rig board: the fixture board's serial port (docs/hil.md)")
     run.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel (one virtual Pico each)")
     run.add_argument("--report", type=Path, help="write junit.xml and report.html (with plots) into this folder")
     run.add_argument("--junit", type=Path, help="write JUnit XML here")
     run.add_argument("--seed", type=int, default=0, help="recorded in the reports (scenarios are deterministic)")
     check = sub.add_parser("check", help="validate scenario files without running them")
     check.add_argument("scenarios", nargs="+", type=Path)
+    fixture = sub.add_parser("fixture", help="send one request to the fixture board (docs/hil.md), print its answer")
+    fixture.add_argument("--port", required=True, help="the fixture board's serial port")
+    fixture.add_argument("request", nargs="+", help="e.g. status, 'jumper on', 'cut 300', 'battery 2650'")
     a = ap.parse_args(argv)
+    if a.command == "fixture":
+        return _fixture_request(a.port, " ".join(a.request))
     try:
         files = scenario_files(a.scenarios)
         if not files:
             raise FileNotFoundError("no scenario files (*.toml, *.json) in " + ", ".join(map(str, a.scenarios)))
         loaded = [scenario.load(f) for f in files]
         if a.command == "run":
-            rigs.back_end(a.rig)
+            board = rigs.back_end(a.rig) is rigs.BoardRig
+            if (a.dut or a.fixture) and not board:
+                raise rigs.RigError("--dut and --fixture are the board back end's: use --rig board")
+            options = {k: v for k, v in (("dut", a.dut), ("fixture", a.fixture)) if v}
+            if board:
+                a.jobs = 1  # one bench runs one scenario at a time
     except (FileNotFoundError, SchemaError, rigs.RigError) as e:
         print(f"itbpump-hil: {e}", file=sys.stderr)
         return 2
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def job(sc: dict) -> scenario.Outcome:
         progress.started(sc["name"])
-        return run_one(sc, a.rig)
+        return run_one(sc, a.rig, options)
 
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         futures = [pool.submit(job, sc) for sc in loaded]
@@ -140,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         from hil import report
         report.junit(ordered, a.junit, props)
     return 1 if counts["failed"] or counts["error"] else 0
+
+
+def _fixture_request(port: str, request: str) -> int:
+    import json
+
+    from hil.board_rig import FixtureLink
+    try:
+        fx = FixtureLink(port)
+        try:
+            print(json.dumps(fx.request(request), sort_keys=True))
+        finally:
+            fx.close()
+    except rigs.RigError as e:
+        print(f"itbpump-hil: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

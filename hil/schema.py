@@ -269,6 +269,10 @@ CAPABILITIES = (*CLOCKS, *sorted(FAULT_KINDS), *sorted(PINS))
 TOP = {"name": text, "proves": text, "incident": text, "requires": list_of(choice(*CAPABILITIES)), "pump": table(PUMP, (), "pump"),
        "step": None}
 
+# a scenario whose advance steps add up to at most this (and that names no clock time) runs on a
+# real-time back end too: the rig waits them out (a bench's scenarios of strokes, stalls and cuts)
+REAL_TIME_WAIT_MS = 5 * 60_000
+
 # what a back end must offer for an expectation (hil/rig.py Capabilities): a pin, or exact time
 EXPECT_NEEDS = {"strokes": "step_count", "delivered": "step_count", "primed": "step_count",
                 "tones": "buzzer", "motor": "motor_enable",
@@ -306,8 +310,9 @@ def validate(data: Any, file: str) -> dict:
         raise SchemaError(file, None, "step", "a scenario needs at least one [[step]]")
     steps = [_step(raw, i, file) for i, raw in enumerate(raw_steps, 1)]
     needs = set(out.get("requires", []))
+    waited = sum(s["arg"] for s in steps if s["action"] == "advance")
     for s in steps:
-        if s["action"] in ("advance", "until") or "at" in s:
+        if s["action"] == "until" or "at" in s or (s["action"] == "advance" and waited > REAL_TIME_WAIT_MS):
             needs.add("fast_forward")  # hours to days of device time, in minutes of wall time
         if s["action"] == "fault":
             needs.add(fault_need(s["arg"]))

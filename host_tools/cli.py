@@ -281,6 +281,8 @@ def _therapy_parsers(sub: Any) -> None:
     fl.add_argument("--dry-run", action="store_true", help="build and show the plan; open no port, write no key")
     fl.add_argument("--new-keys", action="store_true",
                     help="replace keys the board has but this host does not hold (locks out their holders)")
+    fl.add_argument("--fixture", action="store_true",
+                    help="flash the HIL fixture board's firmware (hil/fixture/, docs/hil.md) instead of the pump's")
 
     c = sub.add_parser("calc", help="clinical arithmetic on the host (no pump needed)", epilog=NOT_A_MEDICAL_DEVICE)
     csub = c.add_subparsers(dest="calc_command", required=True, metavar="CALC")
@@ -574,6 +576,11 @@ def _flash(args: argparse.Namespace) -> int:
     # the boot after the reset gets as many request timeouts as a Pico's boot takes at 2 s each
     # (a slower board, e.g. an emulated RP2040, is given --timeout in proportion)
     verify_s = flash.VERIFY_S * args.timeout / 2.0
+    if args.fixture:
+        r = flash.flash_fixture(port, dry_run=args.dry_run, verify_s=max(flash.VERIFY_S, verify_s))
+        if not args.dry_run and not r["verified"]:
+            return _fail(args, f"fixture firmware copied to {port}, but it did not answer hello after the reset", r)
+        return _emit(args, r, render.flash_text(r))
     r = flash.flash(port, dry_run=args.dry_run, new_keys=args.new_keys, verify_s=max(flash.VERIFY_S, verify_s))
     if not args.dry_run and not r["verified"] and not r["jumper"]:
         return _fail(args, f"firmware copied to {port} ({r['serial']}), but it did not answer after the reset: "

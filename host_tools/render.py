@@ -596,6 +596,12 @@ _KEYS_TEXT = {"new": "new role keys provisioned (clinician, patient, service), f
 def flash_text(r: dict) -> str:
     """What itbpump flash did (or, with --dry-run, would do)."""
     head = "Dry run: nothing written" if r.get("dry_run") else f"Flashed {r.get('serial')} on {r.get('port')}"
+    if r.get("target") == "fixture":
+        return "\n".join([head, f"  firmware  {r['files']} files, {r['bytes']} bytes of the HIL fixture board "
+                                 "(hil/fixture/, mpy-cross build, main.py as source)",
+                           *([f"  removed   {', '.join(r['remove'])}"] if r.get("remove") else []),
+                           "  checked   the fixture answers hello" if r.get("verified") else
+                           "  steps     " + "\n            ".join("mpremote connect PORT " + " ".join(s) for s in r["steps"])])
     lines = [head, f"  firmware  {r['files']} files, {r['bytes']} bytes (mpy-cross build, main.py as source)",
              f"  keys      {_KEYS_TEXT.get(r.get('keys', ''), r.get('keys'))}"]
     if r.get("remove"):

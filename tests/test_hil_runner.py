@@ -96,7 +96,8 @@ def test_docs_name_every_key_of_the_schema():
 def test_back_ends_declare_capabilities_and_skip_with_the_reason(tmp_path, capsys):
     assert rigs.Rp2040Rig.capabilities.lacks(["lockstep_clock", "fast_forward", "corrupt_state", "buzzer"]) == [
         "fault corrupt_state", f"lockstep_clock ({rigs.CLOCK_WHY['lockstep_clock']})"]  # it hears the buzzer
-    assert rigs.BoardRig.capabilities.lacks(["buzzer", "lockstep_clock"]) == [
+    assert rigs.BoardRig.capabilities.lacks(["buzzer", "lockstep_clock", "fast_forward"]) == [  # real time
+        "pin buzzer", f"fast_forward ({rigs.CLOCK_WHY['fast_forward']})",
         f"lockstep_clock ({rigs.CLOCK_WHY['lockstep_clock']})"]
     assert runner.main(["run", str(LIBRARY / "clock_loss_restores_the_last_saved_time.toml"), "--rig", "board",
                         "--junit", str(tmp_path / "j.xml")]) == 0
