@@ -54,7 +54,7 @@ def status(dev, args):
     # when the level alarm fires, or fired: its time once raised, never "now"
     # predicted from the schedule when something changed (dates.py): kept, not walked here
     a = dev.alarms.active
-    d = dev.dates
+    d = dev.alarms.dates
     serial = dev.identity()
     if serial != _serial[0]:
         _serial[0], _serial[1] = serial, json.dumps(serial).encode()

@@ -64,19 +64,10 @@ class Device:
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until evlog has scanned
-        # watch points set by alarm_rules.py; crossing one loads it (nothing resident decides)
-        self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
-        self.battery_floor = 0  # battery mV at or below which to look again
-        self.wake_s = -1  # device time alarm_rules wants its tick (-1: none)
-        self.tone_at = -1  # tick of the next buzzer change (buzzer.py), -1: none
         self.rotor_seen = hal.rotor_count()
         self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
         self.store_seq = 0  # sequence number of the last saved copy
         self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
-        # [alarm_s, refill_s, due]: the dates predicted from the schedule (dates.py), again when due
-        # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
-        self.dates = [None, None, True]
-        self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
         # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
         self.lim = None  # set at boot (startup.py): defaults or the saved limits
@@ -164,14 +155,16 @@ class Device:
             at = hal.ticks_add(self.t_tick, dt * 100)
             if hal.ticks_diff(at, soonest) < 0:
                 soonest = at
-        if self.tone_at >= 0 and hal.ticks_diff(self.tone_at, soonest) < 0:
-            soonest = self.tone_at
+        tone = self.alarms.tone_at
+        if tone >= 0 and hal.ticks_diff(tone, soonest) < 0:
+            soonest = tone
         return soonest
 
     def service(self):
         """Run everything that is due: the steady-state stroke step allocates nothing."""
         th = self.therapy
         hal = self.hal
+        al = self.alarms  # its watch points (alarm_rules.py) and tones (buzzer.py)
         while True:
             dt = th.next_event()
             if dt < 0:
@@ -185,16 +178,16 @@ class Device:
             if th.events:
                 self._therapy_events()
         now = hal.ticks_ms()
-        if self.tone_at >= 0 and hal.ticks_diff(now, self.tone_at) >= 0:
-            self.tone_at = -1
+        if al.tone_at >= 0 and hal.ticks_diff(now, al.tone_at) >= 0:
+            al.tone_at = -1
             self.call("buzzer", "step")
         if hal.ticks_diff(now, self.tick_at) >= 0:
             self.tick_at = hal.ticks_add(self.tick_at, TICK_MS)
             # device time now: engine time stands at the last event, ticks run on
             now_s = th.now_s() + hal.ticks_diff(now, self.t_tick) // 1000
-            if hal.battery_mv() <= self.battery_floor or 0 <= self.wake_s <= now_s:
+            if hal.battery_mv() <= al.battery_floor or 0 <= al.wake_s <= now_s:
                 self.call("alarm_rules", "tick")
-        if self.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
+        if al.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
             self.call("dates", "keep")
 
     def _stroke(self):
@@ -209,7 +202,7 @@ class Device:
         else:
             self.rotor_seen = rotor
             self.therapy.stroked()  # only a stroke the rotor confirmed is delivered
-        if self.therapy.reservoir_nl <= self.reservoir_floor:
+        if self.therapy.reservoir_nl <= self.alarms.reservoir_floor:
             self.call("alarm_rules", "reservoir")
         if self.therapy.reservoir_nl <= self.ckpt_floor:
             self.call("store", "checkpoint")
@@ -223,7 +216,7 @@ class Device:
         if ev & EV_BRIDGE_DONE:
             self.log("bridge_done", (self.therapy.conc,))
         if ev & (EV_PRIMED | EV_BRIDGE_DONE):
-            self.dates[2] = True
+            self.alarms.dates[2] = True
             self.call("store", "save")
 
     def sync(self):
@@ -258,7 +251,7 @@ class Device:
             else:
                 out = self.call(module, cmd, args)
             if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
-                self.dates[2] = True  # predicted again by the next service()
+                self.alarms.dates[2] = True  # predicted again by the next service()
                 self.call("store", "save")  # a committed change survives any power cut from now
             return out
         finally:

@@ -77,7 +77,7 @@ def _restore(dev, r):
     th.bridge_left = r["bleft"]
     th.offset_min = r["off"]
     th.prime_strokes = r["pstrokes"]
-    dev.eri_s = r["eri"]
+    dev.alarms.eri_s = r["eri"]
     dev.low_reservoir_nl = r["low"]
     dev.alarms.active = r["alarms"]
     dev.lim = r.get("lim") or dev.lim

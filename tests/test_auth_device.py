@@ -68,7 +68,7 @@ def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
             th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), list(dev.ptm_used),
-            dev.low_reservoir_nl, dict(dev.alarms.active), dev.tone_at, dev.log_seq, dev.pending)
+            dev.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.pending)
 
 
 # -- HMAC --------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def reference_status(dev: Device) -> dict:
     from alarm_view import alarm_list
     from dose import STROKE_NL
 
-    th, a, d = dev.therapy, dev.alarms.active, dev.dates
+    th, a, d = dev.therapy, dev.alarms.active, dev.alarms.dates
     out = dev.summary()
     out.update(reservoir_nl=th.reservoir_nl, reservoir_capacity_nl=dev.hal.capacity_ml * 1_000_000,
                alarms=alarm_list(dev.alarms, dev),
@@ -111,7 +111,7 @@ def test_status_answer_is_the_state_as_json(dev):
     th.offset_min, th.conc, th.strokes, th.prime_strokes, th.fill_strokes = -330, 500, 1234, 20, 100
     dev.alarms.active["low_reservoir"] = (812_345_678, False)
     dev.alarms.active["motor_stall"] = (812_000_000, True)
-    dev.dates[1] = 813_000_000
+    dev.alarms.dates[1] = 813_000_000
     th.priming, th.prime_volume = 3, 1_500_000
     th.bridge_left, th.bridge_conc = 40_000, 250
     dev.ident = None
