@@ -92,7 +92,7 @@ def _levels(dev):
     if not th.conc:
         return  # never filled: no reservoir alarms
     nl = th.reservoir_nl
-    _set(dev, "low_reservoir", nl <= dev.low_reservoir_nl, nl)
+    _set(dev, "low_reservoir", nl <= dev.safety.low_reservoir_nl, nl)
     _set(dev, "empty_reservoir", nl <= EMPTY_NL, nl)
 
 
@@ -205,7 +205,7 @@ def _watch(dev):
     elif "low_reservoir" in a:
         dev.alarms.reservoir_floor = EMPTY_NL
     else:
-        dev.alarms.reservoir_floor = dev.low_reservoir_nl
+        dev.alarms.reservoir_floor = dev.safety.low_reservoir_nl
     if "battery_fault" in a:
         dev.alarms.battery_floor = ANY
     elif "battery_eos" in a:

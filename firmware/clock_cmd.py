@@ -36,15 +36,15 @@ def clock(dev, args):
 def _shift(dev, delta):
     """Setting the clock moves device time, not elapsed time: the 24 h dose history, the patient
     boluses and an auth lockout keep their age."""
-    h = dev.hist
+    h = dev.safety.hist
     for i in range(0, len(h), 3):
         h[i] += delta
-    u = dev.ptm_used
+    u = dev.safety.ptm_used
     for i in range(len(u)):
         u[i] += delta
     if dev.auth_lock:
         dev.auth_lock += delta
-    p = dev.past  # the scheduled doses of the last 24 h (schedule.py)
+    p = dev.safety.past  # the scheduled doses of the last 24 h (schedule.py)
     p[0] += delta
     for i in range(0, len(p[1]), 2):
         p[1][i] += delta

@@ -45,7 +45,7 @@ def sides(dev, plan, rv):
 
 
 def _both(dev, sit):
-    return [_date(sit, dev.low_reservoir_nl), _date(sit, EMPTY_NL)]
+    return [_date(sit, dev.safety.low_reservoir_nl), _date(sit, EMPTY_NL)]
 
 
 # -- the situation the walk starts from ------------------------------------------------------------

@@ -42,6 +42,10 @@ _FRAME_ERRORS = {
 }
 
 
+class Part:
+    pass  # a part of the device's state (Device.__init__): attributes only, as a class with methods costs heap
+
+
 class Device:
     def __init__(self, hal):
         self.hal = hal
@@ -67,14 +71,15 @@ class Device:
         self.rotor_seen = hal.rotor_count()
         self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
         self.store_seq = 0  # sequence number of the last saved copy
-        self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
-        # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
-        self.lim = None  # set at boot (startup.py): defaults or the saved limits
-        self.hist = []
-        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (schedule.py)
-        self.ptm = None
-        self.ptm_used = []
+        # the device's state in parts, each written by its owners only (docs/architecture.md section 8)
+        s = self.safety = Part()  # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
+        s.lim = None  # set at boot (startup.py): defaults or the saved limits
+        s.hist = []
+        s.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (schedule.py)
+        s.ptm = None
+        s.ptm_used = []
+        s.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
         # authentication (auth.py) and two-phase programming (twophase.py, review.py): RAM only
         self.session = None  # [role, session key, last counter]
         self.nonce = None  # (role, nonce) of the open challenge

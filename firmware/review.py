@@ -15,7 +15,7 @@ from limits import window, pct_tenths, ptm_x1440
 def current_x1440(dev):
     """The worst-case daily dose in effect now (x1440), -1 when stopped."""
     th = dev.therapy
-    return -1 if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(dev.ptm)
+    return -1 if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(dev.safety.ptm)
 
 
 def build(dev, plan):
@@ -40,7 +40,7 @@ def build(dev, plan):
         warnings, used = check(dev, new, plan.get("reason"), stopping, windows)
     warnings = plan.get("warnings", []) + warnings
     after = plan.get("after")
-    lo, hi = window(dev.hist, th.now_s())
+    lo, hi = window(dev.safety.hist, th.now_s())
     cur = current_x1440(dev)
     if new is None:
         new = cur

@@ -27,7 +27,7 @@ def run(dev):
         dev.fsm.fire("self_test_failed")
         dev.alarms.raise_alarm("memory_critical")
         return
-    dev.lim = limits.defaults()
+    dev.safety.lim = limits.defaults()
     rec, seq, bad = store.load(dev.hal)
     dev.store_seq = max(seq, 0)
     # the log's place from the saved state onwards, before anything below logs (a full scan else)
@@ -78,13 +78,13 @@ def _restore(dev, r):
     th.offset_min = r["off"]
     th.prime_strokes = r["pstrokes"]
     dev.alarms.eri_s = r["eri"]
-    dev.low_reservoir_nl = r["low"]
+    dev.safety.low_reservoir_nl = r["low"]
     dev.alarms.active = r["alarms"]
-    dev.lim = r.get("lim") or dev.lim
-    dev.hist = r.get("hist", [])
-    dev.past = r.get("past") or _past_from_hist(dev.hist, r)
-    dev.ptm = r.get("ptm")
-    dev.ptm_used = r.get("ptmu", [])
+    dev.safety.lim = r.get("lim") or dev.safety.lim
+    dev.safety.hist = r.get("hist", [])
+    dev.safety.past = r.get("past") or _past_from_hist(dev.safety.hist, r)
+    dev.safety.ptm = r.get("ptm")
+    dev.safety.ptm_used = r.get("ptmu", [])
     dev.auth_fails, dev.auth_lock = r.get("auth", (0, 0))
     _prescription(th, r)
     th.daily_x1440 = r["daily"]

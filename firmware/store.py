@@ -62,8 +62,8 @@ def _record(dev, committed, strokes):
         "bconc": th.bridge_conc, "bleft": th.bridge_left, "off": th.offset_min,
         "min": th.minimum, "halt": th.halted,
         "strokes": strokes, "pstrokes": th.prime_strokes, "fill": [th.filled_nl, th.fill_strokes],
-        "alarms": dev.alarms.active, "eri": dev.alarms.eri_s, "low": dev.low_reservoir_nl,
-        "lim": dev.lim, "hist": dev.hist, "past": dev.past, "ptm": dev.ptm, "ptmu": dev.ptm_used,
+        "alarms": dev.alarms.active, "eri": dev.alarms.eri_s, "low": dev.safety.low_reservoir_nl,
+        "lim": dev.safety.lim, "hist": dev.safety.hist, "past": dev.safety.past, "ptm": dev.safety.ptm, "ptmu": dev.safety.ptm_used,
         "auth": [dev.auth_fails, dev.auth_lock], "logseq": dev.log_seq,
         "t": th.now_s(),
     }

@@ -337,7 +337,7 @@ def test_arm_sets_the_watch_points(pump):
     dev = pump.dev
     assert (dev.alarms.reservoir_floor, dev.alarms.battery_floor, dev.alarms.wake_s, dev.alarms.tone_at) == (-1, 2700, -1, -1)
     running(pump)
-    dev.low_reservoir_nl = 3_000_000  # a later limits command
+    dev.safety.low_reservoir_nl = 3_000_000  # a later limits command
     alarm_rules.arm(dev)
     assert dev.alarms.reservoir_floor == 3_000_000
 

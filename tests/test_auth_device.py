@@ -67,8 +67,8 @@ def pump(flash) -> tuple[Device, DeviceSession]:
 def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
-            th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), list(dev.ptm_used),
-            dev.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.pending)
+            th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), list(dev.safety.ptm_used),
+            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.pending)
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -237,12 +237,12 @@ def test_a_replayed_signed_frame_is_refused(pump):
     body = s.body("limits", {"titration_pct": 20}, True)
     good, out = s.wire(body)
     assert good and out["titration_pct"] == 20
-    dev.lim["titration"] = 30  # (so that a replay that got through would show)
+    dev.safety.lim["titration"] = 30  # (so that a replay that got through would show)
     before, seq = snapshot(dev), dev.log_seq
     good, out = s.wire(body)  # the same bytes under a new request id
     assert not good and out["code"] == errors.AUTH_FAILED and "replayed request refused" in out["text"], out
     assert "counter 1 is not above 1" in out["text"], out
-    assert snapshot(dev)[:-2] == before[:-2] and dev.lim["titration"] == 30
+    assert snapshot(dev)[:-2] == before[:-2] and dev.safety.lim["titration"] == 30
     assert events(s, seq) == [("auth_fail", "a replayed limits request (counter 1)")]
     # an older counter with a fresh body, signed with the right key: still a replay
     s.ctr = 0
@@ -261,7 +261,7 @@ def test_a_signed_frame_from_an_earlier_session_is_refused(pump):
     seq = dev.log_seq
     good, out = s.wire(body)
     assert not good and out["code"] == errors.AUTH_FAILED and "message authentication failed" in out["text"], out
-    assert dev.lim["titration"] == 30
+    assert dev.safety.lim["titration"] == 30
     assert events(s, seq) == [("auth_fail", "a limits request with a bad signature (wrong session key or altered request)")]
 
 
@@ -281,7 +281,7 @@ def test_a_tampered_body_is_refused(pump, tamper):
     good, out = s.wire(bad)
     assert not good and out["code"] == errors.AUTH_FAILED, out
     assert ("must be signed" if tamper in ("unsigned", "truncated-mac") else "message authentication failed") in out["text"]
-    assert snapshot(dev)[:-2] == before[:-2] and dev.lim["titration"] == 30
+    assert snapshot(dev)[:-2] == before[:-2] and dev.safety.lim["titration"] == 30
     good, out = s.wire(body)  # the genuine one still works: its counter was not used up
     assert good and out["titration_pct"] == 20, out
 
@@ -301,7 +301,7 @@ def test_a_patient_may_only_ask_for_a_patient_bolus(pump):
     assert snapshot(dev) == before
     good, out = signed(s, "patient_bolus")
     assert good and out["bolus"] == {"dose_mcg": 5, "over_s": 600}, out
-    assert dev.therapy.b_dose == 5 and len(dev.ptm_used) == 1
+    assert dev.therapy.b_dose == 5 and len(dev.safety.ptm_used) == 1
 
 
 def test_a_clinician_session_may_also_give_a_patient_bolus(pump):
@@ -316,7 +316,7 @@ def test_a_service_session_sets_the_hard_maximum_and_nothing_else(pump):
     assert s.auth("service")[0]
     good, out = signed(s, "limits", hard_max_mcg=1500)
     assert good and out["hard_max_mcg"] == 1500 and out["changed"] == ["hard_max"], out
-    assert dev.lim["hard_max"] == 1500
+    assert dev.safety.lim["hard_max"] == 1500
     before = snapshot(dev)
     for cmd, args in NEEDS_A_ROLE:
         if cmd == "limits" and "hard_max_mcg" in args:
@@ -332,7 +332,7 @@ def test_a_clinician_cannot_set_the_hard_maximum(pump):
     before = snapshot(dev)
     good, out = signed(s, "limits", hard_max_mcg=1500)
     assert not good and out["code"] == errors.UNAUTHORIZED and "service key" in out["text"], out
-    assert snapshot(dev) == before and dev.lim["hard_max"] == 2000
+    assert snapshot(dev) == before and dev.safety.lim["hard_max"] == 2000
 
 
 def test_a_patient_bolus_needs_the_pump_enabled_for_it(pump):
@@ -404,7 +404,7 @@ def test_hello_ends_the_session(pump):
     assert signed(s, "limits", titration_pct=20)[0]
     assert unsigned(s, "hello")[0]
     good, out = signed(s, "limits", titration_pct=25)
-    assert not good and out["code"] == errors.UNAUTHORIZED and dev.lim["titration"] == 20, out
+    assert not good and out["code"] == errors.UNAUTHORIZED and dev.safety.lim["titration"] == 20, out
 
 
 # -- the protocol session as a state machine ---------------------------------------------------

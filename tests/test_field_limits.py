@@ -36,8 +36,8 @@ class Pump(device_harness.Pump):
 def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min,
-            th.now_s(), th.dose, th.flex, th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm),
-            list(dev.hist), list(dev.ptm_used), dev.low_reservoir_nl, dict(dev.alarms.active), dev.log_seq,
+            th.now_s(), th.dose, th.flex, th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm),
+            list(dev.safety.hist), list(dev.safety.ptm_used), dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.log_seq,
             dev.pending is None)
 
 
@@ -55,7 +55,7 @@ def started(flash_dir: str, dose: int) -> Pump:
     p = Pump(flash_dir)
     p.change("refill", removed_nl=0, added_nl=CAP_NL, concentration=500)
     p.change("program", mode="continuous", dose_mcg=dose, override="transfer from another pump")
-    assert p.dev.hist[1:] == [dose * 1440, dose * 1440]
+    assert p.dev.safety.hist[1:] == [dose * 1440, dose * 1440]
     return p
 
 

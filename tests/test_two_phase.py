@@ -55,7 +55,7 @@ def therapy(dev: Device) -> tuple:
     """What runs: state, prescription, rate, drug, limits, PTM, dose history."""
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.dose, th.flex, th.d.rate, th.conc, th.b_end, th.priming,
-            copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), dev.low_reservoir_nl)
+            copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), dev.safety.low_reservoir_nl)
 
 
 def snapshot(dev: Device) -> tuple:
@@ -154,7 +154,7 @@ def test_a_commit_applies_exactly_the_prepared_change_once(pump, name):
     elif name == "refill":
         assert (th.reservoir_nl, th.conc) == (18_000_000, 1000) and rv["new"]["rate_nl_per_day"] == 100_000
     elif name == "ptm":
-        assert dev.ptm == [5, 600, 4, 3600] and rv["new"]["ptm"]["enabled"] is True
+        assert dev.safety.ptm == [5, 600, 4, 3600] and rv["new"]["ptm"]["enabled"] is True
         assert out["daily_dose_mcg"] == 100 and rv["new"]["daily_dose_mcg"] == 120  # worst case with 4 x 5 mcg
     logged = [e for e, _ in pump.events(seq)]
     assert logged.count(cmd) == 1, logged
@@ -292,7 +292,7 @@ def test_incident_2021_incomplete_session_keeps_old_therapy(flash):
     good, out = p.commit(rv["token"])
     assert not good and out["code"] == errors.NOT_ALLOWED, out
     keeps_running(p, before)
-    assert [e for e in p.dev.hist[1::3] if e != 100 * 1440] == [], "only the old dose was ever in effect"
+    assert [e for e in p.dev.safety.hist[1::3] if e != 100 * 1440] == [], "only the old dose was ever in effect"
 
 
 # -- a review that no longer holds --------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_a_retried_commit_gets_the_same_answer_and_applies_once(pump):
         assert pump.s.last_wire == frame
         assert good and again == first, again
     assert snapshot(pump.dev) == applied and pump.dev.log_seq == seq
-    assert pump.dev.hist[-2] == 120 * 1440 and pump.dev.hist[-5] == 100 * 1440
+    assert pump.dev.safety.hist[-2] == 120 * 1440 and pump.dev.safety.hist[-5] == 100 * 1440
     # the same bytes under a new request id are a new request: a replay, refused
     good, out = pump.s.wire(body, 40001)
     assert not good and out["code"] == errors.AUTH_FAILED and "replay" in out["text"], out
