@@ -42,8 +42,8 @@ def _shift(dev, delta):
     u = dev.safety.ptm_used
     for i in range(len(u)):
         u[i] += delta
-    if dev.auth_lock:
-        dev.auth_lock += delta
+    if dev.session.auth_lock:
+        dev.session.auth_lock += delta
     p = dev.safety.past  # the scheduled doses of the last 24 h (schedule.py)
     p[0] += delta
     for i in range(0, len(p[1]), 2):
@@ -54,7 +54,7 @@ def _shift(dev, delta):
         p[2][i + 2] += delta
     if p[3] is not None:
         p[3] += delta
-    dev.pending = None
+    dev.session.pending = None
 
 
 def _hhmm(minutes):

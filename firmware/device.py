@@ -80,14 +80,14 @@ class Device:
         s.ptm = None
         s.ptm_used = []
         s.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
-        # authentication (auth.py) and two-phase programming (twophase.py, review.py): RAM only
-        self.session = None  # [role, session key, last counter]
-        self.nonce = None  # (role, nonce) of the open challenge
-        self.auth_fails = 0
-        self.auth_lock = 0  # device time until which auth is locked
-        self.pending = None  # the prepared change waiting for its commit
-        self.expect = None  # during a commit: the review the prepare showed
-        self.fp = None  # the last review built
+        s = self.session = Part()  # authentication (auth.py) and two-phase programming (twophase.py, review.py)
+        s.auth = None  # [role, session key, last counter] (RAM only)
+        s.nonce = None  # (role, nonce) of the open challenge
+        s.auth_fails = 0  # (saved with the state, as the lockout)
+        s.auth_lock = 0  # device time until which auth is locked
+        s.pending = None  # the prepared change waiting for its commit (RAM only)
+        s.expect = None  # during a commit: the review the prepare showed
+        s.fp = None  # the last review built
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
@@ -251,7 +251,7 @@ class Device:
                 try:
                     out = self.change(module, cmd, args, True)
                 finally:
-                    self.expect = None
+                    self.session.expect = None
                 out["committed"] = cmd
             else:
                 out = self.call(module, cmd, args)
@@ -419,6 +419,7 @@ class Device:
         for i in range(_RECENT):
             self._recent[i] = (0, -1, b"")
         self._review = (0, -1, b"")
-        self.session = None
-        self.nonce = None
-        self.pending = None
+        s = self.session
+        s.auth = None
+        s.nonce = None
+        s.pending = None

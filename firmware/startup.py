@@ -85,7 +85,7 @@ def _restore(dev, r):
     dev.safety.past = r.get("past") or _past_from_hist(dev.safety.hist, r)
     dev.safety.ptm = r.get("ptm")
     dev.safety.ptm_used = r.get("ptmu", [])
-    dev.auth_fails, dev.auth_lock = r.get("auth", (0, 0))
+    dev.session.auth_fails, dev.session.auth_lock = r.get("auth", (0, 0))
     _prescription(th, r)
     th.daily_x1440 = r["daily"]
     th.minimum = r["min"]

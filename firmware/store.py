@@ -64,7 +64,7 @@ def _record(dev, committed, strokes):
         "strokes": strokes, "pstrokes": th.prime_strokes, "fill": [th.filled_nl, th.fill_strokes],
         "alarms": dev.alarms.active, "eri": dev.alarms.eri_s, "low": dev.safety.low_reservoir_nl,
         "lim": dev.safety.lim, "hist": dev.safety.hist, "past": dev.safety.past, "ptm": dev.safety.ptm, "ptmu": dev.safety.ptm_used,
-        "auth": [dev.auth_fails, dev.auth_lock], "logseq": dev.log_seq,
+        "auth": [dev.session.auth_fails, dev.session.auth_lock], "logseq": dev.log_seq,
         "t": th.now_s(),
     }
 

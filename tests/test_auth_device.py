@@ -54,7 +54,7 @@ def running(flash_dir: str, keys: bool = True) -> tuple[Device, DeviceSession]:
     if not keys:
         os.remove(os.path.join(flash_dir, "keys.json"))
     good, _ = unsigned(s, "hello")
-    assert good and dev.session is None
+    assert good and dev.session.auth is None
     s.role = None
     return dev, s
 
@@ -68,7 +68,7 @@ def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
             th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), list(dev.safety.ptm_used),
-            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.pending)
+            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.session.pending)
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_a_pump_without_keys_can_only_be_read(flash):
         good, out = s.auth(role)
         assert not good and out["code"] == errors.UNAUTHORIZED, out
         assert f"no {role} key" in out["text"] and "can only be read" in out["text"], out
-    assert dev.session is None and dev.auth_fails == 0
+    assert dev.session.auth is None and dev.session.auth_fails == 0
     for cmd, args in NEEDS_A_ROLE:
         good, out = unsigned(s, cmd, **args)
         assert not good and out["code"] == errors.UNAUTHORIZED, out
@@ -155,7 +155,7 @@ def test_a_wrong_key_fails_and_is_logged(pump):
     good, out = s.auth("clinician", WRONG)
     assert not good and out["code"] == errors.AUTH_FAILED and out["error"] == "auth_failed", out
     assert "clinician" in out["text"] and "retry_in_s" not in out, out
-    assert dev.session is None
+    assert dev.session.auth is None
     assert events(s, seq) == [("auth_fail", "wrong response for the clinician key (1 in a row)")]
     good, out = unsigned(s, "program", mode="continuous", dose_mcg=110)
     assert not good and out["code"] == errors.UNAUTHORIZED
@@ -224,7 +224,7 @@ def test_a_success_resets_the_saved_failure_count(flash):
     assert s.auth("clinician")[0]
     dev = boot(flash)
     s = DeviceSession(dev, override=None)
-    assert dev.auth_fails == 0
+    assert dev.session.auth_fails == 0
     assert not s.auth("clinician", WRONG)[0]
     good, out = s.auth("clinician")
     assert good, out
@@ -353,13 +353,13 @@ def test_a_response_without_a_challenge_is_refused(pump):
     good, out = unsigned(s, "auth", role="clinician", response=_response(KEYS["clinician"], "ITB-DEADBEEF",
                                                                           "clinician", "00" * 16))
     assert not good and out["code"] == errors.BAD_ARGUMENT and "challenge" in out["text"], out
-    assert dev.session is None and dev.log_seq == seq
+    assert dev.session.auth is None and dev.log_seq == seq
     # a challenge for another role does not do either
     good, ch = unsigned(s, "auth", role="patient")
     assert good
     good, out = unsigned(s, "auth", role="clinician",
                          response=_response(KEYS["clinician"], ch["serial"], "clinician", ch["nonce"]))
-    assert not good and out["code"] == errors.BAD_ARGUMENT and dev.session is None, out
+    assert not good and out["code"] == errors.BAD_ARGUMENT and dev.session.auth is None, out
 
 
 def test_a_nonce_is_good_for_one_response(pump):
@@ -370,14 +370,14 @@ def test_a_nonce_is_good_for_one_response(pump):
     good, out = unsigned(s, "auth", role="clinician", response=resp)
     assert good and out == {"role": "clinician", "session": True}
     good, out = unsigned(s, "auth", role="clinician", response=resp)  # the same response again
-    assert not good and "challenge" in out["text"] and dev.session is None, out
+    assert not good and "challenge" in out["text"] and dev.session.auth is None, out
     # a wrong response uses the nonce up too
     good, ch = unsigned(s, "auth", role="clinician")
     good, out = unsigned(s, "auth", role="clinician", response="0" * 64)
     assert not good and out["code"] == errors.AUTH_FAILED
     good, out = unsigned(s, "auth", role="clinician",
                          response=_response(KEYS["clinician"], ch["serial"], "clinician", ch["nonce"]))
-    assert not good and "challenge" in out["text"] and dev.session is None, out
+    assert not good and "challenge" in out["text"] and dev.session.auth is None, out
 
 
 def test_every_challenge_has_a_new_nonce(pump):
@@ -395,7 +395,7 @@ def test_malformed_responses_fail(pump, response):
         assert good and "nonce" in out
         return
     good, out = unsigned(s, "auth", role="clinician", response=response)
-    assert not good and out["code"] == errors.AUTH_FAILED and dev.session is None, out
+    assert not good and out["code"] == errors.AUTH_FAILED and dev.session.auth is None, out
 
 
 def test_hello_ends_the_session(pump):
@@ -632,13 +632,13 @@ class Protocol(RuleBasedStateMachine):
         dev = self.dev
         assert dev.therapy.now_s() == self.now
         if self.session is None:
-            assert dev.session is None
+            assert dev.session.auth is None
         else:
-            assert dev.session == [self.session[0], self.session[1], self.last_ctr]
-        assert (dev.pending and dev.pending[0]) == (self.pending and self.pending[0])
-        assert (dev.nonce and dev.nonce[1]) == (self.nonce and self.nonce[1])
+            assert dev.session.auth == [self.session[0], self.session[1], self.last_ctr]
+        assert (dev.session.pending and dev.session.pending[0]) == (self.pending and self.pending[0])
+        assert (dev.session.nonce and dev.session.nonce[1]) == (self.nonce and self.nonce[1])
         assert dev.therapy.daily_x1440 == self.dose * 1440 and dev.fsm.state == "running"
-        assert (dev.auth_fails, dev.auth_lock) == (self.fails, self.lock)
+        assert (dev.session.auth_fails, dev.session.auth_lock) == (self.fails, self.lock)
         assert self.logged.count("auth_fail") == self.auth_fails
 
 

@@ -38,7 +38,7 @@ def snapshot(dev: Device) -> tuple:
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min,
             th.now_s(), th.dose, th.flex, th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm),
             list(dev.safety.hist), list(dev.safety.ptm_used), dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.log_seq,
-            dev.pending is None)
+            dev.session.pending is None)
 
 
 def running(flash_dir: str, dose: int = 100) -> Pump:

@@ -190,7 +190,7 @@ def _replaced(p: Pump, rv: dict):
 def _hello(p: Pump, rv: dict):
     good, _ = p.s.wire(b'{"cmd":"hello"}')
     assert good
-    assert p.dev.pending is None  # (not visible on the link: a commit needs a new session, and auth drops it too)
+    assert p.dev.session.pending is None  # (not visible on the link: a commit needs a new session, and auth drops it too)
     good, _ = p.s.auth("clinician")
     assert good
     return p.commit(rv["token"]), ["no prepared change"]
@@ -260,7 +260,7 @@ def test_a_power_cut_after_the_prepare_restores_the_old_therapy(pump):
     pump.prepare("program", mode="continuous", dose_mcg=130)
     before = therapy(pump.dev)
     pump.power_cut()
-    assert pump.dev.pending is None
+    assert pump.dev.session.pending is None
     assert therapy(pump.dev) == before
     keeps_running(pump, before)
 
