@@ -42,7 +42,7 @@ def diag(dev, args):
         dev.heap_peak = 0
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms(),
-            "mem_peak": dev.heap_peak, "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
+            "mem_peak": dev.heap_peak, "log_failures": dev.storage.log_failures, "flash_writes": dev.hal.flash_writes}
 
 
 def status(dev, args):

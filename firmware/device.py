@@ -63,14 +63,10 @@ class Device:
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
-        self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
-        self.log_seq = None  # last event-log sequence number; None until evlog has scanned
         self.rotor_seen = hal.rotor_count()
-        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
-        self.store_seq = 0  # sequence number of the last saved copy
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
         # the device's state in parts, each written by its owners only (docs/architecture.md section 8)
         s = self.safety = Part()  # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
@@ -88,6 +84,11 @@ class Device:
         s.pending = None  # the prepared change waiting for its commit (RAM only)
         s.expect = None  # during a commit: the review the prepare showed
         s.fp = None  # the last review built
+        s = self.storage = Part()  # bookkeeping of the state copies (store.py) and the event log (evlog.py)
+        s.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
+        s.store_seq = 0  # sequence number of the last saved copy
+        s.log_seq = None  # last event-log sequence number; None until evlog has scanned
+        s.log_failures = 0  # event-log appends that failed (reported by diag)
         self.commands = {
             # each request loads its module, and unloads it after (see _on_demand)
             "hello": "cmd_info",
@@ -149,7 +150,7 @@ class Device:
         try:
             self.call("evlog", "append", event, n, codes, text)
         except Exception:  # noqa: BLE001 - logging must not take delivery down
-            self.log_failures += 1
+            self.storage.log_failures += 1
 
     def next_deadline(self):
         """Ticks of the next stroke, rate change, buzzer change or housekeeping tick."""
@@ -209,7 +210,7 @@ class Device:
             self.therapy.stroked()  # only a stroke the rotor confirmed is delivered
         if self.therapy.reservoir_nl <= self.alarms.reservoir_floor:
             self.call("alarm_rules", "reservoir")
-        if self.therapy.reservoir_nl <= self.ckpt_floor:
+        if self.therapy.reservoir_nl <= self.storage.ckpt_floor:
             self.call("store", "checkpoint")
 
     def _therapy_events(self):

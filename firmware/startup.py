@@ -29,7 +29,7 @@ def run(dev):
         return
     dev.safety.lim = limits.defaults()
     rec, seq, bad = store.load(dev.hal)
-    dev.store_seq = max(seq, 0)
+    dev.storage.store_seq = max(seq, 0)
     # the log's place from the saved state onwards, before anything below logs (a full scan else)
     dev.call("evlog", "resume", rec.get("logseq") if rec else None)
     if rec is None:

@@ -68,7 +68,7 @@ def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
             th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), list(dev.safety.ptm_used),
-            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.log_seq, dev.session.pending)
+            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.storage.log_seq, dev.session.pending)
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_a_pump_without_keys_can_only_be_read(flash):
 # -- authentication failures and the lockout ----------------------------------------------------
 def test_a_wrong_key_fails_and_is_logged(pump):
     dev, s = pump
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = s.auth("clinician", WRONG)
     assert not good and out["code"] == errors.AUTH_FAILED and out["error"] == "auth_failed", out
     assert "clinician" in out["text"] and "retry_in_s" not in out, out
@@ -174,7 +174,7 @@ def test_failures_must_be_in_a_row_to_lock(pump):
 
 def test_five_wrong_responses_lock_authentication_for_600_s_across_a_reboot(flash):
     dev, s = running(flash)
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     for i in range(5):
         good, out = s.auth("clinician", WRONG)
         assert not good and out["code"] == errors.AUTH_FAILED, out
@@ -238,7 +238,7 @@ def test_a_replayed_signed_frame_is_refused(pump):
     good, out = s.wire(body)
     assert good and out["titration_pct"] == 20
     dev.safety.lim["titration"] = 30  # (so that a replay that got through would show)
-    before, seq = snapshot(dev), dev.log_seq
+    before, seq = snapshot(dev), dev.storage.log_seq
     good, out = s.wire(body)  # the same bytes under a new request id
     assert not good and out["code"] == errors.AUTH_FAILED and "replayed request refused" in out["text"], out
     assert "counter 1 is not above 1" in out["text"], out
@@ -258,7 +258,7 @@ def test_a_signed_frame_from_an_earlier_session_is_refused(pump):
     assert s.auth("clinician")[0]
     body = s.body("limits", {"titration_pct": 20}, True)
     assert s.auth("clinician")[0]  # a new session: a new nonce, a new session key
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = s.wire(body)
     assert not good and out["code"] == errors.AUTH_FAILED and "message authentication failed" in out["text"], out
     assert dev.safety.lim["titration"] == 30
@@ -349,11 +349,11 @@ def _response(key_hex: str, serial: str, role: str, nonce: str) -> str:
 
 def test_a_response_without_a_challenge_is_refused(pump):
     dev, s = pump
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = unsigned(s, "auth", role="clinician", response=_response(KEYS["clinician"], "ITB-DEADBEEF",
                                                                           "clinician", "00" * 16))
     assert not good and out["code"] == errors.BAD_ARGUMENT and "challenge" in out["text"], out
-    assert dev.session.auth is None and dev.log_seq == seq
+    assert dev.session.auth is None and dev.storage.log_seq == seq
     # a challenge for another role does not do either
     good, ch = unsigned(s, "auth", role="patient")
     assert good

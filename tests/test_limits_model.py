@@ -298,7 +298,7 @@ class Pump(device_harness.Pump):
 
     def snapshot(self) -> tuple:
         dev, th = self.dev, self.dev.therapy
-        return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, dev.safety.ptm, dev.log_seq, list(dev.safety.hist))
+        return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, dev.safety.ptm, dev.storage.log_seq, list(dev.safety.hist))
 
     def fill(self) -> None:
         self.ok("refill", removed_nl=self.dev.therapy.reservoir_nl, added_nl=FILL_NL, concentration=CONC)
