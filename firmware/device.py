@@ -34,6 +34,26 @@ _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepare
 _ROLE = {"program": "clinician", "bolus": "clinician", "prime": "clinician", "refill": "clinician",
          "commit": "clinician", "ptm": "clinician", "limits": "clinician", "clock": "clinician",
          "alarms": "clinician", "alarm_test": "clinician", "patient_bolus": "patient"}
+# each request's module: loaded for the request, and unloaded after (see _on_demand); a module-level
+# constant, so its literal costs no bytecode in the resident Device.__init__
+_COMMANDS = {
+    "hello": "cmd_info",
+    "status": "cmd_info",
+    "diag": "cmd_info",
+    "program": "program_cmd",
+    "bolus": "bolus_cmd",
+    "prime": "prime_cmd",
+    "refill": "refill_cmd",
+    "clock": "clock_cmd",
+    "log": "log_cmd",
+    "alarms": "alarm_cmds",
+    "alarm_test": "alarm_cmds",
+    "auth": "auth",
+    "commit": "twophase",
+    "limits": "limits_cmd",
+    "ptm": "ptm_cmd",
+    "patient_bolus": "ptm_cmd",
+}
 _FRAME_ERRORS = {
     link.BAD_COBS: (errors.BAD_FRAME, "frame is not valid COBS"),
     link.BAD_CRC: (errors.BAD_CRC, "frame CRC-16 does not match"),
@@ -89,25 +109,7 @@ class Device:
         s.store_seq = 0  # sequence number of the last saved copy
         s.log_seq = None  # last event-log sequence number; None until evlog has scanned
         s.log_failures = 0  # event-log appends that failed (reported by diag)
-        self.commands = {
-            # each request loads its module, and unloads it after (see _on_demand)
-            "hello": "cmd_info",
-            "status": "cmd_info",
-            "diag": "cmd_info",
-            "program": "program_cmd",
-            "bolus": "bolus_cmd",
-            "prime": "prime_cmd",
-            "refill": "refill_cmd",
-            "clock": "clock_cmd",
-            "log": "log_cmd",
-            "alarms": "alarm_cmds",
-            "alarm_test": "alarm_cmds",
-            "auth": "auth",
-            "commit": "twophase",
-            "limits": "limits_cmd",
-            "ptm": "ptm_cmd",
-            "patient_bolus": "ptm_cmd",
-        }
+        self.commands = _COMMANDS
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
