@@ -79,7 +79,7 @@ class Device:
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
-        self.ident = None
+        self.ident = None  # the serial number (ident.json), set at boot (startup.py)
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
@@ -403,7 +403,7 @@ class Device:
 
     # -- what stays resident for every request --------------------------------
     def identity(self):
-        return self.ident["serial"] if self.ident else None
+        return self.ident
 
     def summary(self):
         """What the prescription amounts to: the answer to every programming request."""

@@ -19,7 +19,8 @@ from hal import RESET_POWER, RESET_WATCHDOG
 def run(dev):
     ok = link.crc16(b"123456789", 9) == 0x29B1
     try:
-        dev.ident, first = ident.load_or_provision(dev.hal)
+        ids, first = ident.load_or_provision(dev.hal)
+        dev.ident = ids.get("serial")  # what the device says of itself (the rest is ident.json's)
     except OSError:
         ok = False
         first = False
