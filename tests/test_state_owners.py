@@ -8,10 +8,10 @@ table does not list, fails; so does a writer the table names that no longer writ
 A write is an assignment, an augmented assignment or a `del` whose target is the attribute or
 lies inside it (`dev.safety.hist[i] += d`, `dev.alarms.dates[2] = True`), or a call of a mutating
 method on it (`dev.safety.ptm_used.append(now)`), directly or through a local name bound to it in
-the same function (`h = dev.safety.hist`; `h[i] += d`). Calling a part's own methods
-(`dev.alarms.clear(code)`) is the part's business, not a write; nor is what a function does with
-a value it was handed (`limits.record(dev.safety.hist, ...)` writes inside `limits.py`, which
-the table therefore names).
+the same function (`h = dev.safety.hist`; `h[i] += d`), or by handing it to a firmware function
+that changes that parameter (`limits.record(dev.safety.hist, ...)` is a write by its caller,
+`committed`). Calling a part's own methods (`dev.alarms.clear(code)`) is the part's business
+(its class's module owns what they change), not a write.
 """
 
 from __future__ import annotations
