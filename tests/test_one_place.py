@@ -482,3 +482,11 @@ def test_the_documented_field_bounds_are_the_device_s(flash, fast_calls):
     m = found(r"`utc_offset_min` \| optional int, −(\d+)\.\.(\d+) \(−(\d\d:\d\d)\.\.\+(\d\d:\d\d)\)", protocol)[0]
     assert (-int(m[1]), int(m[2])) == offset
     assert ("-" + m[3], "+" + m[4]) == tuple(render.offset_text(x) for x in offset)
+
+
+def test_the_rp2_main_loop_wakes_often_enough_for_its_watchdog():
+    """An idle Pico wakes at least every _LINK_WAKE_MS to feed the watchdog (hal/rp2.py): the wait
+    takes less than half the watchdog's timeout (app.py), the rest is for the requests
+    served in one pass (the longest measured on the emulated RP2040 is ~0.5 s, docs/rp2040.md), and
+    the timeout stays within the chip's limit."""
+    assert fact("_LINK_WAKE_MS") * 2 < fact("WATCHDOG_MS") <= fact("WDT_MAX_MS")
