@@ -490,3 +490,17 @@ def test_the_rp2_main_loop_wakes_often_enough_for_its_watchdog():
     served in one pass (the longest measured on the emulated RP2040 is ~0.5 s, docs/rp2040.md), and
     the timeout stays within the chip's limit."""
     assert fact("_LINK_WAKE_MS") * 2 < fact("WATCHDOG_MS") <= fact("WDT_MAX_MS")
+
+
+def test_dose_fields_have_one_bound_which_the_protocol_states():
+    """A dose field (continuous, flex step, periodic basal and bolus, clinician bolus) takes
+    1..DOSE_FIELD_MAX_MCG (firmware/checks.py): no request module writes the number again, and
+    every dose row of docs/protocol.md says it."""
+    top = fact("DOSE_FIELD_MAX_MCG")
+    for path in sorted((ROOT / "firmware").rglob("*.py")):
+        if "hal" in path.parts:  # hardware (an I2C clock of 100000 Hz), no dose
+            continue
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if re.search(rf"\b{top}\b", ln)]
+        assert len(lines) == (1 if path.name == "checks.py" else 0), (path, lines)
+    rows = found(r"`(?:dose_mcg|basal_mcg|bolus_mcg)`[^\n]*?1\.\.(\d+) mcg", doc("protocol.md"), at_least=4)
+    assert {int(m[1]) for m in rows} == {top}
