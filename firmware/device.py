@@ -18,16 +18,16 @@ from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
 from micropython import const
 
-_RECENT = 8  # answers kept for idempotent retries
-_LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
-_REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
+_RECENT = const(8)  # answers kept for idempotent retries
+_LINK_BUDGET = const(4352)  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
+_REVIEW = const(2)  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
 # Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
 # loading a module from a Pico's flash costs ~20 ms of CPU per request (bench/rp2040.py,
 # docs/rp2040.md). A budget-size heap (64 KB, docs/architecture.md) loads them per request.
 _RESIDENT = ("cmd_info",)
-_RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
+_RESIDENT_MIN_FREE = const(65536)  # heap free after boot that keeps them
 _HEAP_BUDGET = const(65536)  # the live heap the firmware holds itself to (spec §11), whatever the board has
 # a load that leaves its call less of the budget than this (a programming request's: ~10 KB of
 # code on the emulated RP2040, docs/architecture.md "Memory") runs with the resident modules gone;
@@ -41,9 +41,10 @@ _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepare
 _ROLE = {"program": "clinician", "bolus": "clinician", "prime": "clinician", "refill": "clinician",
          "commit": "clinician", "ptm": "clinician", "limits": "clinician", "clock": "clinician",
          "alarms": "clinician", "alarm_test": "clinician", "patient_bolus": "patient"}
-# each request's module: loaded for the request, and unloaded after (see _on_demand); a module-level
-# constant, so its literal costs no bytecode in the resident Device.__init__
-_COMMANDS = {
+# each request's module: loaded for the request, and unloaded after (see _on_demand); built at import,
+# so its literal costs no bytecode in the resident Device.__init__ (the name is Device's attribute's:
+# no new interned name)
+commands = {
     "hello": "cmd_info",
     "status": "cmd_info",
     "diag": "cmd_info",
@@ -117,7 +118,7 @@ class Device:
         s.store_seq = 0  # sequence number of the last saved copy
         s.log_seq = None  # last event-log sequence number; None until evlog has scanned
         s.log_failures = 0  # event-log appends that failed (reported by diag)
-        self.commands = _COMMANDS
+        self.commands = commands
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
