@@ -18,6 +18,7 @@ from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
 
 _RECENT = 8  # answers kept for idempotent retries
+_SEPARATORS = (",", ":")  # the device's JSON is compact: every byte costs again in CRC, COBS and USB
 _LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
 _REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
@@ -60,7 +61,7 @@ class Device:
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.log_failures = 0  # event-log appends that failed (reported by diag)
-        self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
+        self.resident = {}  # request modules kept loaded, by name (boot decides, by the heap's room)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until evlog has scanned
@@ -119,9 +120,8 @@ class Device:
         self.call("startup", "run")
         free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
         if free is not None and free() >= _RESIDENT_MIN_FREE:
-            self.resident = _RESIDENT
             for module in _RESIDENT:
-                __import__(module)
+                self.resident[module] = __import__(module)
             gc.collect()
 
     def call(self, module, fn, *args):
@@ -133,7 +133,7 @@ class Device:
         bytecode wants contiguous blocks.
         """
         if module in self.resident:
-            return getattr(__import__(module), fn)(self, *args)  # loaded at boot: no load, no collection
+            return getattr(self.resident[module], fn)(self, *args)  # loaded at boot: no load, no collection
         loaded = list(sys.modules)
         gc.collect()
         try:
@@ -256,7 +256,10 @@ class Device:
                     self.expect = None
                 out["committed"] = cmd
             else:
-                out = self.call(module, cmd, args)
+                # a resident module (status: the frequent read) is called straight, not through
+                # call()'s loading and star arguments (~0.3 ms on a Pico)
+                m = self.resident.get(module)
+                out = getattr(m, cmd)(self, args) if m else self.call(module, cmd, args)
             if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
                 self.dates[2] = True  # predicted again by the next service()
                 self.call("store", "save")  # a committed change survives any power cut from now
@@ -337,13 +340,15 @@ class Device:
             if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
                 kind, body = link.KIND_ERROR, self._error_body(
                     errors.INTERNAL, "answer of %d bytes exceeds the frame limit" % len(body))
-            frame = link.encode(link.header(kind, req_id) + body)
+            # an answer kept for retries gets its own buffer; any other is written into the
+            # deframer's, free once the request is taken (no allocation of the answer's size)
+            frame = link.encode(kind, req_id, body, None if keep else self.deframer.buf, True)
         except MemoryError:  # no room to build the answer: say so in a small one
             keep = False
             body = None
             gc.collect()
-            frame = link.encode(link.header(link.KIND_ERROR, req_id) + b'{"code":10,"error":"internal",'
-                                b'"text":"out of memory building the answer"}')
+            frame = link.encode(link.KIND_ERROR, req_id, b'{"code":10,"error":"internal",'
+                                b'"text":"out of memory building the answer"}', self.deframer.buf, True)
         if keep == _REVIEW:
             self._review = (req_id, crc, frame)
         elif keep:
@@ -382,23 +387,23 @@ class Device:
             return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
         except Exception as e:  # a firmware bug must not take the link down
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
-        if isinstance(result, memoryview):  # JSON text already (status: cmd_info.py)
+        if isinstance(result, bytearray):  # JSON text already (status: cmd_info.py)
             return link.KIND_RESPONSE, keep, result
-        return link.KIND_RESPONSE, keep, json.dumps(result).encode()
+        return link.KIND_RESPONSE, keep, json.dumps(result, separators=_SEPARATORS).encode()
 
     @staticmethod
     def _error_body(code, text, detail=None):
         body = {"code": code, "error": errors.NAMES[code], "text": text}
         if detail:
             body.update(detail)
-        return json.dumps(body).encode()
+        return json.dumps(body, separators=_SEPARATORS).encode()
 
     def _send(self, kind, req_id, body):
-        self.hal.link_write(link.encode(link.header(kind, req_id) + body))
+        self.hal.link_write(link.encode(kind, req_id, body, None, True))
 
     def _alarm_frame(self, event, code, priority, since):
         body = {"event": event, "code": code, "priority": priority, "since": since}
-        self._send(link.KIND_ALARM, 0, json.dumps(body).encode())
+        self._send(link.KIND_ALARM, 0, json.dumps(body, separators=_SEPARATORS).encode())
 
     # -- what stays resident for every request --------------------------------
     def identity(self):

@@ -20,16 +20,16 @@ import micropython
 
 
 @micropython.viper
-def crc16(data, n: int, table) -> int:
-    """CRC-16/CCITT-FALSE of data[:n] by the nibble table (link._TABLE)."""
+def crc16(c: int, n: int, data) -> int:
+    """The CRC-16/CCITT-FALSE register c carried over data[:n] (start with 0xFFFF). A byte at a
+    time by shifts, no table: nothing to load from memory but the byte, and the register and
+    the count are the first locals, which viper on Thumb keeps in registers."""
     d = ptr8(data)
-    t = ptr16(table)
-    c = 0xFFFF
     i = 0
     while i < n:
-        c ^= d[i] << 8
-        c = ((c << 4) & 0xFFFF) ^ t[c >> 12]
-        c = ((c << 4) & 0xFFFF) ^ t[c >> 12]
+        x = ((c >> 8) ^ d[i]) & 0xFF
+        x ^= x >> 4
+        c = ((c << 8) ^ (x << 12) ^ (x << 5) ^ x) & 0xFFFF
         i += 1
     return c
 
