@@ -24,6 +24,8 @@ _ALARM = '{"code":"%s","priority":"%s","since":%d,"acknowledged":%s%s}'
 
 def alarm_json(alarms, dev):
     """alarm_list(alarms, dev) as JSON text (bytes), for status."""
+    if not alarms.active:  # the usual case: no list to build and sort
+        return b"[]"
     out = []
     for a in alarm_list(alarms, dev):
         more = ',"restarts_failed":%d' % a["restarts_failed"] if "restarts_failed" in a else ""

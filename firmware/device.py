@@ -60,6 +60,7 @@ class Device:
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
+        self.synced = False  # a request ran sync() during this poll_link (app.run then skips service())
         self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = {}  # request modules kept loaded, by name (boot decides, by the heap's room)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
@@ -229,6 +230,7 @@ class Device:
     def sync(self):
         """Bring engine time up to now (events first), before a request reads or changes therapy."""
         self.service()
+        self.synced = True
         hal = self.hal
         ds = hal.ticks_diff(hal.ticks_ms(), self.t_tick) // 100
         if ds > 0:
@@ -293,9 +295,11 @@ class Device:
     # -- link ----------------------------------------------------------------
     def poll_link(self):
         """Serve the frames waiting on the link, up to _LINK_BUDGET bytes: a host that never
-        stops sending must not keep the main loop from its strokes and the watchdog's feed."""
+        stops sending must not keep the main loop from its strokes and the watchdog's feed.
+        True when a request brought engine time up to now (sync()) on the way."""
         rx = self._rx
         deframer = self.deframer
+        self.synced = False
         for _ in range(_LINK_BUDGET // len(rx)):
             n = self.hal.link_read(rx)
             i = 0
@@ -308,7 +312,8 @@ class Device:
                     code, text = _FRAME_ERRORS[r]
                     self._send(link.KIND_ERROR, 0, self._error_body(code, text))
             if n < len(rx):
-                return
+                break
+        return self.synced
 
     def _handle_frame(self):
         p = self.deframer.payload
