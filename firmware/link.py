@@ -73,10 +73,12 @@ def encode(kind, req_id, body, out=None, text=False):
     if out is None:
         out = bytearray(size)
     dest = memoryview(out)[:size]
+    out[1] = 1  # the version and the kind are never 0x00: the first block's first two bytes
+    out[2] = kind
     code_at = 0
-    o = 1
-    code = 1
-    for b in (1, kind, hi, lo, -1, c >> 8, c & 0xFF):  # -1: the body's place
+    o = 3
+    code = 3
+    for b in (hi, lo, -1, c >> 8, c & 0xFF):  # -1: the body's place
         if b > 0:
             out[o] = b
             o += 1
