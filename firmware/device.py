@@ -62,7 +62,7 @@ class Device:
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.synced = False  # a request ran sync() during this poll_link (app.run then skips service())
         self.log_failures = 0  # event-log appends that failed (reported by diag)
-        self.resident = {}  # request modules kept loaded, by name (boot decides, by the heap's room)
+        self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until evlog has scanned
@@ -121,8 +121,9 @@ class Device:
         self.call("startup", "run")
         free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
         if free is not None and free() >= _RESIDENT_MIN_FREE:
+            self.resident = _RESIDENT
             for module in _RESIDENT:
-                self.resident[module] = __import__(module)
+                __import__(module)
             gc.collect()
 
     def call(self, module, fn, *args):
@@ -134,7 +135,7 @@ class Device:
         bytecode wants contiguous blocks.
         """
         if module in self.resident:
-            return getattr(self.resident[module], fn)(self, *args)  # loaded at boot: no load, no collection
+            return getattr(sys.modules[module], fn)(self, *args)  # loaded at boot: no load, no collection
         loaded = list(sys.modules)
         gc.collect()
         try:
@@ -260,8 +261,10 @@ class Device:
             else:
                 # a resident module (status: the frequent read) is called straight, not through
                 # call()'s loading and star arguments (~0.3 ms on a Pico)
-                m = self.resident.get(module)
-                out = getattr(m, cmd)(self, args) if m else self.call(module, cmd, args)
+                if module in self.resident:
+                    out = getattr(sys.modules[module], cmd)(self, args)
+                else:
+                    out = self.call(module, cmd, args)
             if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
                 self.dates[2] = True  # predicted again by the next service()
                 self.call("store", "save")  # a committed change survives any power cut from now
@@ -347,13 +350,13 @@ class Device:
                     errors.INTERNAL, "answer of %d bytes exceeds the frame limit" % len(body))
             # an answer kept for retries gets its own buffer; any other is written into the
             # deframer's, free once the request is taken (no allocation of the answer's size)
-            frame = link.encode(kind, req_id, body, None if keep else self.deframer.buf, True)
+            frame = link.encode(kind, req_id, body, None if keep else self.deframer.payload, True)
         except MemoryError:  # no room to build the answer: say so in a small one
             keep = False
             body = None
             gc.collect()
             frame = link.encode(link.KIND_ERROR, req_id, b'{"code":10,"error":"internal",'
-                                b'"text":"out of memory building the answer"}', self.deframer.buf, True)
+                                b'"text":"out of memory building the answer"}', self.deframer.payload, True)
         if keep == _REVIEW:
             self._review = (req_id, crc, frame)
         elif keep:

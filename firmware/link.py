@@ -47,15 +47,10 @@ def crc16(data, n):
     return _crc16(0xFFFF, n, data)
 
 
-def room(n):
-    """The most wire bytes a frame with an n-byte body takes (encode's out)."""
-    n += HEADER_LEN + 2
-    return n + n // 254 + 2
-
-
 def encode(kind, req_id, body, out=None, text=False):
     """The wire bytes of one frame, COBS(header + body + CRC-16) + 0x00, as a memoryview of out
-    (at least room(len(body)) bytes: the device reuses one) or of a new buffer. text: the body
+    (at least 4 + 2 + len(body), + 1 a 254, + 2 bytes: the device reuses its deframer's payload
+    buffer, which holds the largest frame) or of a new buffer. text: the body
     holds no 0x00 (JSON text: json.dumps escapes control characters), so it is not searched for
     one (find() is a compare a byte: ~0.2 ms for status's answer on a Pico).
 
@@ -69,7 +64,8 @@ def encode(kind, req_id, body, out=None, text=False):
     hi = (req_id >> 8) & 0xFF
     lo = req_id & 0xFF
     c = _crc16(_crc16(0xFFFF, HEADER_LEN, bytes((1, kind, hi, lo))), n, body)
-    size = room(n)
+    size = n + HEADER_LEN + 2
+    size += size // 254 + 2  # COBS adds a byte a 254 at most, and the delimiter
     if out is None:
         out = bytearray(size)
     dest = memoryview(out)[:size]
@@ -129,12 +125,11 @@ class Deframer:
     def __init__(self):
         # worst-case COBS overhead is one byte in 254; decoding happens in place
         # (output never overtakes input), so one buffer serves both
-        # (once a frame is taken, the device writes its answer into the same buffer: encode's out)
-        self._raw = bytearray(room(MAX_PAYLOAD - HEADER_LEN))
+        # (once a frame is taken, the device writes its answer into it: encode's out)
+        self._raw = bytearray(MAX_PAYLOAD + 2 + MAX_PAYLOAD // 254 + 2)
         self._n = 0
         self._overflow = False
         self.payload = self._raw
-        self.buf = self._raw  # the device's answer buffer between frames (link.encode's out)
         self._view = memoryview(self._raw)
         self.length = 0
         self.used = 0
