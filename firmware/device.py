@@ -16,6 +16,7 @@ from fsm import Fsm
 from alarms import Alarms
 from therapy import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from version import PROTOCOL_VERSION
+from micropython import const
 
 _RECENT = 8  # answers kept for idempotent retries
 _SEPARATORS = (",", ":")  # the device's JSON is compact: every byte costs again in CRC, COBS and USB
@@ -28,6 +29,12 @@ _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: 
 # docs/rp2040.md). A budget-size heap (64 KB, docs/architecture.md) loads them per request.
 _RESIDENT = ("cmd_info",)
 _RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
+_HEAP_BUDGET = const(65536)  # the live heap the firmware holds itself to (spec §11), whatever the board has
+# a load that leaves its call less of the budget than this (a programming request's: ~10 KB of
+# code on the emulated RP2040, docs/architecture.md "Memory") runs with the resident modules gone;
+# the next read loads them again, once. Smaller loads (log, auth, alarms, clock: ~4 KB) keep them,
+# or the frequent reads would pay a load after each.
+_CALL_ROOM = const(6144)
 _READ_MODULES = ("cmd_info", "log_cmd", "auth")  # nothing to save after them (auth saves its own failures)
 _READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
 _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
@@ -63,6 +70,7 @@ class Device:
         self.synced = False  # a request ran sync() during this poll_link (app.run then skips service())
         self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
+        self._kept = []  # the modules they loaded with them (given way together, see call)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until evlog has scanned
@@ -122,9 +130,16 @@ class Device:
         free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
         if free is not None and free() >= _RESIDENT_MIN_FREE:
             self.resident = _RESIDENT
-            for module in _RESIDENT:
-                __import__(module)
-            gc.collect()
+            self._keep()
+
+    def _keep(self):
+        """Load the resident modules (again, after they gave way), noting what came with them."""
+        loaded = list(sys.modules)
+        gc.collect()
+        for module in self.resident:
+            __import__(module)
+        self._kept = [name for name in sys.modules if name not in loaded]
+        gc.collect()
 
     def call(self, module, fn, *args):
         """module.fn(self, *args) with the module loaded for this call only, then dropped.
@@ -132,14 +147,23 @@ class Device:
         Only the delivery core stays in the heap; everything else (requests, boot,
         the event log, checkpoints) is loaded when needed, so the peak is the core
         plus one module. Loading runs after a collection: the heap never moves, and
-        bytecode wants contiguous blocks.
+        bytecode wants contiguous blocks. The resident modules give way to a load that
+        leaves its call too little of the heap budget, and come back with the next read.
         """
         if module in self.resident:
-            return getattr(sys.modules[module], fn)(self, *args)  # loaded at boot: no load, no collection
+            if module not in sys.modules:
+                self._keep()  # they gave way to a large load: the next read loads them again
+            return getattr(__import__(module), fn)(self, *args)  # loaded: no load, no collection
         loaded = list(sys.modules)
         gc.collect()
         try:
-            return getattr(__import__(module), fn)(self, *args)
+            code = __import__(module)
+            if self._kept and gc.mem_alloc() > _HEAP_BUDGET - _CALL_ROOM:  # too little room: they give way
+                for name in self._kept:
+                    sys.modules.pop(name, None)
+                self._kept = []
+                gc.collect()
+            return getattr(code, fn)(self, *args)
         finally:
             if self.heap_watch:  # diag's heap watch: the live heap with the module still loaded
                 gc.collect()
@@ -261,10 +285,8 @@ class Device:
             else:
                 # a resident module (status: the frequent read) is called straight, not through
                 # call()'s loading and star arguments (~0.3 ms on a Pico)
-                if module in self.resident:
-                    out = getattr(sys.modules[module], cmd)(self, args)
-                else:
-                    out = self.call(module, cmd, args)
+                code = sys.modules.get(module) if module in self.resident else None  # None: gave way
+                out = getattr(code, cmd)(self, args) if code else self.call(module, cmd, args)
             if module not in _READ_MODULES and (args or cmd not in _READ_WHEN_EMPTY):
                 self.dates[2] = True  # predicted again by the next service()
                 self.call("store", "save")  # a committed change survives any power cut from now

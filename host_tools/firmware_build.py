@@ -54,14 +54,14 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
         return False
     native = native if arch else None
-    cached = _cache_dir() / f"{_digest(source)}-{_digest(native) if native else 'none'}-{arch or 'bytecode'}"
+    cached = _cache_dir() / f"{_digest(source)}-{_digest(native) if native else 'none'}-{arch or 'bytecode'}-{_FORMAT}"
     if not cached.exists():
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_cache_dir()))
         _compile(source, tmp / "fw", tool, arch)
         if native:
             for py in sorted(native.glob("*.py")):
-                subprocess.run([tool, f"-march={arch}", "-o", str(tmp / "fw" / py.with_suffix(".mpy").name), str(py)],
-                               check=True, capture_output=True, text=True)
+                subprocess.run([tool, f"-march={arch}", "-s", py.stem, "-o", str(tmp / "fw" / py.with_suffix(".mpy").name),
+                                str(py)], check=True, capture_output=True, text=True)
         try:
             (tmp / "fw").rename(cached)
         except OSError:
@@ -71,14 +71,27 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
     return True
 
 
+# what a build holds beyond its sources and arch (part of the cache's key): "n" = each module's
+# embedded source name (mpy-cross -s) is the name it is imported by ("device", "hal.sim"), which a
+# board interns anyway, not the build folder's absolute path, which it interned too and kept for
+# good (docs/architecture.md, "Memory"); tracebacks in crash.log name the module
+_FORMAT = "n"
+
+
+def module_name(path: Path, root: Path) -> str:
+    """The name a module at path under the flash root root is imported by: hal/sim.py -> hal.sim."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
     march = [f"-march={arch}"] if arch else []
     for py in sorted(dest.rglob("*.py")):
         if py.name == "main.py" and py.parent == dest:
             continue  # the board runs main.py itself from source
-        subprocess.run([tool, *march, "-o", str(py.with_suffix(".mpy")), str(py)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run([tool, *march, "-s", module_name(py, dest), "-o", str(py.with_suffix(".mpy")), str(py)],
+                       check=True, capture_output=True, text=True)
         py.unlink()
 
 

@@ -482,3 +482,36 @@ def test_the_documented_field_bounds_are_the_device_s(flash, fast_calls):
     m = found(r"`utc_offset_min` \| optional int, −(\d+)\.\.(\d+) \(−(\d\d:\d\d)\.\.\+(\d\d:\d\d)\)", protocol)[0]
     assert (-int(m[1]), int(m[2])) == offset
     assert ("-" + m[3], "+" + m[4]) == tuple(render.offset_text(x) for x in offset)
+
+
+def test_the_rp2_main_loop_wakes_often_enough_for_its_watchdog():
+    """An idle Pico wakes at least every _LINK_WAKE_MS to feed the watchdog (hal/rp2.py): the wait
+    takes less than half the watchdog's timeout (app.py), the rest is for the requests
+    served in one pass (the longest measured on the emulated RP2040 is ~0.5 s, docs/rp2040.md), and
+    the timeout stays within the chip's limit."""
+    assert fact("_LINK_WAKE_MS") * 2 < fact("WATCHDOG_MS") <= fact("WDT_MAX_MS")
+
+
+def test_dose_fields_have_one_bound_which_the_protocol_states():
+    """A dose field (continuous, flex step, periodic basal and bolus, clinician bolus) takes
+    1..DOSE_FIELD_MAX_MCG (firmware/checks.py): no request module writes the number again, and
+    every dose row of docs/protocol.md says it."""
+    top = fact("DOSE_FIELD_MAX_MCG")
+    for path in sorted((ROOT / "firmware").rglob("*.py")):
+        if "hal" in path.parts:  # hardware (an I2C clock of 100000 Hz), no dose
+            continue
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if re.search(rf"\b{top}\b", ln)]
+        assert len(lines) == (1 if path.name == "checks.py" else 0), (path, lines)
+    rows = found(r"`(?:dose_mcg|basal_mcg|bolus_mcg)`[^\n]*?1\.\.(\d+) mcg", doc("protocol.md"), at_least=4)
+    assert {int(m[1]) for m in rows} == {top}
+
+
+def test_the_firmware_s_messages_say_its_rate_range():
+    """The refusals and the priming summary write the rate range as text (no mL formatting code
+    is loaded for them on a Pico: heap); this holds each number to dose.MIN_RATE_NL / MAX_RATE_NL."""
+    lo, hi = fact("MIN_RATE_NL"), fact("MAX_RATE_NL")
+    fw = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "firmware").rglob("*.py") if "hal" not in p.parts}
+    ranges = [(nl(m[1]), nl(m[2])) for t in fw.values() for m in re.finditer(r"range (\d\.\d+)\.\.(\d+) mL/day", t)]
+    assert ranges == [(lo, hi)]
+    tops = [nl(m[1]) for t in fw.values() for m in re.finditer(r"(?:maximum|at) (\d+) mL/day", t)]
+    assert len(tops) >= 3 and set(tops) == {hi}, tops
