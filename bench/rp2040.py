@@ -44,7 +44,7 @@ def stepped(board: Board, client: PumpClient):
     gets STEP_S of the chip's time, in which the chip reads it, answers and goes back to sleep.
     A request's cycles are then its own: neither the host's wall time nor an estimate of the idle
     loop's share of it (which read +-0.7 ms on status) comes in. STEP_S is more than the longest
-    request's CPU and less than the main loop's 1 s wake, so no idle wake falls inside."""
+    request's CPU and less than the idle main loop's wake (3 s, hal/rp2.py), so no idle wake falls inside."""
     write = client._write
 
     def write_and_run(data: bytes) -> None:

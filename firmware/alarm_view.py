@@ -1,6 +1,7 @@
 """The active alarms as the programmer sees them, for status and the alarms request."""
 
 from alarms import PRIORITY, CRITICAL
+from link import fill
 
 
 def alarm_list(alarms, dev=None):
@@ -22,10 +23,24 @@ def alarm_list(alarms, dev=None):
 _ALARM = '{"code":"%s","priority":"%s","since":%d,"acknowledged":%s%s}'
 
 
+# one alarm, the usual case after none, as link.fill writes it: alarm_list's dicts and the %
+# formatting, joins and encode below were ~0.9 ms of status on a Pico (an allocation each)
+_ONE = b'[{"code":"\x02","priority":"\x02","since":\x01,"acknowledged":\x02}]'
+
+
 def alarm_json(alarms, dev):
-    """alarm_list(alarms, dev) as JSON text (bytes), for status."""
-    if not alarms.active:  # the usual case: no list to build and sort
+    """alarm_list(alarms, dev) as JSON text (bytes or bytearray), for status."""
+    active = alarms.active
+    if not active:  # the usual case: no list to build and sort
         return b"[]"
+    if len(active) == 1:
+        for code in active:
+            if code != "motor_stall":  # (a stall says its restarts: below)
+                since, acked = active[code]
+                priority = PRIORITY[code]
+                out = bytearray(len(_ONE) + 11 + len(code) + len(priority) + 5)
+                out[fill(_ONE, (since,), (code, priority, b"true" if acked else b"false"), out):] = b""
+                return out
     out = []
     for a in alarm_list(alarms, dev):
         more = ',"restarts_failed":%d' % a["restarts_failed"] if "restarts_failed" in a else ""
