@@ -7,12 +7,12 @@ from dose import TUBING_NL, STROKE_NL
 from version import FIRMWARE_VERSION, PROTOCOL_VERSION
 from alarm_view import alarm_json
 
-_SEP = (",", ":")  # json.dumps's separators: compact, as device._SEPARATORS
+separators = (",", ":")  # json.dumps's: compact, as device.separators
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 # status's answer as a JSON template (link.fill: 0x01 the next integer, 0x02 the next JSON text):
 # the keys are written once here, not encoded again per request by json.dumps, which with the
 # dicts it needs was ~2.7 ms of a status's CPU on a Pico (docs/rp2040.md). Compact, as all the
-# device's JSON (device._SEPARATORS): every byte costs again in the CRC, COBS and USB. The first
+# device's JSON (device.separators): every byte costs again in the CRC, COBS and USB. The first
 # five keys are dev.summary()'s, in its order (test_device_protocol holds them to it).
 _STATUS = (b'{"state":"\x02","mode":"\x02","daily_dose_mcg":\x01,"rate_nl_per_day":\x01,'
            b'"concentration_mcg_per_ml":\x01,"reservoir_nl":\x01,"reservoir_capacity_nl":\x01,'
@@ -62,7 +62,7 @@ def status(dev, args):
         _serial[0], _serial[1] = serial, json.dumps(serial).encode()
     extra = _detail(th)
     texts = (state, mode, alarms, _VERSION, _serial[1],
-             b"," + json.dumps(extra, separators=_SEP).encode()[1:-1] if extra else b"")
+             b"," + json.dumps(extra, separators=separators).encode()[1:-1] if extra else b"")
     ints = (sm["daily_dose_mcg"], sm["rate_nl_per_day"], sm["concentration_mcg_per_ml"], th.reservoir_nl, dev.hal.capacity_ml * 1000000,
             a["low_reservoir"][0] if "low_reservoir" in a else d[0],
             a["empty_reservoir"][0] if "empty_reservoir" in a else d[1],

@@ -19,7 +19,9 @@ from version import PROTOCOL_VERSION
 from micropython import const
 
 _RECENT = 8  # answers kept for idempotent retries
-_SEPARATORS = (",", ":")  # the device's JSON is compact: every byte costs again in CRC, COBS and USB
+# the device's JSON is compact: every byte costs again in CRC, COBS and USB. (Named as json.dumps's
+# argument: a name the firmware image holds already, not one more interned in the heap.)
+separators = (",", ":")
 _LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
 _REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
@@ -419,21 +421,21 @@ class Device:
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
         if isinstance(result, bytearray):  # JSON text already (status: cmd_info.py)
             return link.KIND_RESPONSE, keep, result
-        return link.KIND_RESPONSE, keep, json.dumps(result, separators=_SEPARATORS).encode()
+        return link.KIND_RESPONSE, keep, json.dumps(result, separators=separators).encode()
 
     @staticmethod
     def _error_body(code, text, detail=None):
         body = {"code": code, "error": errors.NAMES[code], "text": text}
         if detail:
             body.update(detail)
-        return json.dumps(body, separators=_SEPARATORS).encode()
+        return json.dumps(body, separators=separators).encode()
 
     def _send(self, kind, req_id, body):
         self.hal.link_write(link.encode(kind, req_id, body, None, True))
 
     def _alarm_frame(self, event, code, priority, since):
         body = {"event": event, "code": code, "priority": priority, "since": since}
-        self._send(link.KIND_ALARM, 0, json.dumps(body, separators=_SEPARATORS).encode())
+        self._send(link.KIND_ALARM, 0, json.dumps(body, separators=separators).encode())
 
     # -- what stays resident for every request --------------------------------
     def identity(self):
