@@ -22,8 +22,8 @@ import micropython
 @micropython.viper
 def crc16(c: int, n: int, data) -> int:
     """The CRC-16/CCITT-FALSE register c carried over data[:n] (start with 0xFFFF). A byte at a
-    time by shifts, no table: nothing to load from memory but the byte, and the register and
-    the count are the first locals, which viper on Thumb keeps in registers."""
+    time by shifts, no table: nothing to load from memory but the byte, and the register is the
+    first local, which viper from mpy-cross keeps in a register (one, with three arguments)."""
     d = ptr8(data)
     i = 0
     while i < n:
