@@ -91,3 +91,26 @@ def fill(template, ints, strs, out) -> int:
                 o += 1
                 p += 1
     return int(o - o0)
+
+
+@micropython.viper
+def read_ready(buf, poll, stdin, one) -> int:
+    """The bytes that have arrived on stdin, one at a time, into buf (at most len(buf)); the count.
+    hal/rp2.py's link_read loop as machine code (the same two C calls a byte, a readiness check
+    and a 1-byte readinto, without the interpreter's turns between them): readinto() of more than
+    what has arrived blocks, so a byte is read only when poll says one waits."""
+    b = uint(ptr8(buf))
+    e = b + uint(len(buf))
+    o = ptr8(one)
+    p = b
+    while p < e:
+        ready = 0
+        for _ in poll.ipoll(0):
+            ready = 1
+            break
+        if ready == 0:
+            break
+        stdin.readinto(one)
+        ptr8(p)[0] = o[0]
+        p += 1
+    return int(p - b)

