@@ -24,6 +24,7 @@ _RECENT = const(8)  # answers kept for idempotent retries
 separators = (",", ":")
 _LINK_BUDGET = const(4352)  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
 _REVIEW = const(2)  # keep this answer as the newest review (see _handle_frame)
+_LAST_MAX = const(32)  # the longest request body _execute keeps parsed (heap: never a long one)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
 # Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
@@ -90,6 +91,7 @@ class Device:
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
+        self._last = (None, None, None, None)  # the last short read's body, cmd, args, module (_execute)
         self.ident = None  # the serial number (ident.json), set at boot (startup.py)
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
@@ -361,16 +363,20 @@ class Device:
             self._send(link.KIND_ERROR, 0, self._error_body(
                 errors.BAD_REQUEST, "request id 0 is reserved for unsolicited frames; use 1..65535"))
             return
-        crc = link.crc16(p, n)
-        for entry in self._recent:
-            if entry[0] == req_id and entry[1] == crc:
-                self.hal.link_write(entry[2])  # a retry: same answer, not applied again
-                return
-        if self._review[0] == req_id and self._review[1] == crc:
-            self.hal.link_write(self._review[2])
-            return
         try:
-            kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+            body = bytes(p[link.HEADER_LEN:n])
+            if body == self._last[0]:
+                crc = -1  # the last short read again: reads are never kept, so no retry to look up
+            else:
+                crc = link.crc16(p, n)
+                for entry in self._recent:
+                    if entry[0] == req_id and entry[1] == crc:
+                        self.hal.link_write(entry[2])  # a retry: same answer, not applied again
+                        return
+                if self._review[0] == req_id and self._review[1] == crc:
+                    self.hal.link_write(self._review[2])
+                    return
+            kind, keep, body = self._execute(body)
             if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
                 kind, body = link.KIND_ERROR, self._error_body(
                     errors.INTERNAL, "answer of %d bytes exceeds the frame limit" % len(body))
@@ -391,27 +397,36 @@ class Device:
         self.hal.link_write(frame)
 
     def _execute(self, body):
-        try:
-            req = json.loads(body)
-        except ValueError:
-            return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "request body is not JSON")
-        if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
-            return link.KIND_ERROR, False, self._error_body(
-                errors.BAD_REQUEST, "request must be a JSON object with a string 'cmd'")
-        cmd = req["cmd"]
-        args = req.get("args", {})
-        if not isinstance(args, dict):
-            return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "'args' must be a JSON object")
-        handler = self.commands.get(cmd)
-        if handler is None:
-            return link.KIND_ERROR, False, self._error_body(
-                errors.UNKNOWN_COMMAND,
-                "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
-        # reads are not kept for retries (repeating them changes nothing); a review is, in its own
-        # slot: a signed prepare cannot run twice (its counter), and reviews are large answers
-        keep = _REVIEW if cmd in _TWO_PHASE and (args or cmd != "ptm") else cmd not in _READS
-        try:
+        last = self._last
+        if body == last[0]:  # the same short read as the last request: parsed and checked then
+            cmd, args, handler = last[1], last[2], last[3]
+            keep = need = False
+        else:
+            try:
+                req = json.loads(body)
+            except ValueError:
+                return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "request body is not JSON")
+            if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+                return link.KIND_ERROR, False, self._error_body(
+                    errors.BAD_REQUEST, "request must be a JSON object with a string 'cmd'")
+            cmd = req["cmd"]
+            args = req.get("args", {})
+            if not isinstance(args, dict):
+                return link.KIND_ERROR, False, self._error_body(errors.BAD_REQUEST, "'args' must be a JSON object")
+            handler = self.commands.get(cmd)
+            if handler is None:
+                return link.KIND_ERROR, False, self._error_body(
+                    errors.UNKNOWN_COMMAND,
+                    "unknown command '%s' (known: %s)" % (cmd[:32], ", ".join(sorted(self.commands))))
+            # reads are not kept for retries (repeating them changes nothing); a review is, in its own
+            # slot: a signed prepare cannot run twice (its counter), and reviews are large answers
+            keep = _REVIEW if cmd in _TWO_PHASE and (args or cmd != "ptm") else cmd not in _READS
             need = _ROLE.get(cmd)
+            if not args and not keep and not need and len(body) <= _LAST_MAX:
+                # a read without args (no role, nothing kept, its args never changed): the next
+                # identical body skips json.loads and the checks (status every few seconds)
+                self._last = (body, cmd, args, handler)
+        try:
             if need and (args or cmd not in _READ_WHEN_EMPTY):
                 if cmd == "limits" and "hard_max_mcg" in args:
                     need = "service"  # a factory limit

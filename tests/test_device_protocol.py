@@ -258,3 +258,42 @@ def test_resident_reads_give_way_to_a_load_that_leaves_too_little_of_the_heap_bu
     assert again is not first
     ask(dev, "hello")
     assert sys.modules.get("cmd_info") is again  # and kept
+
+
+def test_a_repeated_short_read_is_answered_without_parsing_it_again(dev, monkeypatch):
+    import device
+
+    from types import SimpleNamespace
+
+    parsed = []  # the bodies the device parses (its own json, not the test's)
+    monkeypatch.setattr(device, "json", SimpleNamespace(
+        loads=lambda b: parsed.append(bytes(b)) or json.loads(b), dumps=json.dumps))
+    status = b'{"cmd":"status"}'
+    answers = [exchange(dev, framing.encode(framing.REQUEST, i, status))[0] for i in (1, 2, 3)]
+    assert parsed == [status]  # parsed once, then the kept dict
+    assert [f.req_id for f in answers] == [1, 2, 3] and all(f.kind == framing.RESPONSE for f in answers)
+    assert json.loads(answers[2].body)["state"] == "stopped"
+    # any other body is parsed: another command, bad JSON, args, then the read again
+    (h,) = exchange(dev, framing.encode(framing.REQUEST, 4, b'{"cmd":"hello"}'))
+    assert json.loads(h.body)["serial"] == "ITB-DEADBEEF"
+    (bad,) = exchange(dev, framing.encode(framing.REQUEST, 5, b'{"cmd":"status"'))
+    assert "not JSON" in json.loads(bad.body)["text"]
+    (d,) = exchange(dev, framing.encode(framing.REQUEST, 6, b'{"cmd":"log","args":{"last":1}}'))
+    assert d.kind == framing.RESPONSE and "entries" in json.loads(d.body)
+    (s,) = exchange(dev, framing.encode(framing.REQUEST, 7, status))
+    assert json.loads(s.body)["state"] == "stopped"
+    assert parsed[1:] == [b'{"cmd":"hello"}', b'{"cmd":"status"', b'{"cmd":"log","args":{"last":1}}', status]
+
+
+def test_only_short_reads_without_args_are_kept_parsed(dev):
+    long_status = b'{"cmd":"status",' + b" " * 40 + b'"args":{}}'
+    (f,) = exchange(dev, framing.encode(framing.REQUEST, 1, long_status))
+    assert f.kind == framing.RESPONSE and dev._last[0] is None  # a long body is never held
+    for body in (b'{"cmd":"count"}', b'{"cmd":"alarms"}', b'{"cmd":"log","args":{"last":1}}', b"[1]"):
+        exchange(dev, framing.encode(framing.REQUEST, 2, body))
+        assert dev._last[0] is None, body  # kept answers, signed requests, args, errors: parsed each time
+    # a retry of a kept request still gets its kept answer, not a new run
+    wire = framing.encode(framing.REQUEST, 9, b'{"cmd":"count"}')
+    assert exchange(dev, wire) == exchange(dev, wire)
+    (s,) = exchange(dev, framing.encode(framing.REQUEST, 3, b'{"cmd":"log"}'))
+    assert s.kind == framing.RESPONSE and dev._last[0] == b'{"cmd":"log"}'
