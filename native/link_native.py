@@ -94,23 +94,24 @@ def fill(template, ints, strs, out) -> int:
 
 
 @micropython.viper
-def read_ready(buf, poll, stdin, one) -> int:
+def read_ready(buf, ipoll, readinto, one) -> int:
     """The bytes that have arrived on stdin, one at a time, into buf (at most len(buf)); the count.
     hal/rp2.py's link_read loop as machine code (the same two C calls a byte, a readiness check
     and a 1-byte readinto, without the interpreter's turns between them): readinto() of more than
-    what has arrived blocks, so a byte is read only when poll says one waits."""
+    what has arrived blocks, so a byte is read only when ipoll (a poll's, bound) says one waits;
+    readinto is stdin's, bound."""
     b = uint(ptr8(buf))
     e = b + uint(len(buf))
     o = ptr8(one)
     p = b
     while p < e:
         ready = 0
-        for _ in poll.ipoll(0):
+        for _ in ipoll(0):
             ready = 1
             break
         if ready == 0:
             break
-        stdin.readinto(one)
+        readinto(one)
         ptr8(p)[0] = o[0]
         p += 1
     return int(p - b)

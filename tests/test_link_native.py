@@ -160,7 +160,7 @@ class Stdin:  # a 1-byte readinto() of what has arrived; one more would block on
 for waiting, size in ((0, 16), (3, 16), (16, 16), (40, 16), (1, 1), (5, 0)):
     poll = Poll(waiting)
     buf = bytearray(size)
-    n = link_native.read_ready(buf, poll, Stdin(poll, bytes(range(1, 60))), bytearray(1))
+    n = link_native.read_ready(buf, poll.ipoll, Stdin(poll, bytes(range(1, 60))).readinto, bytearray(1))
     print(waiting, size, n, bytes(buf[:n]).hex() or "-", poll.waiting)
 """
 

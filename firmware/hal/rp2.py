@@ -125,12 +125,14 @@ class Hal:
         self._base_ms = time.ticks_ms()
 
         # programmer link: USB CDC stdin/stdout, raw bytes
-        self._in = sys.stdin.buffer
+        # stdin's readinto and the poll's ipoll bound once: no method lookup a byte (link_read)
+        self._in = sys.stdin.buffer.readinto
         self._out = sys.stdout.buffer
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, _POLLIN)
+        poll = select.poll()
+        poll.register(sys.stdin, _POLLIN)
+        self._poll = poll.ipoll
         self._one = bytearray(1)
-        self._poll.ipoll(0)  # makes ipoll's reused result tuple now, not in link_read
+        poll.ipoll(0)  # makes ipoll's reused result tuple now, not in link_read
 
     def _on_rotor(self, pin: Pin) -> None:
         self._rotor += 1
@@ -232,17 +234,17 @@ class Hal:
         n = 0
         size = len(buf)
         one = self._one
-        poll = self._poll
-        stdin = self._in
+        ipoll = self._poll
+        readinto = self._in
         while n < size:
             # ipoll, not poll: poll() returns a new list of new tuples on every call,
             # ipoll() the poll object itself with a reused tuple. Inline, not a method:
-            # a call less per byte. (As @micropython.native this loop cost 1.2 KB of heap.)
-            for _ in poll.ipoll(0):
+            # a call less per byte.
+            for _ in ipoll(0):
                 break
             else:
                 return n
-            stdin.readinto(one)
+            readinto(one)
             buf[n] = one[0]
             n += 1
         return n
@@ -263,7 +265,7 @@ class Hal:
                 timeout = 0
             elif timeout > _LINK_WAKE_MS:
                 timeout = _LINK_WAKE_MS
-        self._poll.ipoll(timeout)  # sleeps (WFE) until stdin is readable or timeout
+        self._poll(timeout)  # sleeps (WFE) until stdin is readable or timeout
 
     # -- watchdog -------------------------------------------------------------------
     def wdt_start(self, timeout_ms: int) -> None:
