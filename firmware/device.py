@@ -331,7 +331,9 @@ class Device:
         rx = self._rx
         deframer = self.deframer
         self.synced = False
-        for _ in range(_LINK_BUDGET // len(rx)):
+        turns = _LINK_BUDGET // len(rx)
+        while turns:  # (not a range: an allocation each main-loop pass)
+            turns -= 1
             n = self.hal.link_read(rx)
             i = 0
             while i < n:  # a frame's bytes in one go, up to its delimiter
@@ -364,10 +366,13 @@ class Device:
                 errors.BAD_REQUEST, "request id 0 is reserved for unsolicited frames; use 1..65535"))
             return
         try:
-            body = bytes(p[link.HEADER_LEN:n])
-            if body == self._last[0]:
-                crc = -1  # the last short read again: reads are never kept, so no retry to look up
+            body = self._last[0]
+            if body is not None and n - link.HEADER_LEN == len(body) and p.find(body, link.HEADER_LEN, n) == link.HEADER_LEN:
+                # the last short read again (compared in place: no copy): reads are never kept, so
+                # no retry to look up
+                crc = -1
             else:
+                body = bytes(p[link.HEADER_LEN:n])
                 crc = link.crc16(p, n)
                 for entry in self._recent:
                     if entry[0] == req_id and entry[1] == crc:
@@ -398,7 +403,7 @@ class Device:
 
     def _execute(self, body):
         last = self._last
-        if body == last[0]:  # the same short read as the last request: parsed and checked then
+        if body is last[0]:  # the same short read as the last request (_handle_frame): parsed and checked then
             cmd, args, handler = last[1], last[2], last[3]
             keep = need = False
         else:

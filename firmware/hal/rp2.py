@@ -24,7 +24,7 @@ from hal.ds3231 import DS3231
 try:
     from link_native import read_ready
 except (ImportError, ValueError):
-    read_ready = None
+    read_ready = None  # type: ignore[assignment]
 
 # -- pin map (GPIO numbers; docs/hardware.md has the wiring) -----------------
 PIN_STEP = const(2)     # out: driver STEP, one pulse = one (micro)step
@@ -229,7 +229,7 @@ class Hal:
         # One byte per readiness check: readinto() blocks until the buffer
         # it is given is full, so asking for more than one byte could hang
         # (a host that stops mid-frame would stop the pump until the watchdog bit).
-        if read_ready:
+        if read_ready is not None:
             return read_ready(buf, self._poll, self._in, self._one)
         n = 0
         size = len(buf)
