@@ -1,4 +1,5 @@
-"""Two byte loops of the link as machine code (viper): CRC-16, and fill, status's JSON template writer.
+"""Three byte loops of the link as machine code (viper): CRC-16, fill (status's JSON template
+writer) and read_ready (hal/rp2.py's link_read).
 
 Outside firmware/ because machine code compiles only for a target chip (mpy-cross -march):
 firmware/ runs copied as is on any board; a build for a chip adds this module beside it.
@@ -6,8 +7,9 @@ firmware/ runs copied as is on any board; a build for a chip adds this module be
 In bytecode, with json.dumps, these were most of a status request's CPU on a Pico (a 500-byte
 answer's CRC-16 alone ~6.7 ms at 125 MHz; docs/rp2040.md). Each function's machine code costs
 heap on a Pico (this module 2.5 KB with two more, which went: the deframer copies with C's
-bytes.find and slices instead), so only these two are here. Same
-signatures and results as their bytecode twins in link_bytecode.py, which run where there is
+bytes.find and slices instead), so only these are here. crc16 and fill have the same
+signatures and results as their bytecode twins in link_bytecode.py (read_ready's is the loop in
+hal/rp2.py), which run where there is
 no native code (CPython tests, a VM without an emitter, a build for another chip);
 tests/test_link_native.py holds the two to the same results on the VM.
 
