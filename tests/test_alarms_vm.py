@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dose import STROKE_NL  # the firmware's stroke volume
+from therapy.units import STROKE_NL  # the firmware's stroke volume
 
 from host_tools.client import PumpClient
 from host_tools.log_events import sentence
