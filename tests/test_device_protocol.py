@@ -167,7 +167,7 @@ def test_alarm_raise_sends_unsolicited_frame(dev):
 
 
 def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch):
-    """A Pico's 240 KB heap keeps cmd_info (hello, status, diag) loaded from boot: no load from
+    """A Pico's 240 KB heap keeps requests.info (hello, status, diag) loaded from boot: no load from
     flash per request (bench/rp2040.py); a budget-size heap loads it per request (above)."""
     import gc
 

@@ -1,6 +1,6 @@
 """Active alarms: raised, acknowledged (silenced) and cleared, two priorities.
 
-When each alarm is raised and cleared, and what it does to delivery: alarm_rules.py.
+When each alarm is raised and cleared, and what it does to delivery: alarms/rules.py.
 """
 
 from micropython import const

@@ -1,6 +1,6 @@
 """Alarm rules (spec §5): when each alarm is raised and cleared, and what it does to delivery.
 
-Loaded only when the device crosses a watch point it keeps (device.py): a stroke without a
+Loaded only when the device crosses a watch point it keeps (core/device.py): a stroke without a
 rotor pulse, the reservoir at or below dev.reservoir_floor after a stroke, or at a 10-minute
 tick the battery at or below dev.battery_floor or device time past dev.wake_s. Every entry
 point ends by setting those watch points again (_watch), so nothing resident decides.
@@ -21,10 +21,10 @@ EOS_AFTER_S = const(7776000)  # 90 days from ERI to EOS
 TICK_S = const(600)  # device.TICK_MS
 RECHECK_S = const(3600)  # while ERI/EOS stand, look for a restored battery hourly
 ANY = const(0x3FFFFFFF)  # a floor every reading is under: look every time
-_dirty = False  # an alarm, halt or minimum rate changed in this call: save the state (store.py)
+_dirty = False  # an alarm, halt or minimum rate changed in this call: save the state (storage/state.py)
 
 
-# -- entry points (device.py, startup, requests) ------------------------------
+# -- entry points (core/device.py, startup, requests) ------------------------------
 def arm(dev):
     """Set the watch points from the current state (end of boot), and sound unacknowledged alarms."""
     _watch(dev)
@@ -142,7 +142,7 @@ def _clear(dev, code, why):
 
 
 def _sound(dev):
-    """The buzzer (buzzer.py) picks the pattern of the alarms unacknowledged now."""
+    """The buzzer (alarms/tones.py) picks the pattern of the alarms unacknowledged now."""
     dev.tone_step = 0
     dev.tone_at = dev.hal.ticks_ms()
 
@@ -187,7 +187,7 @@ def _save(dev):
     global _dirty
     if _dirty:
         _dirty = False
-        dev.dates[2] = True  # the alarm and refill dates again (dates.py): a halt, minimum rate, ...
+        dev.dates[2] = True  # the alarm and refill dates again (therapy/dates.py): a halt, minimum rate, ...
         try:
             dev.call("storage.state", "save")
         except ImportError:

@@ -1,6 +1,6 @@
 """Alarm tones (spec §5): one tone change per call, when the ticks reach dev.tone_at.
 
-device.service() calls step(); alarm_rules sounds a new alarm by setting dev.tone_step = 0 and
+device.service() calls step(); alarms/rules.py sounds a new alarm by setting dev.tone_step = 0 and
 dev.tone_at = now. dev.tone_step = kind * 64 + the index of the next (Hz, ms) pair of the kind's
 pattern; kind 0 means "choose from the unacknowledged alarms now". Acknowledged alarms are silent.
 

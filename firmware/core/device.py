@@ -78,28 +78,28 @@ class Device:
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
-        self.log_seq = None  # last event-log sequence number; None until evlog has scanned
-        # watch points set by alarm_rules.py; crossing one loads it (nothing resident decides)
+        self.log_seq = None  # last event-log sequence number; None until storage/event_log.py has scanned
+        # watch points set by alarms/rules.py; crossing one loads it (nothing resident decides)
         self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
         self.battery_floor = 0  # battery mV at or below which to look again
-        self.wake_s = -1  # device time alarm_rules wants its tick (-1: none)
-        self.tone_at = -1  # tick of the next buzzer change (buzzer.py), -1: none
+        self.wake_s = -1  # device time alarms/rules.py wants its tick (-1: none)
+        self.tone_at = -1  # tick of the next buzzer change (alarms/tones.py), -1: none
         self.rotor_seen = hal.rotor_count()
-        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (store.py)
+        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (storage/state.py)
         self.store_seq = 0  # sequence number of the last saved copy
         self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
-        # [alarm_s, refill_s, due]: the dates predicted from the schedule (dates.py), again when due
+        # [alarm_s, refill_s, due]: the dates predicted from the schedule (therapy/dates.py), again when due
         # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
         self.dates = [None, None, True]
         self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
-        # safety limits and the 24 h dose history (limits.py), patient bolus (ptm_cmd.py)
-        self.lim = None  # set at boot (startup.py): defaults or the saved limits
+        # safety limits and the 24 h dose history (safety/limits.py), patient bolus (requests/ptm.py)
+        self.lim = None  # set at boot (core/startup.py): defaults or the saved limits
         self.hist = []
-        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (schedule.py)
+        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (therapy/schedule.py)
         self.ptm = None
         self.ptm_used = []
-        # authentication (auth.py) and two-phase programming (twophase.py, review.py): RAM only
+        # authentication (safety/auth.py) and two-phase programming (safety/two_phase.py, safety/review.py): RAM only
         self.session = None  # [role, session key, last counter]
         self.nonce = None  # (role, nonce) of the open challenge
         self.auth_fails = 0
@@ -130,7 +130,7 @@ class Device:
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
-        """Self-test and restore, with code loaded for boot only (startup.py); then the modules
+        """Self-test and restore, with code loaded for boot only (core/startup.py); then the modules
         of the frequent reads, kept loaded from here on."""
         self.call_in("core", "startup", "run")
         free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
@@ -171,7 +171,7 @@ class Device:
         return self.call(package + "." + module, fn, *args)
 
     def log(self, event, n=(), codes="", text=""):
-        """Append an entry to the event log (evlog.py: its integers n in device units, its codes,
+        """Append an entry to the event log (storage/event_log.py: its integers n in device units, its codes,
         its reason); never lets a log failure stop the pump."""
         try:
             self.call_in("storage", "event_log", "append", event, n, codes, text)
@@ -296,8 +296,8 @@ class Device:
 
     def change(self, module, cmd, args, commit):
         """A two-phase request in loads that never share the heap: the module's check (its
-        plan), the review (review.py, with the limits), then on a commit the module's apply.
-        Without commit: the review with its dates (dates.py; a commit's are predicted after it,
+        plan), the review (safety/review.py, with the limits), then on a commit the module's apply.
+        Without commit: the review with its dates (therapy/dates.py; a commit's are predicted after it,
         by service()), and nothing changed."""
         plan = self.call(module, cmd, args)
         review = self.call_in("safety", "review", "build", plan)

@@ -1,6 +1,6 @@
 """The pump state machine, as plain data: the single source of truth.
 
-The firmware's engine (fsm.py) runs this table; the host builds a
+The firmware's engine (core/fsm.py) runs this table; the host builds a
 `transitions` machine from the same table for docs/state-machine.md and as
 the reference model in tests. Edit here, nowhere else.
 

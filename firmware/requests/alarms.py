@@ -1,6 +1,6 @@
 """Requests `alarms` (list; args {"ack": true} acknowledges, i.e. silences) and `alarm_test`.
 
-Acknowledged alarms stay listed until their condition clears (alarm_rules.py); the two whose
+Acknowledged alarms stay listed until their condition clears (alarms/rules.py); the two whose
 condition is a past event (a reset, one bad state copy) clear when acknowledged. Loaded per request.
 """
 

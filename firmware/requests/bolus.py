@@ -1,6 +1,6 @@
 """The clinician single bolus (two-phase): within the bolus cap, on top of the running therapy.
 
-Loaded for the request only: bolus() checks and returns the plan (review.py reviews it),
+Loaded for the request only: bolus() checks and returns the plan (safety/review.py reviews it),
 apply() starts it on a commit.
 """
 
@@ -23,7 +23,7 @@ def bolus(dev, args):
     th = dev.therapy
     volume = mcg * units.nl_per_mcg(th.conc)
     now = th.now_s()
-    # the new side: the same prescription, its dates with this bolus from now (dates.py)
+    # the new side: the same prescription, its dates with this bolus from now (therapy/dates.py)
     return {"cmd": "bolus", "summary": "bolus %d mcg over %d s" % (mcg, over), "mcg": mcg, "over": over,
             "extra": {"bolus": {"dose_mcg": mcg, "over_s": over, "volume_nl": volume,
                                 "starts_s": now, "ends_s": now + over}}}

@@ -44,7 +44,7 @@ def _shift(dev, delta):
         u[i] += delta
     if dev.auth_lock:
         dev.auth_lock += delta
-    p = dev.past  # the scheduled doses of the last 24 h (schedule.py)
+    p = dev.past  # the scheduled doses of the last 24 h (therapy/schedule.py)
     p[0] += delta
     for i in range(0, len(p[1]), 2):
         p[1][i] += delta

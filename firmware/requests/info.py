@@ -38,7 +38,7 @@ def status(dev, args):
     out["reservoir_capacity_nl"] = dev.hal.capacity_ml * 1000000
     out["alarms"] = alarm_list(dev.alarms, dev)
     # when the level alarm fires, or fired: its time once raised, never "now"
-    # predicted from the schedule when something changed (dates.py): kept, not walked here
+    # predicted from the schedule when something changed (therapy/dates.py): kept, not walked here
     a = dev.alarms.active
     d = dev.dates
     out["alarm_date"] = a["low_reservoir"][0] if "low_reservoir" in a else d[0]

@@ -1,6 +1,6 @@
 """The priming bolus after a catheter change (two-phase): catheter + pump tubing at 24 mL/day.
 
-Loaded for the request only: prime() checks and returns the plan (review.py reviews it),
+Loaded for the request only: prime() checks and returns the plan (safety/review.py reviews it),
 apply() starts priming on a commit.
 """
 

@@ -2,7 +2,7 @@
 
 Loaded for the request only (device._on_demand). A refusal names the field,
 the limit and the value before anything changes; then the safety limits on the
-daily dose (limits.py, through review.py) decide.
+daily dose (safety/limits.py, through safety/review.py) decide.
 """
 
 from therapy import units
@@ -36,7 +36,7 @@ def _flex_day(name, steps, concs):
 
 
 def program(dev, args):
-    """Check a prescription field by field: the plan (review.py reviews it, apply() applies
+    """Check a prescription field by field: the plan (safety/review.py reviews it, apply() applies
     it on a commit); nothing changes here. Each mode has its own small function (small
     bytecode blocks load into a fragmented heap where one large one would not)."""
     mode = args.get("mode")
@@ -59,7 +59,7 @@ def program(dev, args):
     need_drug(th)
     reason = override_reason(args, "override")
     x, how, prog = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
-    prog.append(ptm_x1440(dev.ptm) // 1440)  # the schedule (schedule.py) with the patient boluses
+    prog.append(ptm_x1440(dev.ptm) // 1440)  # the schedule (therapy/schedule.py) with the patient boluses
     return {"cmd": "program", "summary": "%s %s mcg/day" % (mode, mcg_text(x)),
             "new": x + ptm_x1440(dev.ptm), "reason": reason, "after": (mode, x * (1000000 // th.conc), None),
             "x": x, "how": how, "prog": prog}
@@ -146,7 +146,7 @@ def _periodic(th, args, concs, running_bolus):
 
 def _first_bolus_in(th, args):
     """Deciseconds until the first periodic bolus: now (at the whole second), or the next
-    start_min local time. Boluses start at whole device seconds (schedule.py counts in seconds)."""
+    start_min local time. Boluses start at whole device seconds (therapy/schedule.py counts in seconds)."""
     if args.get("start_min") is None:
         return (10 - th.t % 10) % 10
     start = need_int(args, "start_min", 0, 1439, "minutes after midnight")

@@ -1,6 +1,6 @@
 """Recording a refill (two-phase): volumes, concentration, and the reconciliation warning.
 
-Loaded for the request only: refill() checks and returns the plan (review.py reviews it),
+Loaded for the request only: refill() checks and returns the plan (safety/review.py reviews it),
 apply() records it on a commit. A refill does not change the daily dose: no dose limit
 applies, only the physical ones.
 """

@@ -1,6 +1,6 @@
 """Whether a bolus fits on top of the running therapy: the pump's maximum rate at its fastest moment.
 
-Shared by the clinician bolus (bolus_cmd.py) and the patient bolus (ptm_cmd.py).
+Shared by the clinician bolus (requests/bolus.py) and the patient bolus (requests/ptm.py).
 """
 
 from therapy import units

@@ -74,7 +74,7 @@ def check_total(rate, what):
 
 
 # a reason's length: characters, and bytes of UTF-8: an entry of the event log holds 40 + 5 x 52
-# bytes of text (evlog.py), of which the longest prefix (an override's limit and dose, a stop's
+# bytes of text (storage/event_log.py), of which the longest prefix (an override's limit and dose, a stop's
 # old therapy) takes 48 (the host reads both: host_tools/pump_facts.py; _const: folded, no heap)
 _REASON_CHARS = const(200)
 REASON_BYTES = 250
@@ -82,7 +82,7 @@ REASON_BYTES = 250
 
 def override_reason(args, name):
     """The override's reason (also a stop's): None when not given, else 1.._REASON_CHARS characters
-    and at most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (evlog.py)."""
+    and at most REASON_BYTES in UTF-8, so the event log keeps it whole in one entry (storage/event_log.py)."""
     reason = args.get(name)
     if reason is None:
         return None

@@ -2,7 +2,7 @@
 hard maximum, decrease guard, high-dose warning.
 
 The device is the authority: the host only shows what these rules answer. Loaded (by
-review.py) only for a change of the daily dose. Doses are mcg/day x 1440, as in limits.py.
+safety/review.py) only for a change of the daily dose. Doses are mcg/day x 1440, as in safety/limits.py.
 """
 
 from core.errors import CommandError, LIMIT
@@ -14,7 +14,7 @@ def check(dev, new, override, stopping=False, windows=()):
 
     Every limit is tested; the binding one is the most restrictive of those the override
     cannot pass. A refusal names it with the numbers and lists the others. windows: what the
-    limits over rolling 24 h found (window_rules.py, loaded apart: the two never share the heap).
+    limits over rolling 24 h found (safety/window_rules.py, loaded apart: the two never share the heap).
     """
     lim = dev.lim
     now = dev.therapy.now_s()

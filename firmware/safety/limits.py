@@ -3,7 +3,7 @@
 PROFILES, defaults() and the percentages below are the one place of these facts: the host reads them
 as data (host_tools/pump_facts.py), tests/test_one_place.py checks the docs against them.
 
-The rules that judge a new dose are limit_rules.py (loaded only for a dose change). Doses here
+The rules that judge a new dose are safety/limit_rules.py (loaded only for a dose change). Doses here
 are mcg/day x 1440 (exact for flex and periodic schedules), times device seconds.
 
 dev.hist holds the daily doses in effect, oldest first, as a flat list [t, lo, hi, ...]: the

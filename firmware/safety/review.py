@@ -22,7 +22,7 @@ def build(dev, plan):
     """The review of a plan (what a request module's check returned, nothing applied yet).
 
     plan: "cmd", "summary"; "new": the change's worst-case daily dose x1440 (absent: the dose
-    stays), "prog": its schedule (schedule.py, for the rolling 24 h windows and the dates), "reason"
+    stays), "prog": its schedule (therapy/schedule.py, for the rolling 24 h windows and the dates), "reason"
     (the override), "stopping"; "after": (mode, average nL/day x1440 from the reservoir, reservoir
     nL or None) once applied; "extra": keys for the new side; "warnings". The sides' alarm and
     refill dates come after, from dates.sides (its own load: see Device.change).

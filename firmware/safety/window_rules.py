@@ -2,7 +2,7 @@
 (a day-specific flex across two days, periodic boluses off the day's grid counted at their maximum)
 against every upper limit, as its daily dose; and the titration guard over every window a change
 touches: what was delivered (scheduled) in the window before now plus what the new prescription
-gives in the rest of it (schedule.py). Loaded by review.py on its own, before limit_rules.
+gives in the rest of it (therapy/schedule.py). Loaded by safety/review.py on its own, before limit_rules.
 """
 
 from therapy import schedule

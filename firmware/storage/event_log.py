@@ -2,7 +2,7 @@
 
 Loaded for one call (Device.log, the `log` request) and dropped after: nothing is kept here.
 Only writing and the scan are here (Device.log loads this module in the middle of requests:
-it stays small); reading a page of entries is log_cmd.py's.
+it stays small); reading a page of entries is requests/log.py's.
 The newest sequence number lives in dev.log_seq (absent or None: not known yet; last_seq()
 finds it by one scan of the ring, the first time after boot).
 

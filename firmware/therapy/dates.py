@@ -1,13 +1,13 @@
 """When the reservoir reaches a level: the low-reservoir alarm date and the refill-by date, of the
 therapy running now (status) and of a review's new side.
 
-The pump's real schedule, not the day's average (issue 11): the prescription as schedule.py expands
+The pump's real schedule, not the day's average (issue 11): the prescription as therapy/schedule.py expands
 it (flex steps, periodic boluses, patient boluses at their maximum as a steady rate), a clinician
 bolus still running, the bridge (the old concentration until the dead volume is pushed), priming
 (the dead volume first at the maximum rate, the therapy paused); at minimum rate the minimum rate,
 halted nothing. A level is reached at the stroke that takes the reservoir to it or below: the n-th
 stroke from now falls when the volume programmed since now reaches n x 250 nL less the fraction of
-a stroke already in the accumulator (delivery.py). The walk skips whole periods at once (a day, a
+a stroke already in the accumulator (therapy/stroke_timing.py). The walk skips whole periods at once (a day, a
 week for day-specific flex, the interval of periodic boluses) and walks segment by segment within
 the last: a few dozen steps, whatever the horizon. Integers only (exact rationals for boluses cut
 by a segment edge).
@@ -78,7 +78,7 @@ def _running(dev, conc=0, minimum=None):
 
 
 def _bolus(start, over, mcg):
-    """One bolus as a schedule.py train."""
+    """One bolus as a therapy/schedule.py train."""
     return [start, start + over, start, over, over, mcg]
 
 
