@@ -34,8 +34,6 @@ _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepare
 _ROLE = {"program": "clinician", "bolus": "clinician", "prime": "clinician", "refill": "clinician",
          "commit": "clinician", "ptm": "clinician", "limits": "clinician", "clock": "clinician",
          "alarms": "clinician", "alarm_test": "clinician", "patient_bolus": "patient"}
-_FRAME_ERRORS = {link.BAD_COBS: errors.BAD_FRAME, link.BAD_CRC: errors.BAD_CRC, link.TOO_LONG: errors.TOO_LONG,
-                 link.TOO_SHORT: errors.BAD_FRAME}  # their texts: refusals.py
 
 
 def load(name):
@@ -67,6 +65,7 @@ class Device:
         self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
         self.deframer = link.Deframer()
         self._rx = bytearray(64)
+        self._noise = None  # refusals.py while bad frames keep coming (_link_error)
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
@@ -323,11 +322,24 @@ class Device:
                 if r == link.FRAME:
                     self._handle_frame()
                 elif r < 0:
-                    self._send(link.KIND_ERROR, 0, self._refuse(_FRAME_ERRORS[r], r))
+                    self._send(link.KIND_ERROR, 0, self._link_error(r))
             if n < len(rx):
                 return
 
+    def _link_error(self, r):
+        """The error body of a bad frame. Its words are refusals.py's, loaded at the first bad frame
+        and kept while bad frames keep coming (line noise or a burst brings them by the thousand:
+        one load, not one per frame), dropped at the next good frame (_handle_frame)."""
+        if self._noise is None:
+            gc.collect()
+            self._noise = load("core." + "refusals")
+        return self._error_body(*self._noise.link_error(r))
+
     def _handle_frame(self):
+        if self._noise is not None:  # the bad frames are over: their words can go
+            self._noise = None
+            drop("core." + "refusals")
+            gc.collect()
         p = self.deframer.payload
         n = self.deframer.length
         req_id = (p[2] << 8) | p[3]
@@ -398,7 +410,8 @@ class Device:
         return link.KIND_RESPONSE, keep, json.dumps(result).encode()
 
     def _refuse(self, code, why, value=None):
-        """An error body whose text refusals.py words (loaded for it: rare, and long sentences)."""
+        """An error body whose text refusals.py words (loaded for it: a well-formed frame refused
+        is rare, and the sentences are long)."""
         return self._error_body(code, self.call_in("core", "refusals", "text", why, value))
 
     @staticmethod
