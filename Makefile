@@ -11,7 +11,7 @@ ITBPUMP_PICO_DIR ?= $(wildcard $(abspath ../shared/pico))
 export ITBPUMP_PICO_DIR
 STUBS   = micropython-rp2-rpi-pico-stubs micropython-stdlib-stubs
 
-.PHONY: demo test unit typecheck bench soak hil clean
+.PHONY: demo test unit typecheck bench soak hil hil-rp2040 clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(TYPINGS)/.stamp
 # the HIL scenario library on virtual Picos, with the HTML report (docs/hil.md)
 hil: $(STAMP)
 	$(VENV)/bin/itbpump-hil run hil/scenarios --jobs 2 --report hil/reports
+
+# the library on the emulated RP2040: hours of wall time, not in make test (docs/rp2040.md section 8)
+hil-rp2040: $(STAMP) $(NODE_STAMP)
+	$(VENV)/bin/itbpump-hil run hil/scenarios --rig rp2040 --jobs 2 --report hil/reports/rp2040
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run_all.py

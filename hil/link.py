@@ -76,10 +76,11 @@ class _TracedSerial:
         return getattr(self._ser, name)
 
 
-def open_client(port: str, trace: Trace, noise: Noise) -> PumpClient:
-    """A programmer session on `port` whose bytes are traced (and noised while link noise is set).
+def open_client(port: str, trace: Trace, noise: Noise, timeout: float = 2.0) -> PumpClient:
+    """A programmer session on `port` whose bytes are traced (and noised while link noise is set);
+    `timeout` per request is the rig's (Rig.client_timeout: an emulated core is slower than a Pico).
     The client's own handshake (hello) is not traced: the port is wrapped once the session is open."""
-    client = PumpClient(port)
+    client = PumpClient(port, timeout=timeout)
     trace.note(f"session on {port}: {client.identity.get('serial')} {client.identity.get('board')}")
     client._ser = _TracedSerial(client._ser, trace, noise)  # type: ignore[assignment]  # pyserial duck
     return client

@@ -146,7 +146,8 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict, jobs: int = 1)
              "<p>" + ", ".join(f"{e(k)}: <b>{e(str(v))}</b>" for k, v in props.items()) + "</p>",
              "<table class='summary'><tr><th>scenario</th><th>result</th><th>time</th><th>proves</th></tr>"]
     for o in outcomes:
-        parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}</td>"
+        why = f"<br><small>{e(o.message)}</small>" if o.status == "skipped" and o.message else ""
+        parts.append(f"<tr><td><a href='#{e(o.name)}'>{e(o.name)}</a></td><td class='{o.status}'>{o.status}{why}</td>"
                      f"<td>{o.seconds:.1f} s</td><td>{e(o.proves)}</td></tr>")
     parts.append("</table>")
     for o, svgs in zip(outcomes, drawn):
@@ -154,13 +155,14 @@ def html_report(outcomes: list[Outcome], path: Path, props: dict, jobs: int = 1)
                      f"<p>{e(o.proves)}<br><small>{e(o.file)}</small></p>")
         if o.message:
             parts.append(f"<p class='{o.status}'>{e(o.message)}</p>")
-        parts.append("<table><tr><th>#</th><th>at (h)</th><th>step</th><th>result</th></tr>")
+        if o.steps:
+            parts.append("<table><tr><th>#</th><th>at (h)</th><th>step</th><th>result</th></tr>")
         for s in o.steps:
             res = "not run" if s.ok is None else "ok" if s.ok else "FAILED: " + s.message
             cls = "" if s.ok is None else "passed" if s.ok else "failed"
             parts.append(f"<tr><td>{s.i}</td><td>{s.hours:.1f}</td><td><code>{e(s.text)}</code></td>"
                          f"<td class='{cls}'>{e(res)}</td></tr>")
-        parts.append("</table><div class='plots'>" + "".join(svgs) + "</div>")
+        parts.append(("</table>" if o.steps else "") + "<div class='plots'>" + "".join(svgs) + "</div>")
         if o.status in ("failed", "error"):
             trace = path.parent / f"{o.name}.trace"
             trace.write_text(o.trace)

@@ -34,16 +34,48 @@ class Unavailable(RigError):
     """This back end cannot run here (no emulator, no fixture board): the reason says what is missing."""
 
 
+# why a back end without it cannot run a scenario that needs it (the skip reason says so)
+CLOCK_WHY = {
+    "lockstep_clock": "exact device time: its clock runs on while the host talks",
+    "fast_forward": "moving device time ahead faster than the wall clock: it runs in real time",
+}
+
+
 @dataclass(frozen=True)
 class Capabilities:
+    """What a back end can do; a scenario's needs (hil/schema.py validate) are names of these.
+
+    The clock is one of three kinds (docs/hil.md "Back ends"):
+      lockstep     lockstep_clock=True: time moves only when the rig says; exact and deterministic,
+                   months in seconds (offers lockstep_clock and fast_forward);
+      fast-forward fast_forward=True: the rig runs device time ahead much faster than the wall
+                   clock (idle time skipped), but it also runs on, in real time, while the host
+                   talks to the device (offers fast_forward);
+      real time    neither: device time is the wall clock's (a real board); scenarios that move
+                   time skip.
+    """
+
     lockstep_clock: bool     # time moves only when the rig says (deterministic, months in seconds)
     faults: frozenset[str]   # FAULT_KINDS it can inject
     pins: frozenset[str]     # PINS its fixture observes
+    fast_forward: bool = False  # device time can run far ahead of the wall clock (implied by lockstep)
+
+    @property
+    def clock(self) -> str:
+        """'lockstep', 'fast-forward' or 'real time' (for reports)."""
+        return "lockstep" if self.lockstep_clock else "fast-forward" if self.fast_forward else "real time"
+
+    def offers(self) -> set[str]:
+        clocks = {"lockstep_clock", "fast_forward"} if self.lockstep_clock else \
+            {"fast_forward"} if self.fast_forward else set()
+        return clocks | self.faults | self.pins
 
     def lacks(self, needs: list[str] | set[str]) -> list[str]:
-        """What of `needs` (capability names) this back end does not offer, each with its kind."""
-        have = ({"lockstep_clock"} if self.lockstep_clock else set()) | self.faults | self.pins
-        return [(f"fault {n}" if n in FAULT_KINDS else f"pin {n}" if n in PINS else n)
+        """What of `needs` (capability names) this back end does not offer, each with its kind
+        (a clock with why it matters)."""
+        have = self.offers()
+        return [(f"fault {n}" if n in FAULT_KINDS else f"pin {n}" if n in PINS
+                 else f"{n} ({CLOCK_WHY[n]})" if n in CLOCK_WHY else n)
                 for n in sorted(needs) if n not in have]
 
 
@@ -53,6 +85,7 @@ class Rig(ABC):
     name: str
     capabilities: Capabilities
     port: str = ""
+    client_timeout: float = 2.0  # s per request on the programmer link (hil/link.py): a slow device needs more
 
     @abstractmethod
     def power_on(self, fresh: bool = True, reservoir_ml: int | None = None) -> str:
@@ -60,7 +93,8 @@ class Rig(ABC):
 
     @abstractmethod
     def advance(self, ms: int) -> int:
-        """Move the device's time by ms (lockstep clock); returns the time reached."""
+        """Move the device's time by ms (as fast as the clock allows: lockstep or fast-forward);
+        returns the time reached."""
 
     @abstractmethod
     def power_cut(self, off_ms: int = 0, mid_write: int = 0) -> None:
@@ -94,7 +128,7 @@ class SimRig(Rig):
     """The virtual Pico: lockstep clock, power and faults over its supervisor's control socket."""
 
     name = "sim"
-    capabilities = Capabilities(lockstep_clock=True, faults=FAULT_KINDS, pins=PINS)
+    capabilities = Capabilities(lockstep_clock=True, fast_forward=True, faults=FAULT_KINDS, pins=PINS)
 
     def __init__(self, state_dir: Path | None = None):
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="itbpump-hil-")
@@ -185,7 +219,7 @@ class BoardRig(_Declared):
 
     name = "board"
     capabilities = Capabilities(
-        lockstep_clock=False,
+        lockstep_clock=False, fast_forward=False,  # real time: a day is a day
         faults=frozenset({"motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos",
                           "battery_fault", "battery", "power_cut", "link_noise"}),
         pins=frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"}))

@@ -162,7 +162,7 @@ class Run:
     def _connect(self) -> None:
         if self.client:
             self.client.close()
-        self.client = open_client(self.rig.port, self.trace, self.noise)
+        self.client = open_client(self.rig.port, self.trace, self.noise, timeout=self.rig.client_timeout)
 
     def _finish(self) -> None:
         out = self.out

@@ -254,19 +254,25 @@ def expect_table(v: Any) -> dict:
         raise q.QuantityError(f"an expect table needs at least one of {', '.join(EXPECTATIONS)}")
     return out
 
-# the capabilities a back end may offer (hil/rig.py Capabilities): a scenario needs some of them
+# the capabilities a back end may offer (hil/rig.py Capabilities): a scenario needs some of them.
+# Its clock (docs/hil.md "Back ends"): a scenario that moves time (advance, until, at) needs
+# fast_forward (days of device time in minutes of wall time); one that checks exact device times
+# (ticks_ms) needs lockstep_clock (time moves only when the rig says; a lockstep clock also
+# fast-forwards). A back end with neither runs in real time and skips scenarios that move time.
+CLOCKS = ("lockstep_clock", "fast_forward")
 FAULT_KINDS = frozenset({
     "motor_stall_permanent", "motor_stall_intermittent", "battery_eri", "battery_eos", "battery_fault",
     "battery", "power_cut", "power_cut_mid_write", "corrupt_state", "clock_loss", "link_noise"})
 PINS = frozenset({"step_count", "rotor", "buzzer", "motor_enable", "battery_sense"})
-CAPABILITIES = ("lockstep_clock", *sorted(FAULT_KINDS), *sorted(PINS))
+CAPABILITIES = (*CLOCKS, *sorted(FAULT_KINDS), *sorted(PINS))
 
 TOP = {"name": text, "proves": text, "incident": text, "requires": list_of(choice(*CAPABILITIES)), "pump": table(PUMP, (), "pump"),
        "step": None}
 
-# what a back end must offer for a step (hil/rig.py Capabilities): lockstep clock, fault kinds, pins
-EXPECT_PINS = {"strokes": "step_count", "delivered": "step_count", "primed": "step_count",
-               "tones": "buzzer", "motor": "motor_enable"}
+# what a back end must offer for an expectation (hil/rig.py Capabilities): a pin, or exact time
+EXPECT_NEEDS = {"strokes": "step_count", "delivered": "step_count", "primed": "step_count",
+                "tones": "buzzer", "motor": "motor_enable",
+                "ticks_ms": "lockstep_clock"}  # an exact tick count: no time may pass while the host talks
 
 
 def fault_need(f: dict) -> str:
@@ -302,11 +308,11 @@ def validate(data: Any, file: str) -> dict:
     needs = set(out.get("requires", []))
     for s in steps:
         if s["action"] in ("advance", "until") or "at" in s:
-            needs.add("lockstep_clock")  # days of device time in seconds of wall time
+            needs.add("fast_forward")  # hours to days of device time, in minutes of wall time
         if s["action"] == "fault":
             needs.add(fault_need(s["arg"]))
         if s["action"] == "expect":
-            needs.update(EXPECT_PINS[k] for k in s["arg"] if k in EXPECT_PINS)
+            needs.update(EXPECT_NEEDS[k] for k in s["arg"] if k in EXPECT_NEEDS)
     out["steps"] = steps
     out["needs"] = sorted(needs)
     out.setdefault("pump", {})

@@ -85,6 +85,51 @@ def test_status_fields(dev):
         assert key in s
 
 
+def reference_status(dev: Device) -> dict:
+    """What status says, from the device's state (the dict the template replaced)."""
+    import requests.info as cmd_info
+    from alarms.listing import alarm_list
+    from therapy.units import STROKE_NL
+
+    th, a, d = dev.therapy, dev.alarms.active, dev.dates
+    out = dev.summary()
+    out.update(reservoir_nl=th.reservoir_nl, reservoir_capacity_nl=dev.hal.capacity_ml * 1_000_000,
+               alarms=alarm_list(dev.alarms, dev),
+               alarm_date=a["low_reservoir"][0] if "low_reservoir" in a else d[0],
+               refill_date=a["empty_reservoir"][0] if "empty_reservoir" in a else d[1],
+               clock=th.now_s(), utc_offset_min=th.offset_min, firmware_version="0.2.0", serial=dev.identity(),
+               therapy={"strokes": th.strokes, "delivered_nl": (th.strokes - th.prime_strokes) * STROKE_NL,
+                        "primed_nl": th.prime_strokes * STROKE_NL, "filled_nl": th.filled_nl,
+                        "since_refill_nl": (th.strokes - th.fill_strokes) * STROKE_NL, **cmd_info._detail(th)})
+    return out
+
+
+def test_status_answer_is_the_state_as_json(dev):
+    """status writes its answer from a template (requests/info.py): the same JSON as the state says,
+    with nulls, negative numbers, alarms and the therapy's optional parts."""
+    assert json.loads(ask(dev, "status").body) == reference_status(dev)
+    th = dev.therapy
+    th.offset_min, th.conc, th.strokes, th.prime_strokes, th.fill_strokes = -330, 500, 1234, 20, 100
+    dev.alarms.active["low_reservoir"] = (812_345_678, False)
+    dev.alarms.active["motor_stall"] = (812_000_000, True)
+    dev.dates[1] = 813_000_000
+    th.priming, th.prime_volume = 3, 1_500_000
+    th.bridge_left, th.bridge_conc = 40_000, 250
+    dev.ident = None
+    s = json.loads(ask(dev, "status").body)
+    assert s == reference_status(dev)
+    assert s["serial"] is None and s["utc_offset_min"] == -330 and s["alarm_date"] == 812_345_678
+    assert set(s["therapy"]) >= {"priming", "bridge", "strokes"} and len(s["alarms"]) == 2
+
+
+def test_status_keys_begin_with_the_summary(dev):
+    """The summary's fields (every programming answer's) are status's first five, by the same names."""
+    import requests.info as cmd_info
+
+    sample = bytes(cmd_info._STATUS).replace(b"\x01\x02", b"0").replace(b"\x01", b"0").replace(b"\x02", b"null")
+    assert list(json.loads(sample))[:5] == list(dev.summary())
+
+
 @pytest.mark.parametrize("body,code,words", [
     (b"not json", errors.BAD_REQUEST, "not JSON"),
     (b"[1,2]", errors.BAD_REQUEST, "'cmd'"),

@@ -94,13 +94,34 @@ def test_docs_name_every_key_of_the_schema():
 
 
 def test_back_ends_declare_capabilities_and_skip_with_the_reason(tmp_path, capsys):
-    assert rigs.Rp2040Rig.capabilities.lacks(["lockstep_clock", "corrupt_state", "buzzer"]) == [
-        "pin buzzer", "fault corrupt_state", "lockstep_clock"]
+    assert rigs.Rp2040Rig.capabilities.lacks(["lockstep_clock", "fast_forward", "corrupt_state", "buzzer"]) == [
+        "fault corrupt_state", f"lockstep_clock ({rigs.CLOCK_WHY['lockstep_clock']})"]  # it hears the buzzer
+    assert rigs.BoardRig.capabilities.lacks(["buzzer", "lockstep_clock"]) == [
+        f"lockstep_clock ({rigs.CLOCK_WHY['lockstep_clock']})"]
     assert runner.main(["run", str(LIBRARY / "clock_loss_restores_the_last_saved_time.toml"), "--rig", "board",
                         "--junit", str(tmp_path / "j.xml")]) == 0
     out = capsys.readouterr().out
-    assert "skip clock_loss_restores_the_last_saved_time" in out and "lacks fault clock_loss, lockstep_clock" in out
+    assert "skip clock_loss_restores_the_last_saved_time" in out
+    assert "lacks fault clock_loss, fast_forward (moving device time ahead faster than the wall clock" in out
     assert ET.parse(tmp_path / "j.xml").getroot().get("skipped") == "1"
+
+
+def test_the_clock_a_scenario_needs_and_the_clock_each_back_end_offers(tmp_path):
+    """Moving time needs fast_forward, which a lockstep clock also offers; an exact tick count needs
+    lockstep; a scenario that never moves time runs on a real-time back end too."""
+    moves = scenario.load(_write(tmp_path, '[[step]]\nadvance = "1h"\n', "moves.toml"))["needs"]
+    at = scenario.load(_write(tmp_path, '[[step]]\nat = "day 1 09:00"\nexpect = { state = "stopped" }\n',
+                              "at.toml"))["needs"]
+    exact = scenario.load(_write(tmp_path, '[[step]]\nexpect = { ticks_ms = 5 }\n', "exact.toml"))["needs"]
+    still = scenario.load(_write(tmp_path, '[[step]]\nexpect = { state = "stopped" }\n', "still.toml"))["needs"]
+    assert (moves, at, exact, still) == (["fast_forward"], ["fast_forward"], ["lockstep_clock"], [])
+    sim, rp2040, board = (b.capabilities for b in (rigs.SimRig, rigs.Rp2040Rig, rigs.BoardRig))
+    assert (sim.clock, rp2040.clock, board.clock) == ("lockstep", "fast-forward", "real time")
+    assert sim.lacks(["lockstep_clock", "fast_forward"]) == []
+    assert rp2040.lacks(["fast_forward"]) == [] and rp2040.lacks(["lockstep_clock"]) != []
+    assert board.lacks(["fast_forward"]) != [] and board.lacks([]) == []
+    # a back end declared the old way (lockstep_clock only) is a real-time one
+    assert rigs.Capabilities(lockstep_clock=False, faults=frozenset(), pins=frozenset()).clock == "real time"
 
 
 def test_reports_junit_properties_html_plots_and_failure_trace(tmp_path, capsys):

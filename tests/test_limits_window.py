@@ -156,3 +156,18 @@ def test_the_record_follows_a_clock_change_and_a_power_cut(pump, flash):
 
     dev = boot(flash, rtc=pump.dev.therapy.now_s())
     assert dev.past == rec
+
+
+def test_a_periodic_bolus_counts_once_after_the_record_is_closed_mid_prescription(pump):
+    """Found by test_limits_model (cerebral): a change of patient-bolus settings closes the record of
+    the last 24 h while a periodic prescription runs on. Its boluses up to then are the record's;
+    the running part, which keeps the grid's first bolus time, counted them again, so a window
+    held 2 x 40 mcg more than was given and a small, allowed PTM change was refused."""
+    pump.advance(DAY)
+    pump.change("program", mode="periodic", basal_mcg=120, bolus_mcg=40, every_s=12 * HOUR, over_s=HOUR)
+    pump.advance(23 * HOUR)
+    pump.change("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=2, lockout_s=HOUR)  # closes the record
+    pump.advance(1)
+    # about 203 mcg given in the last 24 h, 210 mcg/day from now: within the 260 mcg allowance
+    good, out = pump.send("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=10, lockout_s=HOUR)
+    assert good, out

@@ -12,12 +12,16 @@ bodies = st.binary(min_size=0, max_size=link.MAX_PAYLOAD - link.HEADER_LEN)
 ids = st.integers(min_value=0, max_value=0xFFFF)
 
 
-def feed_all(d: link.Deframer, data: bytes) -> list[tuple[int, bytes]]:
+def feed_all(d: link.Deframer, data: bytes, piece: int = 1) -> list[tuple[int, bytes]]:
+    """Feed data as the link delivers it, `piece` bytes a read (a byte a read by default)."""
     out = []
-    for b in data:
-        r = d.feed(b)
-        if r != link.NOTHING:
-            out.append((r, bytes(d.payload[:d.length]) if r == link.FRAME else b""))
+    for at in range(0, len(data), piece):
+        i, end = at, min(at + piece, len(data))
+        while i < end:
+            r = d.feed_from(data, i, end)
+            i = d.used
+            if r != link.NOTHING:
+                out.append((r, bytes(d.payload[:d.length]) if r == link.FRAME else b""))
     return out
 
 
@@ -34,10 +38,10 @@ def test_firmware_and_host_encoders_agree_byte_for_byte(body, req_id):
     assert 0 not in fw[:-1] and fw[-1] == 0
 
 
-@given(bodies, ids)
-def test_firmware_deframer_decodes_host_frames(body, req_id):
+@given(bodies, ids, st.sampled_from([1, 2, 7, 64, 5000]))
+def test_firmware_deframer_decodes_host_frames(body, req_id, piece):
     d = link.Deframer()
-    got = feed_all(d, framing.encode(framing.REQUEST, req_id, body))
+    got = feed_all(d, framing.encode(framing.REQUEST, req_id, body), piece)
     assert got == [(link.FRAME, bytes(link.header(link.KIND_REQUEST, req_id)) + body)]
 
 
@@ -82,12 +86,13 @@ def test_invalid_cobs_is_refused():
 
 
 def test_oversized_frame_is_refused_and_the_next_one_received():
-    d = link.Deframer()
-    big = b"\x01" * 5000 + b"\x00"
-    good = framing.encode(framing.REQUEST, 9, b"{}")
-    results = feed_all(d, big + good)
-    assert results[0] == (link.TOO_LONG, b"")
-    assert results[-1][0] == link.FRAME
+    for piece in (1, 64, 6000):
+        d = link.Deframer()
+        big = b"\x01" * 5000 + b"\x00"
+        good = framing.encode(framing.REQUEST, 9, b"{}")
+        results = feed_all(d, big + good, piece)
+        assert results[0] == (link.TOO_LONG, b"")
+        assert results[-1][0] == link.FRAME
 
 
 def test_empty_frames_are_idle():

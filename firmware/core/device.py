@@ -314,11 +314,13 @@ class Device:
         """Serve the frames waiting on the link, up to _LINK_BUDGET bytes: a host that never
         stops sending must not keep the main loop from its strokes and the watchdog's feed."""
         rx = self._rx
-        feed = self.deframer.feed
+        deframer = self.deframer
         for _ in range(_LINK_BUDGET // len(rx)):
             n = self.hal.link_read(rx)
-            for i in range(n):
-                r = feed(rx[i])
+            i = 0
+            while i < n:  # a frame's bytes in one go, up to its delimiter
+                r = deframer.feed_from(rx, i, n)
+                i = deframer.used
                 if r == link.FRAME:
                     self._handle_frame()
                 elif r < 0:
@@ -407,6 +409,8 @@ class Device:
             return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
         except Exception as e:  # a firmware bug must not take the link down
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
+        if isinstance(result, memoryview):  # JSON text already (status: requests/info.py)
+            return link.KIND_RESPONSE, keep, result
         return link.KIND_RESPONSE, keep, json.dumps(result).encode()
 
     def _refuse(self, code, why, value=None):

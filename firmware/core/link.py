@@ -7,6 +7,7 @@ next delimiter, whatever garbage came before; the CRC catches the rest.
 payload = version (u8) | kind (u8) | request id (u16, big-endian) | body
 """
 
+import sys
 from array import array
 from micropython import const
 
@@ -28,25 +29,38 @@ TOO_SHORT = const(-4)
 
 
 def _crc_table():
-    t = array("H", bytes(512))  # 256 u16: a quarter of a tuple of ints' heap
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
+    """CRC-16/CCITT-FALSE a nibble at a time: 16 u16 (32 bytes of heap; a byte table's 512 were
+    more than the machine code saves)."""
+    t = array("H", bytes(32))
+    for i in range(16):
+        c = i << 12
+        for _ in range(4):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t[i] = c & 0xFFFF
     return t
 
 
 _TABLE = _crc_table()
+del _crc_table  # run once: its code need not stay in the heap
+
+
+# The CRC-16 and status's template writer as machine code where the build has it for this chip
+# (core/link_native.py): on a Pico they were most of a status request's CPU. Elsewhere (CPython tests,
+# a VM without an emitter) their bytecode twins (core/link_bytecode.py), loaded only then: heap.
+NATIVE = False
+if sys.implementation.name == "micropython":
+    try:
+        from core.link_native import crc16 as _crc16, fill
+        NATIVE = True
+    except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
+        pass
+if not NATIVE:
+    from core.link_bytecode import crc16 as _crc16, fill  # noqa: F401
 
 
 def crc16(data, n):
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n]."""
-    c = 0xFFFF
-    t = _TABLE
-    for i in range(n):  # compiled to a counter loop: nothing allocated
-        c = ((c << 8) & 0xFFFF) ^ t[(c >> 8) ^ data[i]]
-    return c
+    return _crc16(data, n, _TABLE)
 
 
 def encode(payload):
@@ -58,7 +72,7 @@ def encode(payload):
     a Pico that was most of an answer's cost); the two CRC bytes go through the byte rule.
     """
     n = len(payload)
-    c = crc16(payload, n)
+    c = _crc16(payload, n, _TABLE)
     total = n + 2
     out = bytearray(total + total // 254 + 2)
     view = memoryview(payload)
@@ -116,7 +130,7 @@ def header(kind, req_id):
 class Deframer:
     """Collects link bytes into frames; decoded payload lands in ``self.payload``.
 
-    Buffers are allocated once: receiving allocates nothing.
+    The frame buffer is allocated once; receiving allocates only the slices it copies.
     """
 
     def __init__(self):
@@ -127,45 +141,52 @@ class Deframer:
         self._overflow = False
         self.payload = self._raw
         self.length = 0
+        self.used = 0
 
-    def feed(self, b):
-        """Take one byte; return NOTHING, FRAME or a negative error code."""
-        if b != 0:
-            if self._n < len(self._raw):
-                self._raw[self._n] = b
-                self._n += 1
-            else:
-                self._overflow = True
-            return NOTHING
+    def feed_from(self, buf, start, end):
+        """Take buf[start:end] up to and including the first frame delimiter (0x00); self.used is
+        the index after what was taken. Return NOTHING (no delimiter yet), FRAME or a negative
+        error code. A run of bytes is one find and one slice copy (C), not a call a byte."""
+        raw = self._raw
         n = self._n
+        z = buf.find(b"\0", start, end)
+        k = (end if z < 0 else z) - start
+        if k > len(raw) - n:  # longer than any frame: dropped up to its delimiter
+            self._overflow = True
+            k = len(raw) - n
+        if k > 0:
+            raw[n:n + k] = buf[start:start + k]
+            n += k
+        if z < 0:  # no delimiter yet
+            self.used = end
+            self._n = n
+            return NOTHING
+        self.used = z + 1
         self._n = 0
         if self._overflow:
             self._overflow = False
             return TOO_LONG
         if n == 0:
             return NOTHING  # empty frames are idle delimiters
-        # COBS decode into payload
-        raw = self._raw
-        out = self.payload
+        # COBS decode in place: output never overtakes input; a block is one slice copy (C)
         i = 0
         o = 0
         while i < n:
             code = raw[i]
-            i += 1
-            end = i + code - 1
+            end = i + code
             if end > n:
                 return BAD_COBS
-            while i < end:
-                out[o] = raw[i]
-                o += 1
-                i += 1
+            if code > 1:
+                raw[o:o + code - 1] = raw[i + 1:end]
+                o += code - 1
+            i = end
             if code < 0xFF and i < n:
-                out[o] = 0
+                raw[o] = 0
                 o += 1
         if o < HEADER_LEN + 2:
             return TOO_SHORT
         o -= 2
-        if crc16(out, o) != (out[o] << 8) | out[o + 1]:
+        if _crc16(raw, o, _TABLE) != (raw[o] << 8) | raw[o + 1]:
             return BAD_CRC
         if o > MAX_PAYLOAD:
             return TOO_LONG

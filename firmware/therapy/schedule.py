@@ -126,13 +126,17 @@ def train_amount(tr, i, a, b):
 
 
 def amount(parts, a, b):
-    """mcg x 86400 over [a, b) of schedule parts: a list of (steps, end, trains)."""
+    """mcg x 86400 over [a, b) of schedule parts: a list of (steps, end, trains), each part valid
+    from its first step to its end. Its trains count only there too: a periodic prescription's
+    train keeps the grid's first bolus time, which may lie before the part (a prescription
+    running since before the record was last closed), and those boluses are the record's."""
     whole = 0
     frac = (0, 1)
     for steps, end, trains in parts:
         whole += steps_amount(steps, end, a, b)
+        lo = max(a, steps[0]) if steps else a
         for i in range(0, len(trains), 6):
-            frac = add(frac, train_amount(trains, i, a, b))
+            frac = add(frac, train_amount(trains, i, lo, b))
     return add((whole, 1), frac)
 
 

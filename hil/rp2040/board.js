@@ -13,7 +13,8 @@
  * gaps listed with the RP2040 test equipment): an SPI-NOR flash behind the SSI with chip select,
  * core 1 idle in the bootrom (the SIO FIFO handshake), reboots on a watchdog bite or
  * machine.reset() keeping flash, REASON and SCRATCH, USB CDC input fed 64 bytes per OUT
- * transfer, GPIO pulls and output readback, and a UART TX interrupt raised once per write.
+ * transfer, GPIO pulls and output readback, a UART TX interrupt raised once per write, and PWM
+ * counters that stay stopped (the buzzer's tone is read from its slice's registers).
  */
 
 const fs = require('fs');
@@ -31,6 +32,9 @@ const PIN_STEP = 2;
 const PIN_EN = 4;
 const PIN_ROTOR = 5;
 const PIN_MAINT = 22;
+const BUZZER_SLICE = 7; // GP15 is PWM slice 7, channel B
+const TONE_SETTLE_NS = 100e3; // register writes closer than this are one tone change
+const TONE_LOG_MAX = 10000; // buzzer changes kept until the rig reads them
 const ADC_VSYS = 3;
 const STEPS_PER_STROKE = 8;
 const ROTOR_PULSE_NS = 1e6;
@@ -77,7 +81,11 @@ class Board {
     this.batteryMv = 3900;
     this.steps = []; // rig ms of STEP rising edges
     this.rotorPulses = 0;
+    this.buzzerHz = 0;
+    this.toneNs = -Infinity;
+    this.tones = []; // [rig ms, Hz] of every buzzer change since the rig last read them
     this.boots = 0;
+    this.powerCuts = 0; // power cuts so far, the rig's and armed mid-write ones
     this.cyclesBefore = 0; // busy cycles of earlier chips
     this.txBytes = 0;
     this.dropped = 0;
@@ -111,6 +119,7 @@ class Board {
     this.attachCdc(mcu);
     this.attachGpio(mcu);
     this.attachI2c(mcu);
+    this.patchPwm(mcu);
     mcu.adc.channelValues[ADC_VSYS] = this.adcRaw();
     mcu.core.PC = 0x10000000; // boot2, as the bootrom's flash boot leaves it
     this.boots += 1;
@@ -124,10 +133,15 @@ class Board {
     this.boot(reason, scratch);
   }
 
-  powerCut(offNs) {
+  powerCut(offNs, why) {
+    this.nor.failed = false;
+    this.nor.cutIn = 0;
+    this.nor.cutAt = 0;
+    this.nor.dirty = true;
     this.saveFlash();
     this.baseNs += offNs;
-    this.emit({ event: 'power', at_ms: this.nowMs() });
+    this.powerCuts += 1;
+    this.emit({ event: 'power', at_ms: this.nowMs(), why: why || 'cut' });
     this.boot(0, null);
   }
 
@@ -238,6 +252,43 @@ class Board {
     }
   }
 
+  patchPwm(mcu) {
+    // rp2040js runs an enabled PWM slice's counter on clock alarms: the buzzer's slice, enabled
+    // at boot (1 kHz, duty 0), woke the idle fast-forward twice a simulated millisecond and more
+    // than halved its speed-up. Nothing in the firmware reads a PWM counter or takes its
+    // interrupt, so the counters stay stopped; the registers still hold what the firmware wrote,
+    // and the rig reads the buzzer's tone from them.
+    for (const ch of mcu.pwm.channels) {
+      ch.timer.enable = false;
+      Object.defineProperty(ch.timer, 'enable', { get: () => false, set: () => {} });
+    }
+    const pwm = mcu.pwm;
+    const origWrite = pwm.writeUint32.bind(pwm);
+    pwm.writeUint32 = (off, value) => { origWrite(off, value); this.buzzerChanged(); };
+    this.buzzerChanged(); // a reset silences it
+  }
+
+  /** The buzzer's tone in Hz from its PWM slice: 0 when the slice is off or its duty is 0. */
+  buzzerTone() {
+    const ch = this.mcu.pwm.channels[BUZZER_SLICE];
+    if (!(ch.csr & 1) || !(ch.cc >>> 16)) return 0; // CSR.EN; channel B's compare level
+    const div = (((ch.div >> 4) & 0xff) || 256) + (ch.div & 0xf) / 16;
+    const phaseCorrect = ch.csr & 2 ? 2 : 1;
+    return Math.round((this.mcu.pwm.clockFreq || 125e6) / (div * (ch.top + 1) * phaseCorrect));
+  }
+
+  buzzerChanged() {
+    const hz = this.buzzerTone();
+    if (hz === this.buzzerHz) return;
+    this.buzzerHz = hz;
+    const ns = this.nowNs();
+    // the firmware writes a new tone's divider, top and level one by one: one change, not three
+    if (this.tones.length && ns - this.toneNs < TONE_SETTLE_NS) this.tones[this.tones.length - 1][1] = hz;
+    else this.tones.push([this.nowMs(), hz]);
+    this.toneNs = ns;
+    if (this.tones.length > TONE_LOG_MAX) this.tones.splice(0, this.tones.length - TONE_LOG_MAX);
+  }
+
   attachCdc(mcu) {
     const cdc = new USBCDC(mcu.usbCtrl);
     this.cdc = cdc;
@@ -342,6 +393,7 @@ class Board {
     while (Date.now() < wallEnd) {
       for (let i = 0; i < 5000; i++) {
         if (this.rebootPending !== null) { this.reboot(this.rebootPending); return; }
+        if (this.nor.failed) { this.powerCut(0, 'mid_write'); return; }
         if (this.mcu !== mcu) return;
         if (clock.nanos >= limit) { this.reached(); return true; }
         if (core.waiting || this.frozen || !this.powered) {
@@ -422,6 +474,11 @@ class Board {
         const from = msg.from || 0;
         return ok({ count: this.steps.length, edges: msg.edges ? this.steps.slice(from) : undefined });
       }
+      case 'tones': {
+        const tones = this.tones;
+        this.tones = [];
+        return ok({ tones, buzzer_hz: this.buzzerHz });
+      }
       case 'rotor':
         this.rotorMode = msg.mode; this.intermittentMin = msg.every_min || 60; return ok();
       case 'battery':
@@ -432,6 +489,8 @@ class Board {
         this.frozen = !!msg.on; return ok();
       case 'power_cut':
         this.powerCut((msg.off_s || 0) * 1e9); return ok();
+      case 'cut_write': // power fails half-way through the n-th flash program or erase from now
+        this.nor.cutIn = msg.n; return ok();
       case 'rtc':
         if (msg.set !== undefined) this.rtc.set(msg.set, this.nowNs());
         return ok({ rtc_s: this.rtc.seconds(this.nowNs()), present: this.rtc.present });
@@ -449,8 +508,8 @@ class Board {
   state() {
     const wd = this.mcu.peripherals[0x40058];
     return {
-      boots: this.boots, cycles: this.cyclesBefore + this.mcu.core.cycles, steps: this.steps.length,
-      rotor_pulses: this.rotorPulses, motor_on: !this.mcu.gpio[PIN_EN].outputValue,
+      boots: this.boots, power_cuts: this.powerCuts, cut_armed: this.nor.cutIn > 0, cycles: this.cyclesBefore + this.mcu.core.cycles, steps: this.steps.length,
+      rotor_pulses: this.rotorPulses, buzzer_hz: this.buzzerHz, motor_on: !this.mcu.gpio[PIN_EN].outputValue,
       led: this.mcu.gpio[25].outputValue, frozen: this.frozen, mode: this.mode,
       reason: wd.reason, tx_bytes: this.txBytes, dropped: this.dropped, battery_mv: this.batteryMv,
       rx_queued: this.hostQueue.length, rx_armed: this.pendingRead !== null, pc: this.mcu.core.PC,

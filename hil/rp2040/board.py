@@ -150,6 +150,11 @@ class Board:
         """healthy, stalled, or intermittent (stuck the first 20 min of every `every_min`)."""
         self.call("rotor", mode=mode, every_min=every_min)
 
+    def tones(self) -> list[tuple[int, int]]:
+        """The buzzer's changes (rig ms, Hz; 0 is silence) since the last call, read from its PWM
+        slice (GP15, slice 7 B)."""
+        return [(t, hz) for t, hz in self.call("tones")["tones"]]
+
     def battery(self, mv: int) -> None:
         self.call("battery", mv=mv)
 
@@ -163,6 +168,11 @@ class Board:
 
     def power_cut(self, off_s: float = 0.0) -> None:
         self.call("power_cut", off_s=off_s)
+
+    def cut_write(self, n: int = 1) -> None:
+        """Arm a power cut half-way through the n-th flash program or erase from now (half a
+        page programmed, half a sector erased); the chip reboots from that flash."""
+        self.call("cut_write", n=n)
 
     def rtc(self, set_s: int | None = None) -> int:
         """The fixture's DS3231 in seconds since 2000-01-01 (set it with set_s)."""

@@ -17,7 +17,17 @@ class SpiNorFlash {
     this.wel = false;
     this.dirty = false;
     this.written = false;
+    this.cutIn = 0; // the rig's mid-write power cut: the cutIn-th program or erase from now fails half-way
+    this.cutAt = 0; // the byte of the failing page program at which power fails
+    this.failed = false; // power failed during a write: nothing more reaches the array
     this.deselect();
+  }
+
+  /** The start of a program or erase: count it against an armed power cut. */
+  writeStarts() {
+    if (!this.cutIn) return false;
+    this.cutIn -= 1;
+    return this.cutIn === 0;
   }
 
   /** Chip select released: a program or erase completes, the next byte is a command. */
@@ -29,11 +39,15 @@ class SpiNorFlash {
   }
 
   finish() {
+    if (this.failed) return;
+    if (this.cmd === 0x02 && this.cutAt) { this.failed = true; this.cutAt = 0; return; } // a short program: cut at its end
     const erase = { 0x20: SECTOR, 0x52: 32 * 1024, 0xd8: 64 * 1024 }[this.cmd];
     if (erase && this.n >= 4 && this.wel) {
       const start = this.addr & ~(erase - 1) & (this.data.length - 1);
-      this.data.fill(0xff, start, start + erase);
+      const cut = this.writeStarts();
+      this.data.fill(0xff, start, start + (cut ? erase / 2 : erase)); // a cut erase: half of it done
       this.written = true;
+      if (cut) this.failed = true;
     }
     if ((this.cmd === 0xc7 || this.cmd === 0x60) && this.wel) { this.data.fill(0xff); this.written = true; }
     if ([0x02, 0x20, 0x52, 0xd8, 0xc7, 0x60, 0x01, 0x31].includes(this.cmd)) this.wel = false;
@@ -62,8 +76,13 @@ class SpiNorFlash {
         return v;
       }
       case 0x02: {
-        if (i <= 3) { this.addr = (this.addr << 8) | byte; return 0xff; }
-        if (this.wel) {
+        if (i <= 3) {
+          this.addr = (this.addr << 8) | byte;
+          if (i === 3 && this.wel && this.writeStarts()) this.cutAt = i + PAGE / 2; // half a page gets written
+          return 0xff;
+        }
+        if (this.cutAt && i > this.cutAt) { this.failed = true; this.cutAt = 0; }
+        if (this.wel && !this.failed) {
           const a = this.addr & (this.data.length - 1);
           this.data[a] &= byte; // NOR: programming only clears bits
           this.addr = (this.addr & ~(PAGE - 1)) | ((this.addr + 1) & (PAGE - 1)); // wraps in its page

