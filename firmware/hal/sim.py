@@ -95,6 +95,7 @@ class Hal:
             hal.sim_boot.setup(self)
         finally:
             sys.modules.pop("hal.sim_boot", None)
+            del hal.sim_boot  # the import bound it on the resident package too: only then is it freed
 
     # -- time --------------------------------------------------------------
     def now(self):
@@ -206,6 +207,7 @@ class Hal:
             hal.sim_rig.do(self, words)
         finally:
             sys.modules.pop("hal.sim_rig", None)
+            del hal.sim_rig  # off the resident package too, or it stays loaded
 
     # -- flash ---------------------------------------------------------------
     def flash_read(self, name):

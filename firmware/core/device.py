@@ -1,0 +1,458 @@
+"""The device core: boot self-test, the request/response protocol, status.
+
+Frames come from link.Deframer; each request is answered by exactly one
+response or error frame with the same request id. The last few answers are
+kept, so a retried request (same id, same bytes) gets the same answer again
+and is never applied twice.
+"""
+
+import gc
+import json
+import sys
+from core import link
+from core import errors
+from core.errors import CommandError
+from core.fsm import Fsm
+from alarms.catalogue import Alarms
+from therapy.engine import Therapy, EV_PRIMED, EV_BRIDGE_DONE
+from core.version import PROTOCOL_VERSION
+
+_RECENT = 8  # answers kept for idempotent retries
+_LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
+_REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
+TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
+_READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
+# Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
+# loading a module from a Pico's flash costs ~20 ms of CPU per request (bench/rp2040.py,
+# docs/rp2040.md). A budget-size heap (64 KB, docs/architecture.md) loads them per request.
+_RESIDENT = ("info",)  # of requests/
+_RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
+_NO_SAVE = _READS + ("auth",)  # nothing to save after these (auth saves its own failures)
+_READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
+_TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
+# the role a request needs (spec §7); others are open to anyone on the link
+_ROLE = {"program": "clinician", "bolus": "clinician", "prime": "clinician", "refill": "clinician",
+         "commit": "clinician", "ptm": "clinician", "limits": "clinician", "clock": "clinician",
+         "alarms": "clinician", "alarm_test": "clinician", "patient_bolus": "patient"}
+
+
+def load(name):
+    """The module called name ("requests.program"), imported: __import__ gives a dotted name's
+    top package, not the module."""
+    __import__(name)
+    return sys.modules[name]
+
+
+def drop(name):
+    """Forget a module so its code can be collected: out of sys.modules, and off its package,
+    which an import binds it to as an attribute (a resident package would keep it alive)."""
+    module = sys.modules.pop(name, None)
+    dot = name.rfind(".")
+    if dot > 0:
+        package = sys.modules.get(name[:dot])
+        if package is not None and getattr(package, name[dot + 1:], None) is module:
+            delattr(package, name[dot + 1:])
+
+
+class Device:
+    def __init__(self, hal):
+        self.hal = hal
+        name = "core." + "fsm_table"  # in two parts: see call_in
+        table = load(name)
+        self.fsm = Fsm(table.TRANSITIONS, table.INITIAL)
+        del table
+        drop(name)  # the engine holds what it needs: the table can go
+        self.alarms = Alarms(hal.rtc_seconds, self._alarm_frame)
+        self.deframer = link.Deframer()
+        self._rx = bytearray(64)
+        self._noise = None  # refusals.py while bad frames keep coming (_link_error)
+        self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
+        self._recent_next = 0
+        self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
+        self.ident = None
+        self.therapy = Therapy(hal.rtc_seconds())
+        self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
+        self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
+        self.log_failures = 0  # event-log appends that failed (reported by diag)
+        self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
+        self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
+        self.heap_peak = 0  # the most seen while watching, bytes
+        self.log_seq = None  # last event-log sequence number; None until storage/event_log.py has scanned
+        # watch points set by alarms/rules.py; crossing one loads it (nothing resident decides)
+        self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
+        self.battery_floor = 0  # battery mV at or below which to look again
+        self.wake_s = -1  # device time alarms/rules.py wants its tick (-1: none)
+        self.tone_at = -1  # tick of the next buzzer change (alarms/tones.py), -1: none
+        self.rotor_seen = hal.rotor_count()
+        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (storage/state.py)
+        self.store_seq = 0  # sequence number of the last saved copy
+        self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
+        # [alarm_s, refill_s, due]: the dates predicted from the schedule (therapy/dates.py), again when due
+        # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
+        self.dates = [None, None, True]
+        self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
+        self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
+        # safety limits and the 24 h dose history (safety/limits.py), patient bolus (requests/ptm.py)
+        self.lim = None  # set at boot (core/startup.py): defaults or the saved limits
+        self.hist = []
+        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (therapy/schedule.py)
+        self.ptm = None
+        self.ptm_used = []
+        # authentication (safety/auth.py) and two-phase programming (safety/two_phase.py, safety/review.py): RAM only
+        self.session = None  # [role, session key, last counter]
+        self.nonce = None  # (role, nonce) of the open challenge
+        self.auth_fails = 0
+        self.auth_lock = 0  # device time until which auth is locked
+        self.pending = None  # the prepared change waiting for its commit
+        self.expect = None  # during a commit: the review the prepare showed
+        self.fp = None  # the last review built
+        self.commands = {
+            # each request loads its module, and unloads it after (see _on_demand): a module of
+            # requests/ by its name, another by its dotted name (see _execute)
+            "hello": "info",
+            "status": "info",
+            "diag": "info",
+            "program": "program",
+            "bolus": "bolus",
+            "prime": "prime",
+            "refill": "refill",
+            "clock": "clock",
+            "log": "log",
+            "alarms": "alarms",
+            "alarm_test": "alarms",
+            "auth": "safety.auth",
+            "commit": "safety.two_phase",
+            "limits": "limits",
+            "ptm": "ptm",
+            "patient_bolus": "ptm",
+        }
+
+    # -- boot ----------------------------------------------------------------
+    def boot(self):
+        """Self-test and restore, with code loaded for boot only (core/startup.py); then the modules
+        of the frequent reads, kept loaded from here on."""
+        self.call_in("core", "startup", "run")
+        free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
+        if free is not None and free() >= _RESIDENT_MIN_FREE:
+            self.resident = tuple("requests." + m for m in _RESIDENT)
+            for module in self.resident:
+                load(module)
+            gc.collect()
+
+    def call(self, module, fn, *args):
+        """module.fn(self, *args) with the module loaded for this call only, then dropped.
+
+        Only the delivery core stays in the heap; everything else (requests, boot,
+        the event log, checkpoints) is loaded when needed, so the peak is the core
+        plus one module. Loading runs after a collection: the heap never moves, and
+        bytecode wants contiguous blocks.
+        """
+        if module in self.resident:
+            return getattr(load(module), fn)(self, *args)  # loaded at boot: no load, no collection
+        loaded = list(sys.modules)
+        gc.collect()
+        try:
+            return getattr(load(module), fn)(self, *args)
+        finally:
+            if self.heap_watch:  # diag's heap watch: the live heap with the module still loaded
+                gc.collect()
+                self.heap_peak = max(self.heap_peak, gc.mem_alloc())
+            for name in list(sys.modules):
+                if name not in loaded:
+                    drop(name)
+            gc.collect()
+
+    def call_in(self, package, module, fn, *args):
+        """call() of package.module. The core names the modules it loads in two parts: a dotted
+        name written as one constant would stay in the heap as a string for as long as the core is
+        loaded (MicroPython interns constants of up to 10 characters only, and a module's name
+        once it is imported), about 1.4 KB for the core's names on the 64-bit virtual Pico."""
+        return self.call(package + "." + module, fn, *args)
+
+    def log(self, event, n=(), codes="", text=""):
+        """Append an entry to the event log (storage/event_log.py: its integers n in device units, its codes,
+        its reason); never lets a log failure stop the pump."""
+        try:
+            self.call_in("storage", "event_log", "append", event, n, codes, text)
+        except Exception:  # noqa: BLE001 - logging must not take delivery down
+            self.log_failures += 1
+
+    def next_deadline(self):
+        """Ticks of the next stroke, rate change, buzzer change or housekeeping tick."""
+        hal = self.hal
+        soonest = self.tick_at
+        dt = self.therapy.next_event()
+        if dt >= 0:
+            at = hal.ticks_add(self.t_tick, dt * 100)
+            if hal.ticks_diff(at, soonest) < 0:
+                soonest = at
+        if self.tone_at >= 0 and hal.ticks_diff(self.tone_at, soonest) < 0:
+            soonest = self.tone_at
+        return soonest
+
+    def service(self):
+        """Run everything that is due: the steady-state stroke step allocates nothing."""
+        th = self.therapy
+        hal = self.hal
+        while True:
+            dt = th.next_event()
+            if dt < 0:
+                break
+            ms = dt * 100
+            if hal.ticks_diff(hal.ticks_ms(), self.t_tick) < ms:
+                break
+            self.t_tick = hal.ticks_add(self.t_tick, ms)
+            if th.step():
+                self._stroke()
+            if th.events:
+                self._therapy_events()
+        now = hal.ticks_ms()
+        if self.tone_at >= 0 and hal.ticks_diff(now, self.tone_at) >= 0:
+            self.tone_at = -1
+            self.call_in("alarms", "tones", "step")
+        if hal.ticks_diff(now, self.tick_at) >= 0:
+            self.tick_at = hal.ticks_add(self.tick_at, TICK_MS)
+            # device time now: engine time stands at the last event, ticks run on
+            now_s = th.now_s() + hal.ticks_diff(now, self.t_tick) // 1000
+            if hal.battery_mv() <= self.battery_floor or 0 <= self.wake_s <= now_s:
+                self.call_in("alarms", "rules", "tick")
+        if self.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
+            self.call_in("therapy", "dates", "keep")
+
+    def _stroke(self):
+        hal = self.hal
+        if not self.motor_on:
+            self.motor_on = True
+            hal.motor_enable(True)
+        hal.stroke()
+        rotor = hal.rotor_count()
+        if rotor == self.rotor_seen:
+            self.call_in("alarms", "rules", "stroke_missed")  # no rotor pulse: a motor stall, no drug moved
+        else:
+            self.rotor_seen = rotor
+            self.therapy.stroked()  # only a stroke the rotor confirmed is delivered
+        if self.therapy.reservoir_nl <= self.reservoir_floor:
+            self.call_in("alarms", "rules", "reservoir")
+        if self.therapy.reservoir_nl <= self.ckpt_floor:
+            self.call_in("storage", "state", "checkpoint")
+
+    def _therapy_events(self):
+        ev = self.therapy.events
+        self.therapy.events = 0
+        if ev & EV_PRIMED and self.fsm.state == "priming":
+            self.fsm.fire("primed_stopped" if self.therapy.mode == "stopped" else "primed_resume")
+            self.log("primed", (self.therapy.prime_volume,))
+        if ev & EV_BRIDGE_DONE:
+            self.log("bridge_done", (self.therapy.conc,))
+        if ev & (EV_PRIMED | EV_BRIDGE_DONE):
+            self.dates[2] = True
+            self.call_in("storage", "state", "save")
+
+    def sync(self):
+        """Bring engine time up to now (events first), before a request reads or changes therapy."""
+        self.service()
+        hal = self.hal
+        ds = hal.ticks_diff(hal.ticks_ms(), self.t_tick) // 100
+        if ds > 0:
+            self.therapy.idle(ds)
+            self.t_tick = hal.ticks_add(self.t_tick, ds * 100)
+
+    def _on_demand(self, module, cmd, args):
+        """A request: engine time brought up to now, then module.cmd(self, args) (see call).
+
+        A two-phase request only prepares: it answers the review and changes nothing; the
+        commit runs it again, for real, with the review it must still match.
+        """
+        self.sync()
+        try:
+            if cmd in _TWO_PHASE and (args or cmd != "ptm"):
+                out = self.change(module, cmd, args, False)
+                out["token"], out["expires_s"] = self.call_in("safety", "two_phase", "hold", cmd, module, args)
+                return out  # nothing changed: nothing to save
+            if cmd == "commit":
+                self._review = (0, -1, b"")  # its retry answer is no longer needed: heap for the commit
+                module, cmd, args = self.call_in("safety", "two_phase", "take", args)
+                try:
+                    out = self.change(module, cmd, args, True)
+                finally:
+                    self.expect = None
+                out["committed"] = cmd
+            else:
+                out = self.call(module, cmd, args)
+            if cmd not in _NO_SAVE and (args or cmd not in _READ_WHEN_EMPTY):
+                self.dates[2] = True  # predicted again by the next service()
+                self.call_in("storage", "state", "save")  # a committed change survives any power cut from now
+            return out
+        finally:
+            self.motor_idle()
+
+    def motor_idle(self):
+        """Disable the stepper driver when nothing is delivered (it draws current, and a jammed
+        rotor must not stay energised): after a request, and when an alarm halts delivery."""
+        if self.motor_on and not self.therapy.d.rate:
+            self.motor_on = False
+            self.hal.motor_enable(False)
+
+    def change(self, module, cmd, args, commit):
+        """A two-phase request in loads that never share the heap: the module's check (its
+        plan), the review (safety/review.py, with the limits), then on a commit the module's apply.
+        Without commit: the review with its dates (therapy/dates.py; a commit's are predicted after it,
+        by service()), and nothing changed."""
+        plan = self.call(module, cmd, args)
+        review = self.call_in("safety", "review", "build", plan)
+        if not commit:
+            self.call_in("therapy", "dates", "sides", plan, review)  # the alarm and refill dates, now and once applied
+            return review
+        if "prog" in plan:  # a new prescription: the running one's last 24 h go into the record first
+            self.call_in("therapy", "schedule", "close", plan)
+        # apply needs only the verdict: the rest of the review goes before its loads (heap)
+        review = {"warnings": review["warnings"], "overrides": review["overrides"]}
+        return self.call(module, "apply", plan, review)
+
+    # -- link ----------------------------------------------------------------
+    def poll_link(self):
+        """Serve the frames waiting on the link, up to _LINK_BUDGET bytes: a host that never
+        stops sending must not keep the main loop from its strokes and the watchdog's feed."""
+        rx = self._rx
+        deframer = self.deframer
+        for _ in range(_LINK_BUDGET // len(rx)):
+            n = self.hal.link_read(rx)
+            i = 0
+            while i < n:  # a frame's bytes in one go, up to its delimiter
+                r = deframer.feed_from(rx, i, n)
+                i = deframer.used
+                if r == link.FRAME:
+                    self._handle_frame()
+                elif r < 0:
+                    self._send(link.KIND_ERROR, 0, self._link_error(r))
+            if n < len(rx):
+                return
+
+    def _link_error(self, r):
+        """The error body of a bad frame. Its words are refusals.py's, loaded at the first bad frame
+        and kept while bad frames keep coming (line noise or a burst brings them by the thousand:
+        one load, not one per frame), dropped at the next good frame (_handle_frame)."""
+        if self._noise is None:
+            gc.collect()
+            self._noise = load("core." + "refusals")
+        return self._error_body(*self._noise.link_error(r))
+
+    def _handle_frame(self):
+        if self._noise is not None:  # the bad frames are over: their words can go
+            self._noise = None
+            drop("core." + "refusals")
+            gc.collect()
+        p = self.deframer.payload
+        n = self.deframer.length
+        req_id = (p[2] << 8) | p[3]
+        if p[0] != PROTOCOL_VERSION:
+            self._send(link.KIND_ERROR, req_id, self._refuse(errors.UNSUPPORTED_VERSION, "version", p[0]))
+            return
+        if p[1] != link.KIND_REQUEST:
+            self._send(link.KIND_ERROR, req_id, self._refuse(errors.BAD_KIND, "kind", p[1]))
+            return
+        if req_id == 0:
+            self._send(link.KIND_ERROR, 0, self._refuse(errors.BAD_REQUEST, "req_id"))
+            return
+        crc = link.crc16(p, n)
+        for entry in self._recent:
+            if entry[0] == req_id and entry[1] == crc:
+                self.hal.link_write(entry[2])  # a retry: same answer, not applied again
+                return
+        if self._review[0] == req_id and self._review[1] == crc:
+            self.hal.link_write(self._review[2])
+            return
+        try:
+            kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
+            if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
+                kind, body = link.KIND_ERROR, self._refuse(errors.INTERNAL, "too_big", len(body))
+            frame = link.encode(link.header(kind, req_id) + body)
+        except MemoryError:  # no room to build the answer: say so in a small one
+            keep = False
+            body = None
+            gc.collect()
+            frame = link.encode(link.header(link.KIND_ERROR, req_id) + b'{"code":10,"error":"internal",'
+                                b'"text":"out of memory building the answer"}')
+        if keep == _REVIEW:
+            self._review = (req_id, crc, frame)
+        elif keep:
+            self._recent[self._recent_next] = (req_id, crc, frame)
+            self._recent_next = (self._recent_next + 1) % _RECENT
+        self.hal.link_write(frame)
+
+    def _execute(self, body):
+        try:
+            req = json.loads(body)
+        except ValueError:
+            return link.KIND_ERROR, False, self._refuse(errors.BAD_REQUEST, "not_json")
+        if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+            return link.KIND_ERROR, False, self._refuse(errors.BAD_REQUEST, "no_cmd")
+        cmd = req["cmd"]
+        args = req.get("args", {})
+        if not isinstance(args, dict):
+            return link.KIND_ERROR, False, self._refuse(errors.BAD_REQUEST, "args")
+        handler = self.commands.get(cmd)
+        if handler is None:
+            return link.KIND_ERROR, False, self._refuse(errors.UNKNOWN_COMMAND, "unknown", cmd)
+        # reads are not kept for retries (repeating them changes nothing); a review is, in its own
+        # slot: a signed prepare cannot run twice (its counter), and reviews are large answers
+        keep = _REVIEW if cmd in _TWO_PHASE and (args or cmd != "ptm") else cmd not in _READS
+        try:
+            need = _ROLE.get(cmd)
+            if need and (args or cmd not in _READ_WHEN_EMPTY):
+                if cmd == "limits" and "hard_max_mcg" in args:
+                    need = "service"  # a factory limit
+                self.call_in("safety", "auth", "verify", body, req, cmd, need)
+            # a module of requests/ by its name, another by its dotted name
+            result = self._on_demand(handler if "." in handler else "requests." + handler, cmd, args)
+        except CommandError as e:
+            return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
+        except Exception as e:  # a firmware bug must not take the link down
+            return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
+        if isinstance(result, memoryview):  # JSON text already (status: requests/info.py)
+            return link.KIND_RESPONSE, keep, result
+        return link.KIND_RESPONSE, keep, json.dumps(result).encode()
+
+    def _refuse(self, code, why, value=None):
+        """An error body whose text refusals.py words (loaded for it: a well-formed frame refused
+        is rare, and the sentences are long)."""
+        return self._error_body(code, self.call_in("core", "refusals", "text", why, value))
+
+    @staticmethod
+    def _error_body(code, text, detail=None):
+        body = {"code": code, "error": errors.NAMES[code], "text": text}
+        if detail:
+            body.update(detail)
+        return json.dumps(body).encode()
+
+    def _send(self, kind, req_id, body):
+        self.hal.link_write(link.encode(link.header(kind, req_id) + body))
+
+    def _alarm_frame(self, event, code, priority, since):
+        body = {"event": event, "code": code, "priority": priority, "since": since}
+        self._send(link.KIND_ALARM, 0, json.dumps(body).encode())
+
+    # -- what stays resident for every request --------------------------------
+    def identity(self):
+        return self.ident["serial"] if self.ident else None
+
+    def summary(self):
+        """What the prescription amounts to: the answer to every programming request."""
+        th = self.therapy
+        return {
+            "state": self.fsm.state,
+            "mode": th.mode,
+            "daily_dose_mcg": (th.daily_x1440 + 720) // 1440,
+            "rate_nl_per_day": th.d.rate,
+            "concentration_mcg_per_ml": th.conc or None,
+        }
+
+    def new_session(self):
+        """Forget answers kept for retries, the authenticated role and a prepared change:
+        they belong to another session."""
+        for i in range(_RECENT):
+            self._recent[i] = (0, -1, b"")
+        self._review = (0, -1, b"")
+        self.session = None
+        self.nonce = None
+        self.pending = None
