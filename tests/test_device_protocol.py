@@ -217,6 +217,7 @@ def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch
     import gc
 
     monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
+    monkeypatch.setattr(gc, "mem_alloc", lambda: 20_000, raising=False)
     cwd = os.getcwd()
     sys.modules.pop("requests.info", None)
     try:
@@ -229,3 +230,38 @@ def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch
     finally:
         sys.modules.pop("requests.info", None)
         os.chdir(cwd)
+
+
+def test_resident_reads_give_way_to_a_load_that_leaves_too_little_of_the_heap_budget(tmp_path, monkeypatch):
+    """A Pico keeps requests.info loaded (no load from flash per status), but a load that leaves its call
+    less than _CALL_ROOM of the 64 KB budget (a programming request's) runs without it; the next
+    read loads it again, once, and keeps it (docs/architecture.md, "Memory")."""
+    import gc
+
+    from core import device
+
+    live = [20_000]  # the live heap the device sees once a module is loaded
+    monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
+    monkeypatch.setattr(gc, "mem_alloc", lambda: live[0], raising=False)
+    seen = []
+    probe = type(sys)("probes.look")
+    probe.look = lambda dev, args: seen.append("requests.info" in sys.modules) or {}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "probes", type(sys)("probes"))
+    monkeypatch.setitem(sys.modules, "probes.look", probe)
+    monkeypatch.chdir(os.getcwd())
+    for name in ("requests.info", "alarms.listing"):  # as after a power-up: what it brings comes with it
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    dev = Device(MemHal(str(tmp_path / "flash")))
+    dev.boot()  # a Pico-size heap: requests.info resident
+    dev.commands["look"] = "probes.look"
+    first = sys.modules["requests.info"]
+    ask(dev, "look")  # room for the largest load beside it: it stays
+    assert seen == [True] and sys.modules.get("requests.info") is first
+    live[0] = device._HEAP_BUDGET - device._CALL_ROOM + 1
+    ask(dev, "look", req_id=8)
+    assert seen == [True, False] and "requests.info" not in sys.modules and "alarms.listing" not in sys.modules
+    assert json.loads(ask(dev, "status").body)["state"] == "stopped"  # loaded again for the read
+    again = sys.modules["requests.info"]
+    assert again is not first
+    ask(dev, "hello")
+    assert sys.modules.get("requests.info") is again  # and kept

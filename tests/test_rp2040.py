@@ -16,16 +16,10 @@ from host_tools import cli
 from host_tools.client import PumpClient
 from host_tools.pump_facts import stroke_nl
 from host_tools.errors import PumpError
-from hil.rp2040.board import Board, BoardError, equipment
-
-try:
-    equipment()
-    MISSING = ""
-except BoardError as e:
-    MISSING = str(e)
+from hil.rp2040.board import Board, needs_equipment
 
 # one board for the module, in order: `make test` runs each file on one worker (--dist loadfile)
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {MISSING}")
+pytestmark = needs_equipment()
 
 TIMEOUT = "10"  # s per request: the emulated core runs at about half a real Pico's speed
 FIRST_BOOT_TIMEOUT = "40"  # `itbpump flash` waits 7.5 x this for the first boot (300 s, the rig's BOOT_S)

@@ -20,15 +20,9 @@ import pytest
 from hil import scenario
 from hil.pytest_plugin import run_scenario
 from hil.rig import Rp2040Rig
-from hil.rp2040.board import BoardError, equipment
+from hil.rp2040.board import needs_equipment
 
-try:
-    equipment()
-    MISSING = ""
-except BoardError as e:
-    MISSING = str(e)
-
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"RP2040 tests skipped: {MISSING}")
+pytestmark = needs_equipment()
 
 LIBRARY = Path(__file__).resolve().parents[1] / "hil" / "scenarios"
 SUBSET = [

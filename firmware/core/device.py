@@ -16,6 +16,7 @@ from core.fsm import Fsm
 from alarms.catalogue import Alarms
 from therapy.engine import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from core.version import PROTOCOL_VERSION
+from micropython import const
 
 _RECENT = 8  # answers kept for idempotent retries
 _LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
@@ -28,6 +29,11 @@ _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: 
 _RESIDENT = ("info",)  # of requests/
 _RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
 _NO_SAVE = _READS + ("auth",)  # nothing to save after these (auth saves its own failures)
+_HEAP_BUDGET = const(65536)  # the live heap the firmware holds itself to (spec §11), whatever the board has
+# a load that leaves its call less of the budget than this (a programming request's: ~10 KB of
+# code on the emulated RP2040, docs/architecture.md "Memory") runs with the resident modules gone;
+# the next read loads them again, once. Small loads keep them.
+_CALL_ROOM = const(8192)
 _READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
 _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
 # the role a request needs (spec §7); others are open to anyone on the link
@@ -75,6 +81,7 @@ class Device:
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
+        self._kept = []  # the modules they loaded with them (given way together, see call)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
         self.log_seq = None  # last event-log sequence number; None until storage/event_log.py has scanned
@@ -135,9 +142,16 @@ class Device:
         free = getattr(gc, "mem_free", None)  # MicroPython's (CPython tests have none: per request)
         if free is not None and free() >= _RESIDENT_MIN_FREE:
             self.resident = tuple("requests." + m for m in _RESIDENT)
-            for module in self.resident:
-                load(module)
-            gc.collect()
+            self._keep()
+
+    def _keep(self):
+        """Load the resident modules (again, after they gave way), noting what came with them."""
+        loaded = list(sys.modules)
+        gc.collect()
+        for module in self.resident:
+            load(module)
+        self._kept = [name for name in sys.modules if name not in loaded]
+        gc.collect()
 
     def call(self, module, fn, *args):
         """module.fn(self, *args) with the module loaded for this call only, then dropped.
@@ -145,14 +159,23 @@ class Device:
         Only the delivery core stays in the heap; everything else (requests, boot,
         the event log, checkpoints) is loaded when needed, so the peak is the core
         plus one module. Loading runs after a collection: the heap never moves, and
-        bytecode wants contiguous blocks.
+        bytecode wants contiguous blocks. The resident modules give way to a load that
+        leaves its call too little of the heap budget, and come back with the next read.
         """
         if module in self.resident:
-            return getattr(load(module), fn)(self, *args)  # loaded at boot: no load, no collection
+            if module not in sys.modules:
+                self._keep()  # they gave way to a large load: the next read loads them again
+            return getattr(load(module), fn)(self, *args)  # loaded: no load, no collection
         loaded = list(sys.modules)
         gc.collect()
         try:
-            return getattr(load(module), fn)(self, *args)
+            code = load(module)
+            if self._kept and gc.mem_alloc() > _HEAP_BUDGET - _CALL_ROOM:  # too little room: they give way
+                for name in self._kept:
+                    drop(name)
+                self._kept = []
+                gc.collect()
+            return getattr(code, fn)(self, *args)
         finally:
             if self.heap_watch:  # diag's heap watch: the live heap with the module still loaded
                 gc.collect()

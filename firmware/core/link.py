@@ -45,12 +45,13 @@ del _crc_table  # run once: its code need not stay in the heap
 
 
 # The CRC-16 and status's template writer as machine code where the build has it for this chip
-# (core/link_native.py): on a Pico they were most of a status request's CPU. Elsewhere (CPython tests,
+# (native/link_native.py, added by a build for a target chip beside the firmware's packages): on a
+# Pico they were most of a status request's CPU. Elsewhere (firmware/ copied as is, CPython tests,
 # a VM without an emitter) their bytecode twins (core/link_bytecode.py), loaded only then: heap.
 NATIVE = False
 if sys.implementation.name == "micropython":
     try:
-        from core.link_native import crc16 as _crc16, fill
+        from link_native import crc16 as _crc16, fill
         NATIVE = True
     except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
         pass

@@ -50,6 +50,19 @@ def equipment() -> tuple[Path, Path]:
     return uf2, bootrom
 
 
+def needs_equipment():
+    """A pytest mark for a test module that runs emulated RP2040s: skipped with one line saying
+    what is missing (conftest's summary repeats it once for the run)."""
+    import pytest
+
+    try:
+        equipment()
+        missing = ""
+    except BoardError as e:
+        missing = str(e)
+    return pytest.mark.skipif(bool(missing), reason=f"RP2040 tests skipped: {missing}")
+
+
 def uid_of(name: str) -> str:
     """A board's 64-bit flash unique id (what machine.unique_id() returns), stable per name."""
     return hashlib.sha256(b"itbpump-rp2040:" + name.encode()).hexdigest()[:16].upper()

@@ -179,10 +179,15 @@ class Supervisor:
             **self.board.get("plant", {}),
         }
         layout.write_json(self.paths.hw / "boot.json", boot)
-        env = dict(os.environ, ITBPUMP_SIM_HW=str(self.paths.hw))
+        # the modules are found as "../build/NAME.mpy" from the flash folder, not by their absolute
+        # path: MicroPython interns each imported module's file name (__file__) for good, so a
+        # long state folder cost heap per module (docs/architecture.md, "Memory"); a Pico's are
+        # "NAME.mpy" too. `-m main`, not the script's path, which the VM would make absolute.
+        env = dict(os.environ, ITBPUMP_SIM_HW=str(self.paths.hw),
+                   MICROPYPATH=os.path.relpath(self.paths.build, self.paths.flash))
         vm_log = open(self.paths.vm_log, "ab")
         self.proc = subprocess.Popen(
-            [micropython_executable(), "-X", f"heapsize={self.heap}", str(self.paths.build / "main.py")],
+            [micropython_executable(), "-X", f"heapsize={self.heap}", "-m", "main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=vm_log,

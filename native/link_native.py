@@ -1,5 +1,8 @@
 """Two byte loops of the link as machine code (viper): CRC-16, and fill, status's JSON template writer.
 
+Outside firmware/ because machine code compiles only for a target chip (mpy-cross -march):
+firmware/ runs copied as is on any board; a build for a chip adds this module beside it.
+
 In bytecode, with json.dumps, these were most of a status request's CPU on a Pico (a 500-byte
 answer's CRC-16 alone ~6.7 ms at 125 MHz; docs/rp2040.md). Each function's machine code costs
 heap on a Pico (this module 2.5 KB with two more, which went: the deframer copies with C's
