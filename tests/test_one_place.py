@@ -482,3 +482,25 @@ def test_the_documented_field_bounds_are_the_device_s(flash, fast_calls):
     m = found(r"`utc_offset_min` \| optional int, −(\d+)\.\.(\d+) \(−(\d\d:\d\d)\.\.\+(\d\d:\d\d)\)", protocol)[0]
     assert (-int(m[1]), int(m[2])) == offset
     assert ("-" + m[3], "+" + m[4]) == tuple(render.offset_text(x) for x in offset)
+
+
+def test_the_rp2_main_loop_wakes_often_enough_for_its_watchdog():
+    """An idle Pico wakes at least every _LINK_WAKE_MS to feed the watchdog (hal/rp2.py): the wait
+    takes less than half the watchdog's timeout (app.py), the rest is for the requests
+    served in one pass (the longest measured on the emulated RP2040 is ~0.5 s, docs/rp2040.md), and
+    the timeout stays within the chip's limit."""
+    assert fact("_LINK_WAKE_MS") * 2 < fact("WATCHDOG_MS") <= fact("WDT_MAX_MS")
+
+
+def test_dose_fields_have_one_bound_which_the_protocol_states():
+    """A dose field (continuous, flex step, periodic basal and bolus, clinician bolus) takes
+    1..DOSE_FIELD_MAX_MCG (firmware/safety/field_checks.py): no request module writes the number again, and
+    every dose row of docs/protocol.md says it."""
+    top = fact("DOSE_FIELD_MAX_MCG")
+    for path in sorted((ROOT / "firmware").rglob("*.py")):
+        if "hal" in path.parts:  # hardware (an I2C clock of 100000 Hz), no dose
+            continue
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if re.search(rf"\b{top}\b", ln)]
+        assert len(lines) == (1 if path.name == "field_checks.py" else 0), (path, lines)
+    rows = found(r"`(?:dose_mcg|basal_mcg|bolus_mcg)`[^\n]*?1\.\.(\d+) mcg", doc("protocol.md"), at_least=4)
+    assert {int(m[1]) for m in rows} == {top}

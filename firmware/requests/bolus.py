@@ -6,14 +6,14 @@ apply() starts it on a commit.
 
 from therapy import units
 from core.errors import CommandError, LIMIT
-from safety.field_checks import MAX_BOLUS_S, need_int
+from safety.field_checks import MAX_BOLUS_S, DOSE_FIELD_MAX_MCG, need_int
 from safety.bolus_fit import check_bolus
 from safety.committed import applied
 
 
 def bolus(dev, args):
     """A clinician single bolus: within the bolus cap (limits), on top of running therapy."""
-    mcg = need_int(args, "dose_mcg", 1, 100000, "mcg")
+    mcg = need_int(args, "dose_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
     cap = dev.lim["bolus_cap"]
     if mcg > cap:

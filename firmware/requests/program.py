@@ -8,7 +8,7 @@ daily dose (safety/limits.py, through safety/review.py) decide.
 from therapy import units
 from therapy.units import DS_PER_DAY, MIN_PER_DAY, MAX_FLEX_STEPS
 from core.errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
-from safety.field_checks import DAYS, MAX_BOLUS_S, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason, refused, state_words
+from safety.field_checks import DAYS, MAX_BOLUS_S, DOSE_FIELD_MAX_MCG, need_int, need_drug, check_rate, check_total, concs_ahead, override_reason, refused, state_words
 from safety.limits import mcg_text, ptm_x1440
 from safety.committed import applied
 
@@ -25,7 +25,7 @@ def _flex_day(name, steps, concs):
         if not isinstance(step, list) or len(step) != 2:
             raise CommandError(BAD_ARGUMENT, "flex step must be [start_min, dose_mcg], got %r" % (step,))
         start = need_int({"step_start_min": step[0]}, "step_start_min", 0, 1439, "minutes after midnight")
-        mcg = need_int({"step_dose_mcg": step[1]}, "step_dose_mcg", 1, 100000, "mcg/day")
+        mcg = need_int({"step_dose_mcg": step[1]}, "step_dose_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg/day")
         if start <= last:
             raise CommandError(BAD_ARGUMENT, "flex steps of %s must start at increasing times (%02d:%02d after %02d:%02d)"
                                % (name, start // 60, start % 60, last // 60, last % 60))
@@ -93,7 +93,7 @@ def _stop(dev, args):
 
 
 def _continuous(th, args, concs, running_bolus):
-    mcg = need_int(args, "dose_mcg", 1, 100000, "mcg/day")
+    mcg = need_int(args, "dose_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg/day")
     check_total(check_rate("dose", mcg, concs, "dose_mcg") + running_bolus, "this dose with the running bolus")
     return mcg * 1440, (th.program_continuous, mcg), ["c", mcg]
 
@@ -124,8 +124,8 @@ def _flex(th, args, concs, running_bolus):
 
 
 def _periodic(th, args, concs, running_bolus):
-    basal = need_int(args, "basal_mcg", 1, 100000, "mcg/day")
-    bolus = need_int(args, "bolus_mcg", 1, 100000, "mcg")
+    basal = need_int(args, "basal_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg/day")
+    bolus = need_int(args, "bolus_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg")
     every = need_int(args, "every_s", 600, 7 * 86400, "seconds")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
     if over >= every:

@@ -12,6 +12,7 @@ from core.errors import CommandError, BAD_ARGUMENT, NOT_ALLOWED
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CATHETER_NL = 1000000  # 1 mL: longer than any intrathecal catheter (sim default)
 MAX_BOLUS_S = 86400
+DOSE_FIELD_MAX_MCG = const(100000)  # any dose field's bound, mcg or mcg/day: the limits (safety/limits.py) refuse far less
 
 
 def refused(name, v, lo, hi, unit):

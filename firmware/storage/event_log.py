@@ -43,6 +43,7 @@ ENTRIES = CAPACITY // (MAX_MORE + 1)  # entries kept whatever they hold: 1024
 REC = 64
 PER_FILE = 64
 CHUNK = 4  # records read at a time (256 bytes)
+_FILE_CHUNKS = PER_FILE // CHUNK
 _FMT = "<II12s40s"
 _MORE_FMT = "<II52s"
 _BODY = 60  # bytes covered by the CRC
@@ -151,9 +152,17 @@ def last_seq(dev):
     if seq is None:
         seq = -1
         buf = bytearray(CHUNK * REC)
-        for c in range(CAPACITY // CHUNK):
+        c = 0
+        while c < CAPACITY // CHUNK:
             n = load(dev, c, buf)
+            if n == 0 and c % _FILE_CHUNKS == 0:
+                # an empty or missing file holds no slot (a write at an offset fills the gap
+                # before it): skip it, not open it once a chunk (a new pump's first boot read
+                # all 1536 chunks of a log that was not there: ~7 s of a Pico's CPU)
+                c += _FILE_CHUNKS
+                continue
             for i in range(CHUNK):
                 seq = max(seq, seq_at(buf, n, i))
+            c += 1
         dev.log_seq = seq
     return seq
