@@ -55,14 +55,14 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
         return False
     native = native if arch else None
-    cached = _cache_dir() / f"{_digest(source)}-{_digest(native) if native else 'none'}-{arch or 'bytecode'}"
+    cached = _cache_dir() / f"{_digest(source)}-{_digest(native) if native else 'none'}-{arch or 'bytecode'}-{_FORMAT}"
     if not cached.exists():
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_cache_dir()))
         _compile(source, tmp / "fw", tool, arch)
         if native:
             for py in sorted(native.glob("*.py")):
-                subprocess.run([tool, f"-march={arch}", "-o", str(tmp / "fw" / py.with_suffix(".mpy").name), str(py)],
-                               check=True, capture_output=True, text=True)
+                subprocess.run([tool, f"-march={arch}", "-s", py.name, "-o", str(tmp / "fw" / py.with_suffix(".mpy").name),
+                                str(py)], check=True, capture_output=True, text=True)
         try:
             (tmp / "fw").rename(cached)
         except OSError:
@@ -70,6 +70,12 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(cached, dest)
     return True
+
+
+# what a build holds beyond its sources and arch (part of the cache's key): "s" = each module's
+# embedded source name is its path on the board (mpy-cross -s), not the build folder's absolute
+# path, which a board interns for good when it loads the module (docs/architecture.md, "Memory")
+_FORMAT = "s"
 
 
 def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
@@ -81,8 +87,8 @@ def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
         if py.name == "__init__.py" and only_a_docstring(py.read_text()):
             py.unlink()  # the folder is a package without it; loaded, it would cost heap for nothing
             continue
-        subprocess.run([tool, *march, "-o", str(py.with_suffix(".mpy")), str(py)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run([tool, *march, "-s", str(py.relative_to(dest)), "-o", str(py.with_suffix(".mpy")), str(py)],
+                       check=True, capture_output=True, text=True)
         py.unlink()
 
 

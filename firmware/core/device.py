@@ -32,8 +32,9 @@ _NO_SAVE = _READS + ("auth",)  # nothing to save after these (auth saves its own
 _HEAP_BUDGET = const(65536)  # the live heap the firmware holds itself to (spec §11), whatever the board has
 # a load that leaves its call less of the budget than this (a programming request's: ~10 KB of
 # code on the emulated RP2040, docs/architecture.md "Memory") runs with the resident modules gone;
-# the next read loads them again, once. Small loads keep them.
-_CALL_ROOM = const(8192)
+# the next read loads them again, once. Smaller loads (log, auth, alarms, clock: ~4 KB) keep them,
+# or the frequent reads would pay a load after each.
+_CALL_ROOM = const(6144)
 _READ_WHEN_EMPTY = ("alarms", "clock", "limits", "ptm")  # without args these only read
 _TWO_PHASE = ("program", "bolus", "prime", "refill", "ptm")  # a request prepares; "commit" applies
 # the role a request needs (spec §7); others are open to anyone on the link
