@@ -61,7 +61,7 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         _compile(source, tmp / "fw", tool, arch)
         if native:
             for py in sorted(native.glob("*.py")):
-                subprocess.run([tool, f"-march={arch}", "-s", py.name, "-o", str(tmp / "fw" / py.with_suffix(".mpy").name),
+                subprocess.run([tool, f"-march={arch}", "-s", py.stem, "-o", str(tmp / "fw" / py.with_suffix(".mpy").name),
                                 str(py)], check=True, capture_output=True, text=True)
         try:
             (tmp / "fw").rename(cached)
@@ -72,10 +72,17 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
     return True
 
 
-# what a build holds beyond its sources and arch (part of the cache's key): "s" = each module's
-# embedded source name is its path on the board (mpy-cross -s), not the build folder's absolute
-# path, which a board interns for good when it loads the module (docs/architecture.md, "Memory")
-_FORMAT = "s"
+# what a build holds beyond its sources and arch (part of the cache's key): "n" = each module's
+# embedded source name (mpy-cross -s) is the name it is imported by ("device", "hal.sim"), which a
+# board interns anyway, not the build folder's absolute path, which it interned too and kept for
+# good (docs/architecture.md, "Memory"); tracebacks in crash.log name the module
+_FORMAT = "n"
+
+
+def module_name(path: Path, root: Path) -> str:
+    """The name a module at path under the flash root root is imported by: hal/sim.py -> hal.sim."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
@@ -87,7 +94,7 @@ def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
         if py.name == "__init__.py" and only_a_docstring(py.read_text()):
             py.unlink()  # the folder is a package without it; loaded, it would cost heap for nothing
             continue
-        subprocess.run([tool, *march, "-s", str(py.relative_to(dest)), "-o", str(py.with_suffix(".mpy")), str(py)],
+        subprocess.run([tool, *march, "-s", module_name(py, dest), "-o", str(py.with_suffix(".mpy")), str(py)],
                        check=True, capture_output=True, text=True)
         py.unlink()
 

@@ -166,11 +166,11 @@ def test_every_firmware_module_compiles_for_any_chip(tmp_path):
     assert [p.name for p in (ROOT / "native").glob("*.py")] == ["link_native.py"]
 
 
-def test_a_module_carries_its_path_on_the_board_as_its_source_name(tmp_path):
+def test_a_module_carries_its_import_name_as_its_source_name(tmp_path):
     """A board interns the source name an .mpy carries when it loads it, and keeps it for good: the
     build folder's absolute path (~65 characters a module) cost 1.2 KB of heap after boot on the
-    virtual Pico and as much on a Pico. The board's own path ("device.py", "hal/sim.py") is what a
-    traceback in crash.log should name anyway."""
+    virtual Pico and as much on a Pico. The name the module is imported by ("device", "hal.sim") is
+    interned anyway, and names the module in a crash.log traceback."""
     if firmware_build.mpy_cross() is None:
         pytest.skip("mpy-cross not installed")
     build = tmp_path / "b"
@@ -179,5 +179,8 @@ def test_a_module_carries_its_path_on_the_board_as_its_source_name(tmp_path):
     assert len(modules) > 30
     for mpy in modules:
         data = mpy.read_bytes()
-        assert str(mpy.relative_to(build).with_suffix(".py")).encode() in data, mpy
-        assert b"firmware-builds" not in data and str(tmp_path).encode() not in data, mpy
+        name = firmware_build.module_name(mpy, build)
+        assert name.encode() in data, mpy
+        assert b".py" not in data and b"firmware-builds" not in data and str(tmp_path).encode() not in data, mpy
+    assert firmware_build.module_name(build / "hal" / "sim.mpy", build) == "hal.sim"
+    assert firmware_build.module_name(build / "hal" / "__init__.mpy", build) == "hal"
