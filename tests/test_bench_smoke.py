@@ -36,3 +36,10 @@ def test_every_bench_runs_quick_and_prints_its_figures(tmp_path):
     assert f"heap {BUDGET_HEAP}, the budget" in figures  # the bench runs the heap the docs name
     for name in ("link", "therapy", "persistence"):
         assert json.loads((tmp_path / f"{name}.json").read_text())["quick"] is True
+
+
+def test_the_month_bench_is_not_in_the_quick_run():
+    """bench/rp2040_month.py (`make bench-month`, an hour) imports and declines --quick in one line."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "rp2040_month.py"), "--quick"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "rp2040 month bench skipped: not in --quick (it takes an hour)"

@@ -504,3 +504,14 @@ def test_dose_fields_have_one_bound_which_the_protocol_states():
         assert len(lines) == (1 if path.name == "field_checks.py" else 0), (path, lines)
     rows = found(r"`(?:dose_mcg|basal_mcg|bolus_mcg)`[^\n]*?1\.\.(\d+) mcg", doc("protocol.md"), at_least=4)
     assert {int(m[1]) for m in rows} == {top}
+
+
+def test_the_firmware_s_messages_say_its_rate_range():
+    """The refusals and the priming summary write the rate range as text (no mL formatting code
+    is loaded for them on a Pico: heap); this holds each number to dose.MIN_RATE_NL / MAX_RATE_NL."""
+    lo, hi = fact("MIN_RATE_NL"), fact("MAX_RATE_NL")
+    fw = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "firmware").rglob("*.py") if "hal" not in p.parts}
+    ranges = [(nl(m[1]), nl(m[2])) for t in fw.values() for m in re.finditer(r"range (\d\.\d+)\.\.(\d+) mL/day", t)]
+    assert ranges == [(lo, hi)]
+    tops = [nl(m[1]) for t in fw.values() for m in re.finditer(r"(?:maximum|at) (\d+) mL/day", t)]
+    assert len(tops) >= 3 and set(tops) == {hi}, tops
