@@ -171,3 +171,20 @@ def test_a_periodic_bolus_counts_once_after_the_record_is_closed_mid_prescriptio
     # about 203 mcg given in the last 24 h, 210 mcg/day from now: within the 260 mcg allowance
     good, out = pump.send("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=10, lockout_s=HOUR)
     assert good, out
+
+
+def test_a_periodic_bolus_counts_once_after_the_record_is_closed_twice_mid_prescription(pump):
+    """Found by test_limits_model (cerebral): two closes of the record while one periodic
+    prescription runs on (a patient-bolus change, then another, or a stop). The record's second
+    piece kept the grid's first bolus time as its train's start, so the boluses up to the first
+    close counted again (2 x 40 mcg here) and an allowed change was refused over 24 h."""
+    pump.advance(DAY)
+    pump.change("program", mode="periodic", basal_mcg=120, bolus_mcg=40, every_s=12 * HOUR, over_s=HOUR)
+    pump.advance(22 * HOUR)
+    pump.change("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=2, lockout_s=HOUR)  # closes the record
+    pump.advance(HOUR)
+    pump.change("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=3, lockout_s=HOUR)  # and again
+    pump.advance(1)
+    # about 197 mcg given in the last 24 h, 210 mcg/day from now: within the 260 mcg allowance
+    good, out = pump.send("ptm", enable=True, dose_mcg=1, over_s=600, max_per_day=10, lockout_s=HOUR)
+    assert good, out

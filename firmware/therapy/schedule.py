@@ -9,8 +9,10 @@ ptm: enabled patient boluses at their maximum, dose x max per day, as a steady m
 worst case). Clinician single boluses have their own cap and are not part of it.
 
 Over an interval a schedule is rate steps (flat [t, mcg/day, ...], each rate until the next step)
-and bolus trains (flat [start, end, first, every, over, mcg, ...]: boluses at first + k x every
-that start in [start, end), each delivered evenly over `over` s and cut off at end).
+and bolus trains (flat [start, end, first, every, over, mcg, ...]: boluses at first + k x every,
+k >= 0, each delivered evenly over `over` s, counted only within [start, end): a bolus cut by
+start or end counts its part inside, so a record closed twice while one prescription runs holds
+each bolus once).
 Amounts are exact rationals (num, den) in mcg x 86400 (mcg/day x seconds): a bolus cut by a window
 edge is a fraction of its dose. Times are device seconds. Only minimum rate, halts and missed
 boluses make the pump deliver less than its schedule, so the schedule bounds what was delivered.
@@ -72,7 +74,7 @@ def expand(prog, a, b):
         return [a, prog[1] + prog[2]], []
     if kind == "p":
         first = prog[5]
-        return [a, prog[1] + prog[6]], [first, b, first, prog[3], prog[4], prog[2]]
+        return [a, prog[1] + prog[6]], [a, b, first, prog[3], prog[4], prog[2]]
     week, off, ptm = prog[1], prog[2] * 60, prog[3]
     local = a + off
     day = local // DAY_S
@@ -113,7 +115,7 @@ def train_amount(tr, i, a, b):
     hi = min(b, end)
     if hi <= lo:
         return (0, 1)
-    k0 = max(-((first - start) // every), (lo - over - first) // every + 1)  # first bolus overlapping
+    k0 = max(0, (lo - over - first) // every + 1)  # first bolus overlapping lo
     k1 = -((first - hi) // every) - 1  # last bolus starting before hi
     if k1 < k0:
         return (0, 1)
@@ -151,7 +153,7 @@ def edges(parts, lo, hi):
             yield end
         for i in range(0, len(trains), 6):
             start, stop, first, every, over = trains[i], trains[i + 1], trains[i + 2], trains[i + 3], trains[i + 4]
-            k = max(-((first - max(start, lo - over)) // every), 0 if first >= start else -((first - start) // every))
+            k = max(0, -((first + over - max(start, lo)) // every))  # the first bolus ending at or after both
             g = first + k * every
             while g < stop and g <= hi:
                 if lo <= g:
