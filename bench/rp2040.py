@@ -10,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import options, write_result
@@ -21,6 +22,7 @@ from host_tools.errors import DeviceRefused, PumpError
 
 HZ = 125_000_000
 TIMEOUT = 10.0
+STEP_S = 0.9  # the chip's time given to each request (stepped())
 REPEAT = 7
 DOSE, CONC = 200, 500  # mcg/day, mcg/mL: 66.7 strokes an hour
 
@@ -36,19 +38,34 @@ def answered(board: Board, within_s: float = 120.0) -> PumpClient:
             time.sleep(0.2)
 
 
+@contextmanager
+def stepped(board: Board, client: PumpClient):
+    """The board runs free (its time moves only in advance()) and each request the client writes
+    gets STEP_S of the chip's time, in which the chip reads it, answers and goes back to sleep.
+    A request's cycles are then its own: neither the host's wall time nor an estimate of the idle
+    loop's share of it (which read +-0.7 ms on status) comes in. STEP_S is more than the longest
+    request's CPU and less than the idle main loop's wake (3 s, hal/rp2.py), so no idle wake falls inside."""
+    write = client._write
+
+    def write_and_run(data: bytes) -> None:
+        write(data)
+        time.sleep(0.03)  # the runner takes host bytes from the pty every few ms
+        board.advance(STEP_S)
+
+    board.pace("free")
+    client._write = write_and_run  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        client._write = write  # type: ignore[method-assign]
+        board.pace("paced")
+
+
 def cpu_ms(board: Board, fn) -> float:
-    """Busy CPU of one request, less what the idle main loop spends in the same wall time."""
-    idle_per_s = board.idle_cycles_per_s
-    c0, t0 = board.state()["cycles"], time.monotonic()
+    """Busy CPU of the requests fn makes (inside stepped())."""
+    c0 = board.state()["cycles"]
     fn()
-    c1, t1 = board.state()["cycles"], time.monotonic()
-    return max(0.0, (c1 - c0) - idle_per_s * (t1 - t0)) * 1000 / HZ
-
-
-def idle_rate(board: Board, seconds: float = 3.0) -> float:
-    c0, t0 = board.state()["cycles"], time.monotonic()
-    time.sleep(seconds)
-    return (board.state()["cycles"] - c0) / (time.monotonic() - t0)
+    return (board.state()["cycles"] - c0) * 1000 / HZ
 
 
 def fast_hour(board: Board) -> tuple[int, float]:
@@ -90,18 +107,18 @@ def measure(board: Board, flash_s: float, opts) -> int:
     answered(board).close()
     boot_wall = time.monotonic() - t
     boot_cpu_ms = (board.state()["cycles"] - c0) * 1000 / HZ
-    board.idle_cycles_per_s = idle_rate(board)  # type: ignore[attr-defined]
     requests: dict[str, list[float]] = {}
     with answered(board) as c:
         heap_boot = c.diag()["mem_alloc"]
         reads = {"hello": c.hello, "status": c.status, "diag": c.diag, "log (last 10)": lambda: c.log(last=10)}
         signed = {"alarms": c.alarms, "clock (read)": c.clock}
-        for _ in range(REPEAT):
-            for name, fn in reads.items():
-                requests.setdefault(name, []).append(cpu_ms(board, fn))
-            requests.setdefault("auth (2 requests)", []).append(cpu_ms(board, lambda: c.authenticate("clinician")))
-            for name, fn in signed.items():
-                requests.setdefault(name, []).append(cpu_ms(board, fn))
+        with stepped(board, c):
+            for _ in range(REPEAT):
+                for name, fn in reads.items():
+                    requests.setdefault(name, []).append(cpu_ms(board, fn))
+                requests.setdefault("auth (2 requests)", []).append(cpu_ms(board, lambda: c.authenticate("clinician")))
+                for name, fn in signed.items():
+                    requests.setdefault(name, []).append(cpu_ms(board, fn))
         diag = c.diag()
         # the live heap after every module call, from here on (it costs a collection per call)
         c.send("diag", {"heap_watch": True})
@@ -118,10 +135,11 @@ def measure(board: Board, flash_s: float, opts) -> int:
         # a review judges the rolling 24 h windows (window_rules, schedule); a refusal also scans
         # when the change would fit (nine more window checks)
         c.authenticate("clinician")
-        for name, fn in (("program review (24 h windows)", lambda: _review(c, mode="continuous", dose_mcg=DOSE + 20)),
-                         ("program refused over 24 h (+ retry scan)", lambda: _review(c, **_front_loaded(c)))):
-            for _ in range(3):
-                requests.setdefault(name, []).append(cpu_ms(board, fn))
+        with stepped(board, c):
+            for name, fn in (("program review (24 h windows)", lambda: _review(c, mode="continuous", dose_mcg=DOSE + 20)),
+                             ("program refused over 24 h (+ retry scan)", lambda: _review(c, **_front_loaded(c)))):
+                for _ in range(3):
+                    requests.setdefault(name, []).append(cpu_ms(board, fn))
         c.program(mode="stop", reason="bench")
         peak = c.diag().get("mem_peak")
     per_stroke_ms = (pumping - idle_hour) * 1000 / HZ / max(strokes, 1)

@@ -271,7 +271,9 @@ class PumpClient:
         if cmd in ("hello", "auth"):
             self.session = None  # the device ends the session (and drops a prepared change) at both
         if not signed:
-            body = json.dumps({"cmd": cmd, "args": args}, separators=(",", ":")).encode()
+            # compact, and without an empty args (the device's default): a Pico reads a request
+            # a byte at a time (docs/rp2040.md), so `status` is 16 bytes of JSON, not 26
+            body = json.dumps({"cmd": cmd, "args": args} if args else {"cmd": cmd}, separators=(",", ":")).encode()
         elif self.session is None:
             raise PumpError(f"'{cmd}' must be signed, and there is no session: authenticate first")
         else:

@@ -122,6 +122,19 @@ def test_status_answer_is_the_state_as_json(dev):
     assert set(s["therapy"]) >= {"priming", "bridge", "strokes"} and len(s["alarms"]) == 2
 
 
+@pytest.mark.parametrize("acked", [False, True])
+def test_status_with_one_alarm_says_it_as_the_list_does(dev, acked):
+    """One alarm (status writes it from its own template) or a stall (with its restarts), each
+    acknowledged or not: the same JSON as alarm_list."""
+    from alarms import PRIORITY
+
+    for code in PRIORITY:
+        dev.alarms.active.clear()
+        dev.alarms.active[code] = (812_345_678, acked)
+        s = json.loads(ask(dev, "status").body)
+        assert s["alarms"] == reference_status(dev)["alarms"] and len(s["alarms"]) == 1, code
+
+
 def test_status_keys_begin_with_the_summary(dev):
     """The summary's fields (every programming answer's) are status's first five, by the same names."""
     import requests.info as cmd_info

@@ -12,6 +12,10 @@ bodies = st.binary(min_size=0, max_size=link.MAX_PAYLOAD - link.HEADER_LEN)
 ids = st.integers(min_value=0, max_value=0xFFFF)
 
 
+def head(kind: int, req_id: int) -> bytes:
+    return bytes((1, kind, req_id >> 8, req_id & 0xFF))
+
+
 def feed_all(d: link.Deframer, data: bytes, piece: int = 1) -> list[tuple[int, bytes]]:
     """Feed data as the link delivers it, `piece` bytes a read (a byte a read by default)."""
     out = []
@@ -32,22 +36,36 @@ def test_crc_check_value():
 
 @given(bodies, ids)
 def test_firmware_and_host_encoders_agree_byte_for_byte(body, req_id):
-    fw = bytes(link.encode(link.header(link.KIND_REQUEST, req_id) + body))
+    fw = bytes(link.encode(link.KIND_REQUEST, req_id, body))
     host = framing.encode(framing.REQUEST, req_id, body)
     assert host == b"\x00" + fw
     assert 0 not in fw[:-1] and fw[-1] == 0
+
+
+@given(bodies, ids, st.binary(max_size=50))
+def test_encoding_into_a_used_buffer_gives_the_same_frame(body, req_id, junk):
+    """The device writes answers into its deframer's buffer, over whatever was there."""
+    d = link.Deframer()
+    d.payload[:len(junk)] = junk
+    assert bytes(link.encode(link.KIND_RESPONSE, req_id, body, d.payload)) == bytes(link.encode(link.KIND_RESPONSE, req_id, body))
+
+
+@given(bodies.map(lambda b: b.replace(b"\0", b"x")), ids)
+def test_text_bodies_skip_the_zero_search_and_give_the_same_frame(body, req_id):
+    """The device's answers are JSON text (no 0x00): encode's text path frames them alike."""
+    assert bytes(link.encode(link.KIND_RESPONSE, req_id, body, None, True)) == bytes(link.encode(link.KIND_RESPONSE, req_id, body))
 
 
 @given(bodies, ids, st.sampled_from([1, 2, 7, 64, 5000]))
 def test_firmware_deframer_decodes_host_frames(body, req_id, piece):
     d = link.Deframer()
     got = feed_all(d, framing.encode(framing.REQUEST, req_id, body), piece)
-    assert got == [(link.FRAME, bytes(link.header(link.KIND_REQUEST, req_id)) + body)]
+    assert got == [(link.FRAME, head(link.KIND_REQUEST, req_id) + body)]
 
 
 @given(bodies, ids)
 def test_host_decodes_firmware_frames(body, req_id):
-    wire = bytes(link.encode(link.header(link.KIND_RESPONSE, req_id) + body))
+    wire = bytes(link.encode(link.KIND_RESPONSE, req_id, body))
     f = framing.decode(wire[:-1])
     assert (f.version, f.kind, f.req_id, f.body) == (1, framing.RESPONSE, req_id, body)
 
@@ -57,12 +75,12 @@ def test_resynchronises_after_any_garbage(garbage, body, req_id):
     """Whatever came before, the frame after the next delimiter is received intact."""
     d = link.Deframer()
     results = feed_all(d, garbage + framing.encode(framing.REQUEST, req_id, body))
-    assert results[-1] == (link.FRAME, bytes(link.header(link.KIND_REQUEST, req_id)) + body)
+    assert results[-1] == (link.FRAME, head(link.KIND_REQUEST, req_id) + body)
 
 
 @given(bodies, ids, st.data())
 def test_any_single_byte_corruption_is_detected(body, req_id, data):
-    wire = bytearray(link.encode(link.header(link.KIND_REQUEST, req_id) + body))
+    wire = bytearray(link.encode(link.KIND_REQUEST, req_id, body))
     i = data.draw(st.integers(min_value=0, max_value=len(wire) - 2))
     wire[i] ^= data.draw(st.integers(min_value=1, max_value=255))
     results = feed_all(link.Deframer(), bytes(wire))
@@ -71,7 +89,7 @@ def test_any_single_byte_corruption_is_detected(body, req_id, data):
 
 
 def test_truncated_frame_is_refused():
-    wire = bytes(link.encode(link.header(link.KIND_REQUEST, 5) + b'{"cmd":"status"}'))
+    wire = bytes(link.encode(link.KIND_REQUEST, 5, b'{"cmd":"status"}'))
     for cut in range(1, len(wire) - 1):
         (result,) = feed_all(link.Deframer(), wire[:cut] + b"\x00")
         assert result[0] in (link.BAD_COBS, link.BAD_CRC, link.TOO_SHORT), cut

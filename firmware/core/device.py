@@ -19,6 +19,9 @@ from core.version import PROTOCOL_VERSION
 from micropython import const
 
 _RECENT = 8  # answers kept for idempotent retries
+# the device's JSON is compact: every byte costs again in CRC, COBS and USB. (Named as json.dumps's
+# argument: a name the firmware image holds already, not one more interned in the heap.)
+separators = (",", ":")
 _LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
 _REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
@@ -80,6 +83,7 @@ class Device:
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
+        self.synced = False  # a request ran sync() during this poll_link (app.run then skips service())
         self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
         self._kept = []  # the modules they loaded with them (given way together, see call)
@@ -275,6 +279,7 @@ class Device:
     def sync(self):
         """Bring engine time up to now (events first), before a request reads or changes therapy."""
         self.service()
+        self.synced = True
         hal = self.hal
         ds = hal.ticks_diff(hal.ticks_ms(), self.t_tick) // 100
         if ds > 0:
@@ -302,7 +307,10 @@ class Device:
                     self.expect = None
                 out["committed"] = cmd
             else:
-                out = self.call(module, cmd, args)
+                # a resident module (status: the frequent read) is called straight, not through
+                # call()'s loading and star arguments (~0.3 ms on a Pico)
+                code = sys.modules.get(module) if module in self.resident else None  # None: gave way
+                out = getattr(code, cmd)(self, args) if code else self.call(module, cmd, args)
             if cmd not in _NO_SAVE and (args or cmd not in _READ_WHEN_EMPTY):
                 self.dates[2] = True  # predicted again by the next service()
                 self.call_in("storage", "state", "save")  # a committed change survives any power cut from now
@@ -336,9 +344,11 @@ class Device:
     # -- link ----------------------------------------------------------------
     def poll_link(self):
         """Serve the frames waiting on the link, up to _LINK_BUDGET bytes: a host that never
-        stops sending must not keep the main loop from its strokes and the watchdog's feed."""
+        stops sending must not keep the main loop from its strokes and the watchdog's feed.
+        True when a request brought engine time up to now (sync()) on the way."""
         rx = self._rx
         deframer = self.deframer
+        self.synced = False
         for _ in range(_LINK_BUDGET // len(rx)):
             n = self.hal.link_read(rx)
             i = 0
@@ -350,7 +360,8 @@ class Device:
                 elif r < 0:
                     self._send(link.KIND_ERROR, 0, self._link_error(r))
             if n < len(rx):
-                return
+                break
+        return self.synced
 
     def _link_error(self, r):
         """The error body of a bad frame. Its words are refusals.py's, loaded at the first bad frame
@@ -390,13 +401,15 @@ class Device:
             kind, keep, body = self._execute(bytes(p[link.HEADER_LEN:n]))
             if len(body) > link.MAX_PAYLOAD - link.HEADER_LEN:
                 kind, body = link.KIND_ERROR, self._refuse(errors.INTERNAL, "too_big", len(body))
-            frame = link.encode(link.header(kind, req_id) + body)
+            # an answer kept for retries gets its own buffer; any other is written into the
+            # deframer's, free once the request is taken (no allocation of the answer's size)
+            frame = link.encode(kind, req_id, body, None if keep else self.deframer.payload, True)
         except MemoryError:  # no room to build the answer: say so in a small one
             keep = False
             body = None
             gc.collect()
-            frame = link.encode(link.header(link.KIND_ERROR, req_id) + b'{"code":10,"error":"internal",'
-                                b'"text":"out of memory building the answer"}')
+            frame = link.encode(link.KIND_ERROR, req_id, b'{"code":10,"error":"internal",'
+                                b'"text":"out of memory building the answer"}', self.deframer.payload, True)
         if keep == _REVIEW:
             self._review = (req_id, crc, frame)
         elif keep:
@@ -433,9 +446,9 @@ class Device:
             return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
         except Exception as e:  # a firmware bug must not take the link down
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
-        if isinstance(result, memoryview):  # JSON text already (status: requests/info.py)
+        if isinstance(result, bytearray):  # JSON text already (status: requests/info.py)
             return link.KIND_RESPONSE, keep, result
-        return link.KIND_RESPONSE, keep, json.dumps(result).encode()
+        return link.KIND_RESPONSE, keep, json.dumps(result, separators=separators).encode()
 
     def _refuse(self, code, why, value=None):
         """An error body whose text refusals.py words (loaded for it: a well-formed frame refused
@@ -447,14 +460,14 @@ class Device:
         body = {"code": code, "error": errors.NAMES[code], "text": text}
         if detail:
             body.update(detail)
-        return json.dumps(body).encode()
+        return json.dumps(body, separators=separators).encode()
 
     def _send(self, kind, req_id, body):
-        self.hal.link_write(link.encode(link.header(kind, req_id) + body))
+        self.hal.link_write(link.encode(kind, req_id, body, None, True))
 
     def _alarm_frame(self, event, code, priority, since):
         body = {"event": event, "code": code, "priority": priority, "since": since}
-        self._send(link.KIND_ALARM, 0, json.dumps(body).encode())
+        self._send(link.KIND_ALARM, 0, json.dumps(body, separators=separators).encode())
 
     # -- what stays resident for every request --------------------------------
     def identity(self):

@@ -8,7 +8,6 @@ payload = version (u8) | kind (u8) | request id (u16, big-endian) | body
 """
 
 import sys
-from array import array
 from micropython import const
 
 MAX_PAYLOAD = const(2048)  # a 7-day flex schedule of 13 steps a day fits
@@ -28,22 +27,6 @@ TOO_LONG = const(-3)
 TOO_SHORT = const(-4)
 
 
-def _crc_table():
-    """CRC-16/CCITT-FALSE a nibble at a time: 16 u16 (32 bytes of heap; a byte table's 512 were
-    more than the machine code saves)."""
-    t = array("H", bytes(32))
-    for i in range(16):
-        c = i << 12
-        for _ in range(4):
-            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t[i] = c & 0xFFFF
-    return t
-
-
-_TABLE = _crc_table()
-del _crc_table  # run once: its code need not stay in the heap
-
-
 # The CRC-16 and status's template writer as machine code where the build has it for this chip
 # (native/link_native.py, added by a build for a target chip beside the firmware's packages): on a
 # Pico they were most of a status request's CPU. Elsewhere (firmware/ copied as is, CPython tests,
@@ -61,71 +44,76 @@ if not NATIVE:
 
 def crc16(data, n):
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n]."""
-    return _crc16(data, n, _TABLE)
+    return _crc16(0xFFFF, n, data)
 
 
-def encode(payload):
-    """Return the wire bytes for one frame: COBS(payload + CRC) + 0x00.
+def encode(kind, req_id, body, out=None, text=False):
+    """The wire bytes of one frame, COBS(header + body + CRC-16) + 0x00, as a memoryview of out
+    (at least 4 + 2 + len(body), + 1 a 254, + 2 bytes: the device reuses its deframer's payload
+    buffer, which holds the largest frame) or of a new buffer. text: the body
+    holds no 0x00 (JSON text: json.dumps escapes control characters), so it is not searched for
+    one (find() is a compare a byte: ~0.2 ms for status's answer on a Pico).
 
-    The output is allocated once at its worst-case size (growing a bytearray byte by byte
-    fragments a small heap), and nothing else of the payload's size: runs of non-zero bytes are
-    found by bytes.find and copied by slice assignment from a memoryview (C, not a byte loop: on
-    a Pico that was most of an answer's cost); the two CRC bytes go through the byte rule.
+    The header is not joined to the body (that copied every answer once more on a Pico); the CRC
+    runs over the two. The body's runs of non-zero bytes are found by find() and copied by slice
+    assignment (C, not a byte loop) into a view that ends at the frame's end: MicroPython's slice
+    assignment moves everything after the slice (even when the lengths match), so into a large
+    buffer each copy cost a move of the rest of it. The header's and the CRC's bytes go one by one.
     """
-    n = len(payload)
-    c = _crc16(payload, n, _TABLE)
-    total = n + 2
-    out = bytearray(total + total // 254 + 2)
-    view = memoryview(payload)
+    n = len(body)
+    hi = (req_id >> 8) & 0xFF
+    lo = req_id & 0xFF
+    c = _crc16(_crc16(0xFFFF, HEADER_LEN, bytes((1, kind, hi, lo))), n, body)
+    size = n + HEADER_LEN + 2
+    size += size // 254 + 2  # COBS adds a byte a 254 at most, and the delimiter
+    if out is None:
+        out = bytearray(size)
+    dest = memoryview(out)[:size]
+    out[1] = 1  # the version and the kind are never 0x00: the first block's first two bytes
+    out[2] = kind
     code_at = 0
-    o = 1
-    code = 1
-    i = 0
-    while i < n:
-        z = payload.find(b"\0", i)
-        end = n if z < 0 else z
-        while i < end:
-            k = end - i
-            if k > 0xFF - code:
-                k = 0xFF - code
-            out[o:o + k] = view[i:i + k]
-            o += k
-            code += k
-            i += k
-            if code == 0xFF:  # a full block: no zero implied after it
-                out[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-        if z >= 0:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-            i = z + 1
-    for b in (c >> 8, c & 0xFF):
-        if b == 0:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-        else:
+    o = 3
+    code = 3
+    for b in (hi, lo, -1, c >> 8, c & 0xFF):  # -1: the body's place
+        if b > 0:
             out[o] = b
             o += 1
             code += 1
-            if code == 0xFF:
-                out[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
+            if code < 0xFF:
+                continue
+        elif b < 0:
+            view = memoryview(body)
+            i = 0
+            while i < n:
+                z = -1 if text else body.find(b"\0", i)
+                end = n if z < 0 else z
+                while i < end:
+                    k = end - i
+                    if k > 0xFF - code:
+                        k = 0xFF - code
+                    dest[o:o + k] = view[i:i + k]
+                    o += k
+                    code += k
+                    i += k
+                    if code == 0xFF:  # a full block: no zero implied after it
+                        out[code_at] = code
+                        code_at = o
+                        o += 1
+                        code = 1
+                if z >= 0:
+                    out[code_at] = code
+                    code_at = o
+                    o += 1
+                    code = 1
+                    i = z + 1
+            continue
+        out[code_at] = code  # a zero, or a full block
+        code_at = o
+        o += 1
+        code = 1
     out[code_at] = code
     out[o] = 0
-    return memoryview(out)[:o + 1]
-
-
-def header(kind, req_id):
-    """The four header bytes of a payload."""
-    return bytes((1, kind, (req_id >> 8) & 0xFF, req_id & 0xFF))
+    return dest[:o + 1]
 
 
 class Deframer:
@@ -137,10 +125,12 @@ class Deframer:
     def __init__(self):
         # worst-case COBS overhead is one byte in 254; decoding happens in place
         # (output never overtakes input), so one buffer serves both
+        # (once a frame is taken, the device writes its answer into it: encode's out)
         self._raw = bytearray(MAX_PAYLOAD + 2 + MAX_PAYLOAD // 254 + 2)
         self._n = 0
         self._overflow = False
         self.payload = self._raw
+        self._view = memoryview(self._raw)
         self.length = 0
         self.used = 0
 
@@ -155,8 +145,8 @@ class Deframer:
         if k > len(raw) - n:  # longer than any frame: dropped up to its delimiter
             self._overflow = True
             k = len(raw) - n
-        if k > 0:
-            raw[n:n + k] = buf[start:start + k]
+        if k > 0:  # into a view that ends where the copy does (see encode: nothing after it to move)
+            self._view[:n + k][n:] = buf[start:start + k]
             n += k
         if z < 0:  # no delimiter yet
             self.used = end
@@ -169,7 +159,9 @@ class Deframer:
             return TOO_LONG
         if n == 0:
             return NOTHING  # empty frames are idle delimiters
-        # COBS decode in place: output never overtakes input; a block is one slice copy (C)
+        # COBS decode in place: output never overtakes input; a block is one slice copy (C), in a
+        # view of the frame only
+        frame = self._view[:n]
         i = 0
         o = 0
         while i < n:
@@ -178,7 +170,7 @@ class Deframer:
             if end > n:
                 return BAD_COBS
             if code > 1:
-                raw[o:o + code - 1] = raw[i + 1:end]
+                frame[o:o + code - 1] = frame[i + 1:end]
                 o += code - 1
             i = end
             if code < 0xFF and i < n:
@@ -187,7 +179,7 @@ class Deframer:
         if o < HEADER_LEN + 2:
             return TOO_SHORT
         o -= 2
-        if _crc16(raw, o, _TABLE) != (raw[o] << 8) | raw[o + 1]:
+        if _crc16(0xFFFF, o, raw) != (raw[o] << 8) | raw[o + 1]:
             return BAD_CRC
         if o > MAX_PAYLOAD:
             return TOO_LONG

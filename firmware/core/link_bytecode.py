@@ -5,13 +5,12 @@ to the same results on the VM.
 """
 
 
-def crc16(data, n, table):
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n] by the nibble table (link._TABLE)."""
-    c = 0xFFFF
+def crc16(c, n, data):
+    """The CRC-16/CCITT-FALSE register c carried over data[:n] (start with 0xFFFF), by shifts."""
     for i in range(n):  # compiled to a counter loop: nothing allocated
-        c ^= data[i] << 8
-        c = ((c << 4) & 0xFFFF) ^ table[c >> 12]
-        c = ((c << 4) & 0xFFFF) ^ table[c >> 12]
+        x = ((c >> 8) ^ data[i]) & 0xFF
+        x ^= x >> 4
+        c = ((c << 8) ^ (x << 12) ^ (x << 5) ^ x) & 0xFFFF
     return c
 
 

@@ -7,16 +7,18 @@ from therapy.units import TUBING_NL, STROKE_NL
 from core.version import FIRMWARE_VERSION, PROTOCOL_VERSION
 from alarms.listing import alarm_json
 
+separators = (",", ":")  # json.dumps's: compact, as device.separators
 _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 # status's answer as a JSON template (link.fill: 0x01 the next integer, 0x02 the next JSON text):
 # the keys are written once here, not encoded again per request by json.dumps, which with the
-# dicts it needs was ~2.7 ms of a status's CPU on a Pico (docs/rp2040.md). The first five are
-# dev.summary()'s, in its order (test_device_protocol holds them to it).
-_STATUS = (b'{"state": "\x02", "mode": "\x02", "daily_dose_mcg": \x01, "rate_nl_per_day": \x01, '
-           b'"concentration_mcg_per_ml": \x01, "reservoir_nl": \x01, "reservoir_capacity_nl": \x01, '
-           b'"alarms": \x02, "alarm_date": \x01, "refill_date": \x01, "clock": \x01, "utc_offset_min": \x01, '
-           b'"firmware_version": \x02, "serial": \x02, "therapy": {"strokes": \x01, "delivered_nl": \x01, '
-           b'"primed_nl": \x01, "filled_nl": \x01, "since_refill_nl": \x01\x02}}')
+# dicts it needs was ~2.7 ms of a status's CPU on a Pico (docs/rp2040.md). Compact, as all the
+# device's JSON (device.separators): every byte costs again in the CRC, COBS and USB. The first
+# five keys are dev.summary()'s, in its order (test_device_protocol holds them to it).
+_STATUS = (b'{"state":"\x02","mode":"\x02","daily_dose_mcg":\x01,"rate_nl_per_day":\x01,'
+           b'"concentration_mcg_per_ml":\x01,"reservoir_nl":\x01,"reservoir_capacity_nl":\x01,'
+           b'"alarms":\x02,"alarm_date":\x01,"refill_date":\x01,"clock":\x01,"utc_offset_min":\x01,'
+           b'"firmware_version":\x02,"serial":\x02,"therapy":{"strokes":\x01,"delivered_nl":\x01,'
+           b'"primed_nl":\x01,"filled_nl":\x01,"since_refill_nl":\x01\x02}}')
 _VERSION = json.dumps(FIRMWARE_VERSION).encode()
 _STATUS_ROOM = len(_STATUS) + 11 * _STATUS.count(b"\x01") + len(_VERSION)  # + the other texts' lengths
 _serial = [None, b"null"]  # (serial, its JSON): it is set once, at provisioning
@@ -46,7 +48,7 @@ def diag(dev, args):
 
 
 def status(dev, args):
-    """The pump's state as JSON text (a memoryview of bytes: device._execute sends it as it is)."""
+    """The pump's state as JSON text (a bytearray: device._execute sends it as it is)."""
     th = dev.therapy
     sm = dev.summary()
     state, mode = sm["state"], sm["mode"]
@@ -60,7 +62,7 @@ def status(dev, args):
         _serial[0], _serial[1] = serial, json.dumps(serial).encode()
     extra = _detail(th)
     texts = (state, mode, alarms, _VERSION, _serial[1],
-             b", " + json.dumps(extra).encode()[1:-1] if extra else b"")
+             b"," + json.dumps(extra, separators=separators).encode()[1:-1] if extra else b"")
     ints = (sm["daily_dose_mcg"], sm["rate_nl_per_day"], sm["concentration_mcg_per_ml"], th.reservoir_nl, dev.hal.capacity_ml * 1000000,
             a["low_reservoir"][0] if "low_reservoir" in a else d[0],
             a["empty_reservoir"][0] if "empty_reservoir" in a else d[1],
@@ -69,7 +71,8 @@ def status(dev, args):
             th.strokes, (th.strokes - th.prime_strokes) * STROKE_NL, th.prime_strokes * STROKE_NL, th.filled_nl,
             (th.strokes - th.fill_strokes) * STROKE_NL)
     out = bytearray(_STATUS_ROOM + len(state) + len(mode) + len(alarms) + len(texts[4]) + len(texts[5]))
-    return memoryview(out)[:link.fill(_STATUS, ints, texts, out)]
+    out[link.fill(_STATUS, ints, texts, out):] = b""  # trimmed in place: no copy
+    return out
 
 
 def flex_step_index(th):
