@@ -172,17 +172,17 @@ def test_refill_clears_reservoir_alarms_and_undoes_minimum_rate(pump):
     assert not answer["warnings"]
     assert pump.alarms() == {}
     assert sorted(text.split()[0] for _, text in pump.events("alarm_clear")) == ["empty_reservoir", "low_reservoir"]
-    assert pump.dev.reservoir_floor == 2_000_000  # watching for the low threshold again
+    assert pump.dev.alarms.reservoir_floor == 2_000_000  # watching for the low threshold again
 
 
 def test_refill_below_the_low_threshold_raises_it_at_once(pump):
     running(pump, added_nl=1_500_000)
     assert set(pump.alarms()) == {"low_reservoir"}
-    assert pump.dev.reservoir_floor == 500_000
+    assert pump.dev.alarms.reservoir_floor == 500_000
 
 
 def test_a_never_filled_pump_has_no_reservoir_alarm_and_no_dates(pump):
-    assert pump.dev.reservoir_floor == -1
+    assert pump.dev.alarms.reservoir_floor == -1
     st = pump.ask("status")
     assert st["alarms"] == [] and st["alarm_date"] is None and st["refill_date"] is None
     pump.ask("refill", removed_nl=0, added_nl=20_000_000, concentration=500)
@@ -288,7 +288,7 @@ def test_battery_eri_then_eos_90_days_later_stops_the_pump(pump):
     pump.run(TICK_MS + 10_000)
     eri = pump.alarms()["battery_eri"]
     assert eri["priority"] == "non_critical"
-    assert pump.dev.eri_s is not None and abs(pump.dev.eri_s - eri["since"]) <= 1
+    assert pump.dev.alarms.eri_s is not None and abs(pump.dev.alarms.eri_s - eri["since"]) <= 1
     assert pump.ask("status")["state"] == "running"
     assert pattern(pump.tones_since(0), 0) == NON_CRITICAL
     pump.run(90 * DAY_MS - 2 * TICK_MS)
@@ -296,13 +296,13 @@ def test_battery_eri_then_eos_90_days_later_stops_the_pump(pump):
     pump.run(3 * TICK_MS)
     al = pump.alarms()
     assert al["battery_eos"]["priority"] == "critical"
-    assert 0 <= al["battery_eos"]["since"] - (pump.dev.eri_s + 90 * DAY_S) <= TICK_MS // 1000
+    assert 0 <= al["battery_eos"]["since"] - (pump.dev.alarms.eri_s + 90 * DAY_S) <= TICK_MS // 1000
     st = pump.ask("status")
     assert st["state"] == "alarm_critical" and st["rate_nl_per_day"] == 0  # the pump stops
     pump.hal.battery = 3000  # a new battery (on the sim)
     pump.run(HOUR_MS + TICK_MS)
     st = pump.ask("status")
-    assert st["alarms"] == [] and st["state"] == "running" and pump.dev.eri_s is None
+    assert st["alarms"] == [] and st["state"] == "running" and pump.dev.alarms.eri_s is None
     assert {text.split()[0] for _, text in pump.events("alarm_clear")} == {"battery_eri", "battery_eos"}
 
 
@@ -335,11 +335,11 @@ def test_alarms_request_refuses_a_non_boolean_ack(pump):
 
 def test_arm_sets_the_watch_points(pump):
     dev = pump.dev
-    assert (dev.reservoir_floor, dev.battery_floor, dev.wake_s, dev.tone_at) == (-1, 2700, -1, -1)
+    assert (dev.alarms.reservoir_floor, dev.alarms.battery_floor, dev.alarms.wake_s, dev.alarms.tone_at) == (-1, 2700, -1, -1)
     running(pump)
-    dev.low_reservoir_nl = 3_000_000  # a later limits command
+    dev.safety.low_reservoir_nl = 3_000_000  # a later limits command
     alarm_rules.arm(dev)
-    assert dev.reservoir_floor == 3_000_000
+    assert dev.alarms.reservoir_floor == 3_000_000
 
 
 def test_buzzer_patterns_are_the_spec_lengths():

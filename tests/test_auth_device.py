@@ -54,7 +54,7 @@ def running(flash_dir: str, keys: bool = True) -> tuple[Device, DeviceSession]:
     if not keys:
         os.remove(os.path.join(flash_dir, "keys.json"))
     good, _ = unsigned(s, "hello")
-    assert good and dev.session is None
+    assert good and dev.session.auth is None
     s.role = None
     return dev, s
 
@@ -67,8 +67,8 @@ def pump(flash) -> tuple[Device, DeviceSession]:
 def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min, th.now_s(),
-            th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), list(dev.ptm_used),
-            dev.low_reservoir_nl, dict(dev.alarms.active), dev.tone_at, dev.log_seq, dev.pending)
+            th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), list(dev.safety.ptm_used),
+            dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.alarms.tone_at, dev.storage.log_seq, dev.session.pending)
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_a_pump_without_keys_can_only_be_read(flash):
         good, out = s.auth(role)
         assert not good and out["code"] == errors.UNAUTHORIZED, out
         assert f"no {role} key" in out["text"] and "can only be read" in out["text"], out
-    assert dev.session is None and dev.auth_fails == 0
+    assert dev.session.auth is None and dev.session.auth_fails == 0
     for cmd, args in NEEDS_A_ROLE:
         good, out = unsigned(s, cmd, **args)
         assert not good and out["code"] == errors.UNAUTHORIZED, out
@@ -151,11 +151,11 @@ def test_a_pump_without_keys_can_only_be_read(flash):
 # -- authentication failures and the lockout ----------------------------------------------------
 def test_a_wrong_key_fails_and_is_logged(pump):
     dev, s = pump
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = s.auth("clinician", WRONG)
     assert not good and out["code"] == errors.AUTH_FAILED and out["error"] == "auth_failed", out
     assert "clinician" in out["text"] and "retry_in_s" not in out, out
-    assert dev.session is None
+    assert dev.session.auth is None
     assert events(s, seq) == [("auth_fail", "wrong response for the clinician key (1 in a row)")]
     good, out = unsigned(s, "program", mode="continuous", dose_mcg=110)
     assert not good and out["code"] == errors.UNAUTHORIZED
@@ -174,7 +174,7 @@ def test_failures_must_be_in_a_row_to_lock(pump):
 
 def test_five_wrong_responses_lock_authentication_for_600_s_across_a_reboot(flash):
     dev, s = running(flash)
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     for i in range(5):
         good, out = s.auth("clinician", WRONG)
         assert not good and out["code"] == errors.AUTH_FAILED, out
@@ -224,7 +224,7 @@ def test_a_success_resets_the_saved_failure_count(flash):
     assert s.auth("clinician")[0]
     dev = boot(flash)
     s = DeviceSession(dev, override=None)
-    assert dev.auth_fails == 0
+    assert dev.session.auth_fails == 0
     assert not s.auth("clinician", WRONG)[0]
     good, out = s.auth("clinician")
     assert good, out
@@ -237,12 +237,12 @@ def test_a_replayed_signed_frame_is_refused(pump):
     body = s.body("limits", {"titration_pct": 20}, True)
     good, out = s.wire(body)
     assert good and out["titration_pct"] == 20
-    dev.lim["titration"] = 30  # (so that a replay that got through would show)
-    before, seq = snapshot(dev), dev.log_seq
+    dev.safety.lim["titration"] = 30  # (so that a replay that got through would show)
+    before, seq = snapshot(dev), dev.storage.log_seq
     good, out = s.wire(body)  # the same bytes under a new request id
     assert not good and out["code"] == errors.AUTH_FAILED and "replayed request refused" in out["text"], out
     assert "counter 1 is not above 1" in out["text"], out
-    assert snapshot(dev)[:-2] == before[:-2] and dev.lim["titration"] == 30
+    assert snapshot(dev)[:-2] == before[:-2] and dev.safety.lim["titration"] == 30
     assert events(s, seq) == [("auth_fail", "a replayed limits request (counter 1)")]
     # an older counter with a fresh body, signed with the right key: still a replay
     s.ctr = 0
@@ -258,10 +258,10 @@ def test_a_signed_frame_from_an_earlier_session_is_refused(pump):
     assert s.auth("clinician")[0]
     body = s.body("limits", {"titration_pct": 20}, True)
     assert s.auth("clinician")[0]  # a new session: a new nonce, a new session key
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = s.wire(body)
     assert not good and out["code"] == errors.AUTH_FAILED and "message authentication failed" in out["text"], out
-    assert dev.lim["titration"] == 30
+    assert dev.safety.lim["titration"] == 30
     assert events(s, seq) == [("auth_fail", "a limits request with a bad signature (wrong session key or altered request)")]
 
 
@@ -281,7 +281,7 @@ def test_a_tampered_body_is_refused(pump, tamper):
     good, out = s.wire(bad)
     assert not good and out["code"] == errors.AUTH_FAILED, out
     assert ("must be signed" if tamper in ("unsigned", "truncated-mac") else "message authentication failed") in out["text"]
-    assert snapshot(dev)[:-2] == before[:-2] and dev.lim["titration"] == 30
+    assert snapshot(dev)[:-2] == before[:-2] and dev.safety.lim["titration"] == 30
     good, out = s.wire(body)  # the genuine one still works: its counter was not used up
     assert good and out["titration_pct"] == 20, out
 
@@ -301,7 +301,7 @@ def test_a_patient_may_only_ask_for_a_patient_bolus(pump):
     assert snapshot(dev) == before
     good, out = signed(s, "patient_bolus")
     assert good and out["bolus"] == {"dose_mcg": 5, "over_s": 600}, out
-    assert dev.therapy.b_dose == 5 and len(dev.ptm_used) == 1
+    assert dev.therapy.b_dose == 5 and len(dev.safety.ptm_used) == 1
 
 
 def test_a_clinician_session_may_also_give_a_patient_bolus(pump):
@@ -316,7 +316,7 @@ def test_a_service_session_sets_the_hard_maximum_and_nothing_else(pump):
     assert s.auth("service")[0]
     good, out = signed(s, "limits", hard_max_mcg=1500)
     assert good and out["hard_max_mcg"] == 1500 and out["changed"] == ["hard_max"], out
-    assert dev.lim["hard_max"] == 1500
+    assert dev.safety.lim["hard_max"] == 1500
     before = snapshot(dev)
     for cmd, args in NEEDS_A_ROLE:
         if cmd == "limits" and "hard_max_mcg" in args:
@@ -332,7 +332,7 @@ def test_a_clinician_cannot_set_the_hard_maximum(pump):
     before = snapshot(dev)
     good, out = signed(s, "limits", hard_max_mcg=1500)
     assert not good and out["code"] == errors.UNAUTHORIZED and "service key" in out["text"], out
-    assert snapshot(dev) == before and dev.lim["hard_max"] == 2000
+    assert snapshot(dev) == before and dev.safety.lim["hard_max"] == 2000
 
 
 def test_a_patient_bolus_needs_the_pump_enabled_for_it(pump):
@@ -349,17 +349,17 @@ def _response(key_hex: str, serial: str, role: str, nonce: str) -> str:
 
 def test_a_response_without_a_challenge_is_refused(pump):
     dev, s = pump
-    seq = dev.log_seq
+    seq = dev.storage.log_seq
     good, out = unsigned(s, "auth", role="clinician", response=_response(KEYS["clinician"], "ITB-DEADBEEF",
                                                                           "clinician", "00" * 16))
     assert not good and out["code"] == errors.BAD_ARGUMENT and "challenge" in out["text"], out
-    assert dev.session is None and dev.log_seq == seq
+    assert dev.session.auth is None and dev.storage.log_seq == seq
     # a challenge for another role does not do either
     good, ch = unsigned(s, "auth", role="patient")
     assert good
     good, out = unsigned(s, "auth", role="clinician",
                          response=_response(KEYS["clinician"], ch["serial"], "clinician", ch["nonce"]))
-    assert not good and out["code"] == errors.BAD_ARGUMENT and dev.session is None, out
+    assert not good and out["code"] == errors.BAD_ARGUMENT and dev.session.auth is None, out
 
 
 def test_a_nonce_is_good_for_one_response(pump):
@@ -370,14 +370,14 @@ def test_a_nonce_is_good_for_one_response(pump):
     good, out = unsigned(s, "auth", role="clinician", response=resp)
     assert good and out == {"role": "clinician", "session": True}
     good, out = unsigned(s, "auth", role="clinician", response=resp)  # the same response again
-    assert not good and "challenge" in out["text"] and dev.session is None, out
+    assert not good and "challenge" in out["text"] and dev.session.auth is None, out
     # a wrong response uses the nonce up too
     good, ch = unsigned(s, "auth", role="clinician")
     good, out = unsigned(s, "auth", role="clinician", response="0" * 64)
     assert not good and out["code"] == errors.AUTH_FAILED
     good, out = unsigned(s, "auth", role="clinician",
                          response=_response(KEYS["clinician"], ch["serial"], "clinician", ch["nonce"]))
-    assert not good and "challenge" in out["text"] and dev.session is None, out
+    assert not good and "challenge" in out["text"] and dev.session.auth is None, out
 
 
 def test_every_challenge_has_a_new_nonce(pump):
@@ -395,7 +395,7 @@ def test_malformed_responses_fail(pump, response):
         assert good and "nonce" in out
         return
     good, out = unsigned(s, "auth", role="clinician", response=response)
-    assert not good and out["code"] == errors.AUTH_FAILED and dev.session is None, out
+    assert not good and out["code"] == errors.AUTH_FAILED and dev.session.auth is None, out
 
 
 def test_hello_ends_the_session(pump):
@@ -404,7 +404,7 @@ def test_hello_ends_the_session(pump):
     assert signed(s, "limits", titration_pct=20)[0]
     assert unsigned(s, "hello")[0]
     good, out = signed(s, "limits", titration_pct=25)
-    assert not good and out["code"] == errors.UNAUTHORIZED and dev.lim["titration"] == 20, out
+    assert not good and out["code"] == errors.UNAUTHORIZED and dev.safety.lim["titration"] == 20, out
 
 
 # -- the protocol session as a state machine ---------------------------------------------------
@@ -632,13 +632,13 @@ class Protocol(RuleBasedStateMachine):
         dev = self.dev
         assert dev.therapy.now_s() == self.now
         if self.session is None:
-            assert dev.session is None
+            assert dev.session.auth is None
         else:
-            assert dev.session == [self.session[0], self.session[1], self.last_ctr]
-        assert (dev.pending and dev.pending[0]) == (self.pending and self.pending[0])
-        assert (dev.nonce and dev.nonce[1]) == (self.nonce and self.nonce[1])
+            assert dev.session.auth == [self.session[0], self.session[1], self.last_ctr]
+        assert (dev.session.pending and dev.session.pending[0]) == (self.pending and self.pending[0])
+        assert (dev.session.nonce and dev.session.nonce[1]) == (self.nonce and self.nonce[1])
         assert dev.therapy.daily_x1440 == self.dose * 1440 and dev.fsm.state == "running"
-        assert (dev.auth_fails, dev.auth_lock) == (self.fails, self.lock)
+        assert (dev.session.auth_fails, dev.session.auth_lock) == (self.fails, self.lock)
         assert self.logged.count("auth_fail") == self.auth_fails
 
 

@@ -35,7 +35,7 @@ def dev(tmp_path):
     sys.path.insert(0, str(mods))
     d = Device(MemHal(str(tmp_path / "flash")))
     d.boot()
-    d.commands["count"] = d.commands["boom"] = "testmods.cmds"  # a dotted name: not one of requests/
+    d.commands = dict(d.commands, count="testmods.cmds", boom="testmods.cmds")  # a dotted name: not one of requests/ (the firmware's table is shared)
     yield d
     sys.path.remove(str(mods))
     os.chdir(cwd)
@@ -91,7 +91,7 @@ def reference_status(dev: Device) -> dict:
     from alarms.listing import alarm_list
     from therapy.units import STROKE_NL
 
-    th, a, d = dev.therapy, dev.alarms.active, dev.dates
+    th, a, d = dev.therapy, dev.alarms.active, dev.alarms.dates
     out = dev.summary()
     out.update(reservoir_nl=th.reservoir_nl, reservoir_capacity_nl=dev.hal.capacity_ml * 1_000_000,
                alarms=alarm_list(dev.alarms, dev),
@@ -112,7 +112,7 @@ def test_status_answer_is_the_state_as_json(dev):
     th.offset_min, th.conc, th.strokes, th.prime_strokes, th.fill_strokes = -330, 500, 1234, 20, 100
     dev.alarms.active["low_reservoir"] = (812_345_678, False)
     dev.alarms.active["motor_stall"] = (812_000_000, True)
-    dev.dates[1] = 813_000_000
+    dev.alarms.dates[1] = 813_000_000
     th.priming, th.prime_volume = 3, 1_500_000
     th.bridge_left, th.bridge_conc = 40_000, 250
     dev.ident = None
@@ -126,7 +126,7 @@ def test_status_answer_is_the_state_as_json(dev):
 def test_status_with_one_alarm_says_it_as_the_list_does(dev, acked):
     """One alarm (status writes it from its own template) or a stall (with its restarts), each
     acknowledged or not: the same JSON as alarm_list."""
-    from alarms import PRIORITY
+    from alarms.catalogue import PRIORITY
 
     for code in PRIORITY:
         dev.alarms.active.clear()
@@ -266,7 +266,7 @@ def test_resident_reads_give_way_to_a_load_that_leaves_too_little_of_the_heap_bu
         monkeypatch.delitem(sys.modules, name, raising=False)
     dev = Device(MemHal(str(tmp_path / "flash")))
     dev.boot()  # a Pico-size heap: requests.info resident
-    dev.commands["look"] = "probes.look"
+    dev.commands = dict(dev.commands, look="probes.look")  # (the firmware's table is shared)
     first = sys.modules["requests.info"]
     ask(dev, "look")  # room for the largest load beside it: it stays
     assert seen == [True] and sys.modules.get("requests.info") is first

@@ -124,7 +124,7 @@ def test_sequence_continues_after_reboot(flash):
     d2 = new_device(flash)  # a reboot: same flash, seq found again by a scan
     assert getattr(d2, "log_seq", None) is None
     d2.call("storage.event_log", "append", "reset", (), "", "after reboot")
-    assert d2.log_seq == 1030
+    assert d2.storage.log_seq == 1030
     entries, bad, _ = read(d2, 3)
     assert [(e["seq"], e["event"]) for e in entries] == [(1028, "ev6"), (1029, "ev0"), (1030, "reset")]
     assert bad == 0
@@ -134,7 +134,7 @@ def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     d = new_device(flash)
     before = d.hal.flash_writes
     d.call("storage.event_log", "append", "a_very_long_event_code", (), "", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
-    assert d.hal.flash_writes - before == 3 and d.log_seq == 2
+    assert d.hal.flash_writes - before == 3 and d.storage.log_seq == 2
     d.call("storage.event_log", "append", "program", (), "", "é" * 30)  # 60 bytes of UTF-8, split inside a character
     d.call("storage.event_log", "append", "override", (), "", "reason: " + "r" * 200)
     d.call("storage.event_log", "append", "huge", (), "", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes of record
@@ -143,7 +143,7 @@ def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     a, b, c, h = entries
     assert a["event"] == "a_very_long_" and a["text"] == "x" * 100
     assert b["text"] == "é" * 30 and c["text"] == "reason: " + "r" * 200
-    assert h["text"] == "y" * 297 and d.log_seq == 15  # 300 bytes less the record's 3
+    assert h["text"] == "y" * 297 and d.storage.log_seq == 15  # 300 bytes less the record's 3
     d.call("storage.event_log", "append", "next", (), "", "one")
     assert [e["seq"] for e in read(d, 2)[0]] == [10, 16]
 
@@ -230,10 +230,10 @@ def test_device_log_never_raises(flash):
     d = new_device(flash)
     d.hal.cut_write = d.hal.flash_writes + 1
     d.log("program", (1440, 2880), "continuous continuous")  # the write fails: counted, delivery goes on
-    assert d.log_failures == 1
+    assert d.storage.log_failures == 1
     d.hal.cut_write = 0
     d.log("program", (1440, 2880), "continuous continuous")
-    assert d.log_failures == 1 and len(read(d, 50)[0]) == 1
+    assert d.storage.log_failures == 1 and len(read(d, 50)[0]) == 1
 
 
 def test_room_limits_a_page_to_the_newest_entries(flash):
@@ -346,12 +346,12 @@ def test_boot_resumes_from_the_saved_place_as_a_full_scan_would(flash, written):
     seconds on a Pico); it finds what the full scan finds, across the ring's wrap and chunk edges."""
     d = new_device(flash)
     log_n(d, evlog.CAPACITY - 2)
-    saved = d.log_seq  # what the last saved state knew
+    saved = d.storage.log_seq  # what the last saved state knew
     log_n(d, written, start=evlog.CAPACITY)
     d.call("storage.event_log", "append", "override", (1,), "decrease", "x" * 200)  # a long entry, over a chunk edge
     again = new_device(flash)
-    assert evlog.resume(again, saved) == evlog.last_seq(new_device(flash)) == d.log_seq
-    assert evlog.resume(new_device(flash), None) == d.log_seq  # no saved place: the whole ring
+    assert evlog.resume(again, saved) == evlog.last_seq(new_device(flash)) == d.storage.log_seq
+    assert evlog.resume(new_device(flash), None) == d.storage.log_seq  # no saved place: the whole ring
 
 
 class CountingHal(MemHal):

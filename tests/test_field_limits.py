@@ -36,9 +36,9 @@ class Pump(device_harness.Pump):
 def snapshot(dev: Device) -> tuple:
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, th.conc, th.reservoir_nl, th.offset_min,
-            th.now_s(), th.dose, th.flex, th.b_end, th.priming, copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm),
-            list(dev.hist), list(dev.ptm_used), dev.low_reservoir_nl, dict(dev.alarms.active), dev.log_seq,
-            dev.pending is None)
+            th.now_s(), th.dose, th.flex, th.b_end, th.priming, copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm),
+            list(dev.safety.hist), list(dev.safety.ptm_used), dev.safety.low_reservoir_nl, dict(dev.alarms.active), dev.storage.log_seq,
+            dev.session.pending is None)
 
 
 def running(flash_dir: str, dose: int = 100) -> Pump:
@@ -55,7 +55,7 @@ def started(flash_dir: str, dose: int) -> Pump:
     p = Pump(flash_dir)
     p.change("refill", removed_nl=0, added_nl=CAP_NL, concentration=500)
     p.change("program", mode="continuous", dose_mcg=dose, override="transfer from another pump")
-    assert p.dev.hist[1:] == [dose * 1440, dose * 1440]
+    assert p.dev.safety.hist[1:] == [dose * 1440, dose * 1440]
     return p
 
 
@@ -316,7 +316,7 @@ def test_initial_dose_cap_needs_an_override_which_is_logged_with_its_reason(flas
     limit_refusal(p, "initial_cap", True, ["initial-dose cap", "201 mcg/day", "no dose in effect", "200 mcg/day",
                                            "override"], mode="continuous", dose_mcg=201)
     reason = "screening: 100 mcg lasted over 8 h, doubling; " * 3  # 138 characters: logged whole, one entry
-    seq = p.dev.log_seq
+    seq = p.dev.storage.log_seq
     out = p.change("program", mode="continuous", dose_mcg=201, override=reason[:110])
     assert out["daily_dose_mcg"] == 201 and out["committed"] == "program"
     assert [o["limit"] for o in out["overrides"]] == ["initial_cap"] == [o["limit"] for o in out["review"]["overrides"]]
@@ -343,7 +343,7 @@ def test_ceiling_needs_an_override_which_is_logged(flash):
     prepared(p, mode="continuous", dose_mcg=1000)
     limit_refusal(p, "ceiling", True, ["ceiling", "1001 mcg/day", "above 1000 mcg/day", "override"],
                   mode="continuous", dose_mcg=1001)
-    seq = p.dev.log_seq
+    seq = p.dev.storage.log_seq
     out = p.change("program", mode="continuous", dose_mcg=1001, override="documented response above 1000")
     assert out["daily_dose_mcg"] == 1001 and [o["limit"] for o in out["overrides"]] == ["ceiling"]
     logged = log_after(p, seq)
@@ -383,7 +383,7 @@ def test_decrease_guard_allows_exactly_minus_20_percent(flash):
     assert rv["overrides"] == [] and rv["change_tenths_pct"] == -200, rv
     limit_refusal(p, "decrease", True, ["decrease guard", "399 mcg/day", "-20.2 %", "(500 mcg/day)", "-20 %",
                                         "at least 400 without"], mode="continuous", dose_mcg=399)
-    seq = p.dev.log_seq
+    seq = p.dev.storage.log_seq
     out = p.change("program", mode="continuous", dose_mcg=399, override="sedation")
     assert [o["limit"] for o in out["overrides"]] == ["decrease"] and out["daily_dose_mcg"] == 399
     logged = log_after(p, seq)
@@ -396,7 +396,7 @@ def test_stop_needs_a_reason_and_is_logged_as_an_override(pump):
     good, out = pump.send("program", mode="stop")
     assert not good and out["code"] == errors.BAD_ARGUMENT and "needs a reason" in out["text"], out
     assert snapshot(pump.dev) == before
-    seq = pump.dev.log_seq
+    seq = pump.dev.storage.log_seq
     out = pump.change("program", mode="stop", reason="infection at the pump site")
     assert out["state"] == "stopped" and out["mode"] == "stopped"
     assert [o["limit"] for o in out["overrides"]] == ["decrease"]
@@ -414,7 +414,7 @@ def test_high_dose_warning_above_20_percent_at_500_or_more(flash):
     w = rv["warnings"][0]
     for words in ("high dose", "+20.1 %", "800 mcg/day", "+20 %", "500 mcg/day"):
         assert words in w, w
-    seq = p.dev.log_seq
+    seq = p.dev.storage.log_seq
     out = p.change("program", mode="continuous", dose_mcg=961)
     assert out["warnings"] == [w] and ("high_dose", "961 mcg/day is more than +20 % over the lowest daily dose of the "
                                        "last 24 h (800 mcg/day), at 500 mcg/day or more: may be excessive"

@@ -298,7 +298,7 @@ class Pump(device_harness.Pump):
 
     def snapshot(self) -> tuple:
         dev, th = self.dev, self.dev.therapy
-        return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, dev.ptm, dev.log_seq, list(dev.hist))
+        return (dev.fsm.state, th.mode, th.daily_x1440, th.d.rate, dev.safety.ptm, dev.storage.log_seq, list(dev.safety.hist))
 
     def fill(self) -> None:
         self.ok("refill", removed_nl=self.dev.therapy.reservoir_nl, added_nl=FILL_NL, concentration=CONC)
@@ -567,7 +567,7 @@ class LimitsMachine(RuleBasedStateMachine):
         # moment < 12 mL/day: never the pump's 24 mL/day
         if self.request("ptm", args, new, True, prog=None if new is None else self.running(new_ptm)):
             self.ptm = new_ptm
-            assert (self.dev.ptm is None) == (new_ptm is None)
+            assert (self.dev.safety.ptm is None) == (new_ptm is None)
 
     @invariant()
     def engine_time_is_the_model_time(self):
@@ -742,7 +742,7 @@ def test_a_full_history_refuses_a_dose_change_until_the_oldest_leaves(pump):
         if n:
             pump.advance(600)
         pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
-    assert len(pump.dev.hist) == MAX_HIST * 3
+    assert len(pump.dev.safety.hist) == MAX_HIST * 3
     pump.advance(600)
     before = pump.snapshot()
     good, out = pump.ask("program", mode="continuous", dose_mcg=100, override="clinical decision")
@@ -756,7 +756,7 @@ def test_a_full_history_refuses_a_dose_change_until_the_oldest_leaves(pump):
     assert not good and out["limit"] == "history_full" and out["retry_in_s"] == 1, out
     pump.advance(1)
     pump.ok("program", mode="continuous", dose_mcg=100)
-    assert len(pump.dev.hist) == MAX_HIST * 3
+    assert len(pump.dev.safety.hist) == MAX_HIST * 3
 
 
 def test_a_stop_is_never_refused_for_a_full_history(pump):
@@ -765,7 +765,7 @@ def test_a_stop_is_never_refused_for_a_full_history(pump):
         pump.ok("program", mode="continuous", dose_mcg=100 + 10 * (n % 2))
     pump.advance(60)
     pump.ok("program", mode="stop", reason="catheter occlusion suspected")
-    assert pump.dev.therapy.mode == "stopped" and len(pump.dev.hist) == (MAX_HIST + 1) * 3
+    assert pump.dev.therapy.mode == "stopped" and len(pump.dev.safety.hist) == (MAX_HIST + 1) * 3
     good, out = pump.ask("program", mode="continuous", dose_mcg=100)
     assert not good and out["limit"] == "history_full", out
 
@@ -781,7 +781,7 @@ def test_restart_after_a_day_stopped_needs_the_initial_cap_override_after_many_s
         pump.advance(t0 + at - pump.dev.therapy.now_s())
         pump.ok("program", mode="stop", reason="pump pocket revision")
         model.record(t0 + at, None)
-    assert len(pump.dev.hist) == 2 * 3
+    assert len(pump.dev.safety.hist) == 2 * 3
     pump.advance(t0 + 100_000 - pump.dev.therapy.now_s())  # stopped for 27.5 h
     assert model.violated(t0 + 100_000, Fraction(450)) == {"initial_cap": (True, Fraction(INITIAL))}
     good, out = pump.ask("program", mode="continuous", dose_mcg=450)

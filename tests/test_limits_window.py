@@ -42,7 +42,7 @@ def _at_six(pump) -> None:
 def test_the_issue_reshape_is_refused_with_what_is_left_and_when(pump):
     pump.advance(DAY)
     _at_six(pump)
-    before = (pump.dev.therapy.mode, list(pump.dev.hist), list(pump.dev.past[1]))
+    before = (pump.dev.therapy.mode, list(pump.dev.safety.hist), list(pump.dev.safety.past[1]))
     good, out = pump.send("program", mode="flex", days={"all": [[360, 480], [1080, 40]]})
     assert not good and out["code"] == errors.LIMIT and out["limit"] == "titration_window", out
     assert out["override"] is False
@@ -53,7 +53,7 @@ def test_the_issue_reshape_is_refused_with_what_is_left_and_when(pump):
     # from 14:00: 4 h at 480 then 40 keeps every window that began since 18:00 yesterday within 260
     assert out["retry_in_s"] == 8 * HOUR
     assert "160.0 mcg are left" in out["text"] and "the change fits in 8 h" in out["text"]
-    assert (pump.dev.therapy.mode, pump.dev.hist, pump.dev.past[1]) == before  # nothing changed
+    assert (pump.dev.therapy.mode, pump.dev.safety.hist, pump.dev.safety.past[1]) == before  # nothing changed
     # the programmer says it in mcg and the pump's local time, with no internal names or units
     from test_clinical_words import clean_json, clean_text, rendered
 
@@ -151,11 +151,11 @@ def test_the_record_follows_a_clock_change_and_a_power_cut(pump, flash):
     assert good, out
     good, out = pump.send("program", mode="flex", days={"all": [[540, 480], [1260, 40]]})  # the same, 3 h later
     assert not good and out["limit"] == "titration_window" and out["left_mcg_x10"] == 1600, out
-    rec = [list(x) if isinstance(x, list) else x for x in pump.dev.past]
+    rec = [list(x) if isinstance(x, list) else x for x in pump.dev.safety.past]
     from device_harness import boot
 
     dev = boot(flash, rtc=pump.dev.therapy.now_s())
-    assert dev.past == rec
+    assert dev.safety.past == rec
 
 
 def test_a_periodic_bolus_counts_once_after_the_record_is_closed_mid_prescription(pump):

@@ -27,11 +27,12 @@ TEXT_1099 = "therapy changed from continuous 1099 mcg/day to continuous 1100 mcg
 
 
 class FakeDev:
-    """What evlog needs of a Device: the HAL's flash and the engine's clock."""
+    """What evlog needs of a Device: the HAL's flash, the engine's clock and the log's place."""
 
     def __init__(self, hal):
         self.hal = hal
         self.therapy = self
+        self.storage = self  # (evlog keeps log_seq there)
         self.t = T0
 
     def now_s(self):
@@ -135,6 +136,7 @@ class Dev:
     def __init__(self):
         self.hal = ReadintoHal() if sys.argv[2] == "readinto" else Hal()
         self.therapy = self
+        self.storage = self
     def now_s(self):
         return 800000000
 

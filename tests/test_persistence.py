@@ -57,7 +57,7 @@ def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
     dev.call("storage.state", "save")
     dev.change("requests.program", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
     dev.call("storage.state", "save")
-    newest = "state.a" if dev.store_seq % 2 == 0 else "state.b"
+    newest = "state.a" if dev.storage.store_seq % 2 == 0 else "state.b"
     with open(newest, "r+b") as f:
         f.seek(30)
         f.write(b"\xff\xff")
@@ -86,17 +86,17 @@ def test_acknowledging_clears_the_event_alarms_and_leaves_the_others(flash):
     dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
     dev.call("storage.state", "save")
     dev.call("storage.state", "save")
-    with open("state.a" if dev.store_seq % 2 == 0 else "state.b", "r+b") as f:
+    with open("state.a" if dev.storage.store_seq % 2 == 0 else "state.b", "r+b") as f:
         f.seek(30)
         f.write(b"\xff\xff")  # the newest copy bad: memory_noncritical
     again = boot(flash)
     again.alarms.raise_alarm("low_reservoir")  # a lasting condition, for contrast
     assert {"reset_recovered", "memory_noncritical", "low_reservoir"} <= set(again.alarms.active)
-    seq = again.log_seq
+    seq = again.storage.log_seq
     out = again.call("requests.alarms", "alarms", {"ack": True})
     assert sorted(out["acknowledged"]) == ["low_reservoir", "memory_noncritical", "reset_recovered"]
     assert [a["code"] for a in out["alarms"]] == ["low_reservoir"] and out["alarms"][0]["acknowledged"]
-    assert again.log_seq == seq + 5  # 3 acknowledged + 2 cleared
+    assert again.storage.log_seq == seq + 5  # 3 acknowledged + 2 cleared
     again.call("storage.state", "save")  # as after every request that changes something
     third = boot(flash)  # the save replaced the bad copy: a restart brings only a new reset_recovered
     assert set(third.alarms.active) == {"low_reservoir", "reset_recovered"}
@@ -111,7 +111,7 @@ def test_a_stopped_pump_keeps_its_reservoir_exact_across_resets(flash):
         dev = boot(flash)
         dev.call("storage.state", "save")
         assert dev.therapy.reservoir_nl == 20_000_000 and dev.fsm.state == "stopped"
-    assert dev.ckpt_floor == 20_000_000  # should a stroke ever come without a save, it saves
+    assert dev.storage.ckpt_floor == 20_000_000  # should a stroke ever come without a save, it saves
 
 
 def test_a_torn_write_leaves_the_previous_copy(flash):

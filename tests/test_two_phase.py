@@ -55,12 +55,12 @@ def therapy(dev: Device) -> tuple:
     """What runs: state, prescription, rate, drug, limits, PTM, dose history."""
     th = dev.therapy
     return (dev.fsm.state, th.mode, th.daily_x1440, th.dose, th.flex, th.d.rate, th.conc, th.b_end, th.priming,
-            copy.deepcopy(dev.lim), copy.deepcopy(dev.ptm), list(dev.hist), dev.low_reservoir_nl)
+            copy.deepcopy(dev.safety.lim), copy.deepcopy(dev.safety.ptm), list(dev.safety.hist), dev.safety.low_reservoir_nl)
 
 
 def snapshot(dev: Device) -> tuple:
     th = dev.therapy
-    return therapy(dev) + (th.reservoir_nl, th.offset_min, th.now_s(), dict(dev.alarms.active), dev.log_seq)
+    return therapy(dev) + (th.reservoir_nl, th.offset_min, th.now_s(), dict(dev.alarms.active), dev.storage.log_seq)
 
 
 def flash_files(flash_dir: str) -> dict[str, bytes]:
@@ -130,7 +130,7 @@ def test_a_prepare_changes_nothing(pump, name):
 def test_a_commit_applies_exactly_the_prepared_change_once(pump, name):
     cmd = _cmd(name)
     rv = pump.prepare(cmd, **PREPARES[name])
-    seq = pump.dev.log_seq
+    seq = pump.dev.storage.log_seq
     # the commit's own args cannot change what was reviewed
     good, out = pump.commit(rv["token"], dose_mcg=500, mode="stop", concentration=50)
     assert good, out
@@ -154,7 +154,7 @@ def test_a_commit_applies_exactly_the_prepared_change_once(pump, name):
     elif name == "refill":
         assert (th.reservoir_nl, th.conc) == (18_000_000, 1000) and rv["new"]["rate_nl_per_day"] == 100_000
     elif name == "ptm":
-        assert dev.ptm == [5, 600, 4, 3600] and rv["new"]["ptm"]["enabled"] is True
+        assert dev.safety.ptm == [5, 600, 4, 3600] and rv["new"]["ptm"]["enabled"] is True
         assert out["daily_dose_mcg"] == 100 and rv["new"]["daily_dose_mcg"] == 120  # worst case with 4 x 5 mcg
     logged = [e for e, _ in pump.events(seq)]
     assert logged.count(cmd) == 1, logged
@@ -190,7 +190,7 @@ def _replaced(p: Pump, rv: dict):
 def _hello(p: Pump, rv: dict):
     good, _ = p.s.wire(b'{"cmd":"hello"}')
     assert good
-    assert p.dev.pending is None  # (not visible on the link: a commit needs a new session, and auth drops it too)
+    assert p.dev.session.pending is None  # (not visible on the link: a commit needs a new session, and auth drops it too)
     good, _ = p.s.auth("clinician")
     assert good
     return p.commit(rv["token"]), ["no prepared change"]
@@ -260,7 +260,7 @@ def test_a_power_cut_after_the_prepare_restores_the_old_therapy(pump):
     pump.prepare("program", mode="continuous", dose_mcg=130)
     before = therapy(pump.dev)
     pump.power_cut()
-    assert pump.dev.pending is None
+    assert pump.dev.session.pending is None
     assert therapy(pump.dev) == before
     keeps_running(pump, before)
 
@@ -292,7 +292,7 @@ def test_incident_2021_incomplete_session_keeps_old_therapy(flash):
     good, out = p.commit(rv["token"])
     assert not good and out["code"] == errors.NOT_ALLOWED, out
     keeps_running(p, before)
-    assert [e for e in p.dev.hist[1::3] if e != 100 * 1440] == [], "only the old dose was ever in effect"
+    assert [e for e in p.dev.safety.hist[1::3] if e != 100 * 1440] == [], "only the old dose was ever in effect"
 
 
 # -- a review that no longer holds --------------------------------------------------------------
@@ -321,11 +321,11 @@ def test_a_commit_whose_review_would_now_differ_is_refused(flash, case):
         assert len(rv["warnings"]) == 1 and "high dose" in rv["warnings"][0], rv
     before = therapy(p.dev)
     p.advance(200)  # the 500 mcg/day leaves the 24 h window
-    seq = p.dev.log_seq
+    seq = p.dev.storage.log_seq
     good, out = p.commit(rv["token"])
     assert not good and out["code"] == errors.NOT_ALLOWED and "changed since the review" in out["text"], out
     assert "nothing applied" in out["text"]
-    assert therapy(p.dev) == before and p.dev.log_seq == seq
+    assert therapy(p.dev) == before and p.dev.storage.log_seq == seq
     # the same request reviewed now shows what changed, and commits
     now = p.prepare("program", **args)
     assert (now["overrides"], now["warnings"]) == ([], []) and now["reference"]["max_mcg"] == 400 + 250 * (
@@ -338,10 +338,10 @@ def test_a_commit_after_the_limits_tightened_applies_nothing(pump):
     rv = pump.prepare("program", mode="continuous", dose_mcg=130)  # +30 %: the spinal default allows it
     good, out = pump.send("limits", titration_pct=20)
     assert good, out
-    before, seq = therapy(pump.dev), pump.dev.log_seq
+    before, seq = therapy(pump.dev), pump.dev.storage.log_seq
     good, out = pump.commit(rv["token"])
     assert not good and out["code"] in (errors.NOT_ALLOWED, errors.LIMIT), out
-    assert therapy(pump.dev) == before and pump.dev.log_seq == seq
+    assert therapy(pump.dev) == before and pump.dev.storage.log_seq == seq
 
 
 def test_a_commit_after_the_limits_tightened_is_refused_by_the_limit_that_binds_now(pump):
@@ -362,13 +362,13 @@ def test_a_retried_commit_gets_the_same_answer_and_applies_once(pump):
     good, first = pump.s.wire(body, 40000)
     assert good and first["committed"] == "program", first
     frame = pump.s.last_wire
-    applied, seq = snapshot(pump.dev), pump.dev.log_seq
+    applied, seq = snapshot(pump.dev), pump.dev.storage.log_seq
     for _ in range(3):  # the answer was lost: the programmer sends the same frame again
         good, again = pump.s.wire(body, 40000)
         assert pump.s.last_wire == frame
         assert good and again == first, again
-    assert snapshot(pump.dev) == applied and pump.dev.log_seq == seq
-    assert pump.dev.hist[-2] == 120 * 1440 and pump.dev.hist[-5] == 100 * 1440
+    assert snapshot(pump.dev) == applied and pump.dev.storage.log_seq == seq
+    assert pump.dev.safety.hist[-2] == 120 * 1440 and pump.dev.safety.hist[-5] == 100 * 1440
     # the same bytes under a new request id are a new request: a replay, refused
     good, out = pump.s.wire(body, 40001)
     assert not good and out["code"] == errors.AUTH_FAILED and "replay" in out["text"], out
@@ -389,10 +389,10 @@ def test_a_retried_prepare_gets_its_review_again(pump):
     body = pump.s.body("program", args, True)
     good, first = pump.s.wire(body, 5000)
     assert good, first
-    seq = pump.dev.log_seq
+    seq = pump.dev.storage.log_seq
     good, again = pump.s.wire(body, 5000)  # the review was lost on the link: the same frame again
     assert good, again
     assert again == first
-    assert pump.dev.log_seq == seq, "the resend was logged as an authentication failure"
+    assert pump.dev.storage.log_seq == seq, "the resend was logged as an authentication failure"
     good, out = pump.commit(again["token"])
     assert good and out["daily_dose_mcg"] == 120

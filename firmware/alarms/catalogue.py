@@ -27,6 +27,15 @@ class Alarms:
         self._clock = clock  # () -> device seconds
         self._notify = notify  # (event, code, priority, since) -> None
         self.active = {}  # code -> [since, acknowledged]
+        # watch points set by alarms/rules.py; crossing one loads it (nothing resident decides)
+        self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
+        self.battery_floor = 0  # battery mV at or below which to look again
+        self.wake_s = -1  # device time alarm_rules wants its tick (-1: none)
+        self.tone_at = -1  # tick of the next buzzer change (alarms/tones.py), -1: none
+        self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
+        # [alarm_s, refill_s, due]: the dates predicted from the schedule (therapy/dates.py), again when due
+        # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
+        self.dates = [None, None, True]
 
     def raise_alarm(self, code):
         if code not in PRIORITY:

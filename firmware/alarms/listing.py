@@ -12,7 +12,7 @@ def alarm_list(alarms, dev=None):
         since, acked = alarms.active[code]
         a = {"code": code, "priority": PRIORITY[code], "since": since, "acknowledged": acked}
         if code == "motor_stall" and dev is not None:
-            a["restarts_failed"] = getattr(dev, "stall_tries", 0)
+            a["restarts_failed"] = getattr(dev.alarms, "stall_tries", 0)
         out.append(a)
     out.sort(key=lambda a: (a["priority"] != CRITICAL, a["since"], a["code"]))
     return out

@@ -1,8 +1,8 @@
 """Alarm rules (spec §5): when each alarm is raised and cleared, and what it does to delivery.
 
 Loaded only when the device crosses a watch point it keeps (core/device.py): a stroke without a
-rotor pulse, the reservoir at or below dev.reservoir_floor after a stroke, or at a 10-minute
-tick the battery at or below dev.battery_floor or device time past dev.wake_s. Every entry
+rotor pulse, the reservoir at or below dev.alarms.reservoir_floor after a stroke, or at a 10-minute
+tick the battery at or below dev.alarms.battery_floor or device time past dev.alarms.wake_s. Every entry
 point ends by setting those watch points again (_watch), so nothing resident decides.
 
 Effects: empty reservoir and battery fault -> minimum rate (fsm fallback); motor stall and
@@ -38,13 +38,13 @@ def stroke_missed(dev):
     """A stroke without its rotor pulse: a motor stall (or a failed restart attempt)."""
     # the rotor did not turn: the stroke was never counted (Therapy.stroked), no drug left the reservoir
     if _raise(dev, "motor_stall", dev.therapy.strokes + 1):
-        dev.stall_tries = 0
+        dev.alarms.stall_tries = 0
     else:
-        n = getattr(dev, "stall_tries", 0) + 1
-        dev.stall_tries = n
+        n = getattr(dev.alarms, "stall_tries", 0) + 1
+        dev.alarms.stall_tries = n
         if n & (n - 1) == 0:  # 1, 2, 4, 8...: the log shows the attempts without filling up
             dev.log("stall_retry", (n,))
-    dev.stall_try = False
+    dev.alarms.stall_try = False
     _apply(dev)
     _watch(dev)
     _save(dev)
@@ -53,9 +53,9 @@ def stroke_missed(dev):
 def reservoir(dev, save=True):
     """After a stroke at the reservoir floor (or a refill, which saves after: save=False): level
     alarms; a restart attempt's verdict."""
-    if getattr(dev, "stall_try", False) and dev.therapy.strokes != dev.stall_at:
-        dev.stall_try = False  # the attempt's stroke had its rotor pulse: strokes resumed
-        _clear(dev, "motor_stall", getattr(dev, "stall_tries", 0))
+    if getattr(dev.alarms, "stall_try", False) and dev.therapy.strokes != dev.alarms.stall_at:
+        dev.alarms.stall_try = False  # the attempt's stroke had its rotor pulse: strokes resumed
+        _clear(dev, "motor_stall", getattr(dev.alarms, "stall_tries", 0))
     _levels(dev)
     _apply(dev)
     _watch(dev)
@@ -68,9 +68,9 @@ def tick(dev):
     _catch_up(dev)
     _battery(dev)
     a = dev.alarms.active
-    if "motor_stall" in a and "battery_eos" not in a and not getattr(dev, "stall_try", False):
-        dev.stall_try = True  # un-halted below: the next scheduled stroke is the attempt
-        dev.stall_at = dev.therapy.strokes
+    if "motor_stall" in a and "battery_eos" not in a and not getattr(dev.alarms, "stall_try", False):
+        dev.alarms.stall_try = True  # un-halted below: the next scheduled stroke is the attempt
+        dev.alarms.stall_at = dev.therapy.strokes
     _apply(dev)
     _watch(dev)
     _save(dev)
@@ -92,7 +92,7 @@ def _levels(dev):
     if not th.conc:
         return  # never filled: no reservoir alarms
     nl = th.reservoir_nl
-    _set(dev, "low_reservoir", nl <= dev.low_reservoir_nl, nl)
+    _set(dev, "low_reservoir", nl <= dev.safety.low_reservoir_nl, nl)
     _set(dev, "empty_reservoir", nl <= EMPTY_NL, nl)
 
 
@@ -105,13 +105,13 @@ def _battery(dev):
     if mv > ERI_MV:
         _clear(dev, "battery_eri", why)
         _clear(dev, "battery_eos", why)
-        dev.eri_s = None
+        dev.alarms.eri_s = None
         return
     now = dev.therapy.now_s()
-    if dev.eri_s is None:
-        dev.eri_s = now
+    if dev.alarms.eri_s is None:
+        dev.alarms.eri_s = now
     _raise(dev, "battery_eri", why)
-    if mv <= EOS_MV or now >= dev.eri_s + EOS_AFTER_S:
+    if mv <= EOS_MV or now >= dev.alarms.eri_s + EOS_AFTER_S:
         _raise(dev, "battery_eos", why)
 
 
@@ -143,15 +143,15 @@ def _clear(dev, code, why):
 
 def _sound(dev):
     """The buzzer (alarms/tones.py) picks the pattern of the alarms unacknowledged now."""
-    dev.tone_step = 0
-    dev.tone_at = dev.hal.ticks_ms()
+    dev.alarms.tone_step = 0
+    dev.alarms.tone_at = dev.hal.ticks_ms()
 
 
 def _apply(dev):
     """Delivery and state from the active alarms: halt beats minimum rate."""
     th = dev.therapy
     a = dev.alarms.active
-    trying = "motor_stall" in a and getattr(dev, "stall_try", False)
+    trying = "motor_stall" in a and getattr(dev.alarms, "stall_try", False)
     halt = "battery_eos" in a or ("motor_stall" in a and not trying)
     low = ("empty_reservoir" in a or "battery_fault" in a) and th.mode != "stopped"
     global _dirty
@@ -187,7 +187,7 @@ def _save(dev):
     global _dirty
     if _dirty:
         _dirty = False
-        dev.dates[2] = True  # the alarm and refill dates again (therapy/dates.py): a halt, minimum rate, ...
+        dev.alarms.dates[2] = True  # the alarm and refill dates again (therapy/dates.py): a halt, minimum rate, ...
         try:
             dev.call("storage.state", "save")
         except ImportError:
@@ -198,23 +198,23 @@ def _save(dev):
 def _watch(dev):
     a = dev.alarms.active
     th = dev.therapy
-    if getattr(dev, "stall_try", False):
-        dev.reservoir_floor = ANY  # a restart attempt: its stroke's verdict comes to reservoir()
+    if getattr(dev.alarms, "stall_try", False):
+        dev.alarms.reservoir_floor = ANY  # a restart attempt: its stroke's verdict comes to reservoir()
     elif not th.conc or "empty_reservoir" in a:
-        dev.reservoir_floor = -1
+        dev.alarms.reservoir_floor = -1
     elif "low_reservoir" in a:
-        dev.reservoir_floor = EMPTY_NL
+        dev.alarms.reservoir_floor = EMPTY_NL
     else:
-        dev.reservoir_floor = dev.low_reservoir_nl
+        dev.alarms.reservoir_floor = dev.safety.low_reservoir_nl
     if "battery_fault" in a:
-        dev.battery_floor = ANY
+        dev.alarms.battery_floor = ANY
     elif "battery_eos" in a:
-        dev.battery_floor = FAULT_MV - 1
+        dev.alarms.battery_floor = FAULT_MV - 1
     elif "battery_eri" in a:
-        dev.battery_floor = EOS_MV
+        dev.alarms.battery_floor = EOS_MV
     else:
-        dev.battery_floor = ERI_MV
-    dev.wake_s = _wake(dev, a)
+        dev.alarms.battery_floor = ERI_MV
+    dev.alarms.wake_s = _wake(dev, a)
 
 
 def _wake(dev, a):
@@ -224,9 +224,9 @@ def _wake(dev, a):
     w = -1
     if "battery_eri" in a or "battery_eos" in a:
         w = now + RECHECK_S
-    if dev.eri_s is not None and "battery_eos" not in a:
+    if dev.alarms.eri_s is not None and "battery_eos" not in a:
         # a tick early: service() compares with engine time, up to a stroke behind; tick() looks at now
-        eos = dev.eri_s + EOS_AFTER_S - TICK_S
+        eos = dev.alarms.eri_s + EOS_AFTER_S - TICK_S
         if w < 0 or eos < w:
             w = eos
     if w > now and not dev.therapy.d.rate:

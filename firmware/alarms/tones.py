@@ -1,7 +1,7 @@
-"""Alarm tones (spec §5): one tone change per call, when the ticks reach dev.tone_at.
+"""Alarm tones (spec §5): one tone change per call, when the ticks reach dev.alarms.tone_at.
 
-device.service() calls step(); alarms/rules.py sounds a new alarm by setting dev.tone_step = 0 and
-dev.tone_at = now. dev.tone_step = kind * 64 + the index of the next (Hz, ms) pair of the kind's
+device.service() calls step(); alarms/rules.py sounds a new alarm by setting dev.alarms.tone_step = 0 and
+dev.alarms.tone_at = now. dev.alarms.tone_step = kind * 64 + the index of the next (Hz, ms) pair of the kind's
 pattern; kind 0 means "choose from the unacknowledged alarms now". Acknowledged alarms are silent.
 
   non-critical  one 1 s tone, repeating every 60 min
@@ -27,7 +27,7 @@ EVERY_MS = (0, 3600000, 600000, 0)  # from one start of the pattern to the next 
 
 def step(dev):
     """The next tone change: the pattern's next tone, or silence and the next repetition."""
-    kind, i = divmod(getattr(dev, "tone_step", 0), 64)
+    kind, i = divmod(getattr(dev.alarms, "tone_step", 0), 64)
     hal = dev.hal
     if not kind:
         kind = due(dev)
@@ -38,15 +38,15 @@ def step(dev):
     now = hal.ticks_ms()
     if i < len(seq):
         hal.buzzer(seq[i])
-        dev.tone_at = hal.ticks_add(now, seq[i + 1])
-        dev.tone_step = kind * 64 + i + 2
+        dev.alarms.tone_at = hal.ticks_add(now, seq[i + 1])
+        dev.alarms.tone_step = kind * 64 + i + 2
         return
     hal.buzzer(0)
-    dev.tone_step = 0
+    dev.alarms.tone_step = 0
     nxt = due(dev)
     if nxt:
         wait = EVERY_MS[nxt] - (length_ms(seq) if nxt == kind else 0)
-        dev.tone_at = hal.ticks_add(now, wait)
+        dev.alarms.tone_at = hal.ticks_add(now, wait)
 
 
 def due(dev):

@@ -18,19 +18,19 @@ from therapy.engine import Therapy, EV_PRIMED, EV_BRIDGE_DONE
 from core.version import PROTOCOL_VERSION
 from micropython import const
 
-_RECENT = 8  # answers kept for idempotent retries
+_RECENT = const(8)  # answers kept for idempotent retries
 # the device's JSON is compact: every byte costs again in CRC, COBS and USB. (Named as json.dumps's
 # argument: a name the firmware image holds already, not one more interned in the heap.)
 separators = (",", ":")
-_LINK_BUDGET = 4352  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
-_REVIEW = 2  # keep this answer as the newest review (see _handle_frame)
+_LINK_BUDGET = const(4352)  # link bytes served per main-loop pass: two of the largest frames (2060 + 0x00) and some
+_REVIEW = const(2)  # keep this answer as the newest review (see _handle_frame)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
 # Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
 # loading a module from a Pico's flash costs ~20 ms of CPU per request (bench/rp2040.py,
 # docs/rp2040.md). A budget-size heap (64 KB, docs/architecture.md) loads them per request.
 _RESIDENT = ("info",)  # of requests/
-_RESIDENT_MIN_FREE = 65536  # heap free after boot that keeps them
+_RESIDENT_MIN_FREE = const(65536)  # heap free after boot that keeps them
 _NO_SAVE = _READS + ("auth",)  # nothing to save after these (auth saves its own failures)
 _HEAP_BUDGET = const(65536)  # the live heap the firmware holds itself to (spec §11), whatever the board has
 # a load that leaves its call less of the budget than this (a programming request's: ~10 KB of
@@ -64,6 +64,34 @@ def drop(name):
             delattr(package, name[dot + 1:])
 
 
+# each request's module: loaded for the request, and unloaded after (see _on_demand): a module of
+# requests/ by its name, another by its dotted name (see _execute); built at import, so its literal
+# costs no bytecode in the resident Device.__init__ (the name is Device's attribute's: no new
+# interned name)
+commands = {
+    "hello": "info",
+    "status": "info",
+    "diag": "info",
+    "program": "program",
+    "bolus": "bolus",
+    "prime": "prime",
+    "refill": "refill",
+    "clock": "clock",
+    "log": "log",
+    "alarms": "alarms",
+    "alarm_test": "alarms",
+    "auth": "safety.auth",
+    "commit": "safety.two_phase",
+    "limits": "limits",
+    "ptm": "ptm",
+    "patient_bolus": "ptm",
+}
+
+
+class Part:
+    pass  # a part of the device's state (Device.__init__): attributes only, as a class with methods costs heap
+
+
 class Device:
     def __init__(self, hal):
         self.hal = hal
@@ -79,65 +107,39 @@ class Device:
         self._recent = [(0, -1, b"")] * _RECENT  # (req_id, request crc, answer frame); crc -1 never matches
         self._recent_next = 0
         self._review = (0, -1, b"")  # the newest review, kept apart: one large answer, not eight
-        self.ident = None
+        self.ident = None  # the serial number (ident.json), set at boot (core/startup.py)
         self.therapy = Therapy(hal.rtc_seconds())
         self.t_tick = hal.ticks_ms()  # the tick at which engine time stands
         self.motor_on = False  # stepper driver enabled (it draws current: off when idle)
         self.synced = False  # a request ran sync() during this poll_link (app.run then skips service())
-        self.log_failures = 0  # event-log appends that failed (reported by diag)
         self.resident = ()  # request modules kept loaded (boot decides, by the heap's room)
         self._kept = []  # the modules they loaded with them (given way together, see call)
         self.heap_watch = False  # diag heap_watch: measure the live heap after every module call
         self.heap_peak = 0  # the most seen while watching, bytes
-        self.log_seq = None  # last event-log sequence number; None until storage/event_log.py has scanned
-        # watch points set by alarms/rules.py; crossing one loads it (nothing resident decides)
-        self.reservoir_floor = -1  # reservoir nL at or below which to look again (-1: never)
-        self.battery_floor = 0  # battery mV at or below which to look again
-        self.wake_s = -1  # device time alarms/rules.py wants its tick (-1: none)
-        self.tone_at = -1  # tick of the next buzzer change (alarms/tones.py), -1: none
         self.rotor_seen = hal.rotor_count()
-        self.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (storage/state.py)
-        self.store_seq = 0  # sequence number of the last saved copy
-        self.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
-        # [alarm_s, refill_s, due]: the dates predicted from the schedule (therapy/dates.py), again when due
-        # is set (by whatever changes the therapy, the reservoir or a threshold); updated in place
-        self.dates = [None, None, True]
-        self.eri_s = None  # device time the battery reached ERI (EOS follows 90 days later)
         self.tick_at = hal.ticks_add(self.t_tick, TICK_MS)
-        # safety limits and the 24 h dose history (safety/limits.py), patient bolus (requests/ptm.py)
-        self.lim = None  # set at boot (core/startup.py): defaults or the saved limits
-        self.hist = []
-        self.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (therapy/schedule.py)
-        self.ptm = None
-        self.ptm_used = []
-        # authentication (safety/auth.py) and two-phase programming (safety/two_phase.py, safety/review.py): RAM only
-        self.session = None  # [role, session key, last counter]
-        self.nonce = None  # (role, nonce) of the open challenge
-        self.auth_fails = 0
-        self.auth_lock = 0  # device time until which auth is locked
-        self.pending = None  # the prepared change waiting for its commit
-        self.expect = None  # during a commit: the review the prepare showed
-        self.fp = None  # the last review built
-        self.commands = {
-            # each request loads its module, and unloads it after (see _on_demand): a module of
-            # requests/ by its name, another by its dotted name (see _execute)
-            "hello": "info",
-            "status": "info",
-            "diag": "info",
-            "program": "program",
-            "bolus": "bolus",
-            "prime": "prime",
-            "refill": "refill",
-            "clock": "clock",
-            "log": "log",
-            "alarms": "alarms",
-            "alarm_test": "alarms",
-            "auth": "safety.auth",
-            "commit": "safety.two_phase",
-            "limits": "limits",
-            "ptm": "ptm",
-            "patient_bolus": "ptm",
-        }
+        # the device's state in parts, each written by its owners only (docs/architecture.md section 8)
+        s = self.safety = Part()  # safety limits and the 24 h dose history (safety/limits.py), patient bolus (requests/ptm.py)
+        s.lim = None  # set at boot (core/startup.py): defaults or the saved limits
+        s.hist = []
+        s.past = [self.therapy.now_s(), [], [], None]  # the scheduled doses of the last 24 h (therapy/schedule.py)
+        s.ptm = None
+        s.ptm_used = []
+        s.low_reservoir_nl = 2000000  # low-reservoir alarm threshold (clinician limit)
+        s = self.session = Part()  # authentication (safety/auth.py) and two-phase programming (safety/two_phase.py, safety/review.py)
+        s.auth = None  # [role, session key, last counter] (RAM only)
+        s.nonce = None  # (role, nonce) of the open challenge
+        s.auth_fails = 0  # (saved with the state, as the lockout)
+        s.auth_lock = 0  # device time until which auth is locked
+        s.pending = None  # the prepared change waiting for its commit (RAM only)
+        s.expect = None  # during a commit: the review the prepare showed
+        s.fp = None  # the last review built
+        s = self.storage = Part()  # bookkeeping of the state copies (storage/state.py) and the event log (storage/event_log.py)
+        s.ckpt_floor = -1  # reservoir nL at which the next checkpoint is due (storage/state.py)
+        s.store_seq = 0  # sequence number of the last saved copy
+        s.log_seq = None  # last event-log sequence number; None until storage/event_log.py has scanned
+        s.log_failures = 0  # event-log appends that failed (reported by diag)
+        self.commands = commands
 
     # -- boot ----------------------------------------------------------------
     def boot(self):
@@ -203,7 +205,7 @@ class Device:
         try:
             self.call_in("storage", "event_log", "append", event, n, codes, text)
         except Exception:  # noqa: BLE001 - logging must not take delivery down
-            self.log_failures += 1
+            self.storage.log_failures += 1
 
     def next_deadline(self):
         """Ticks of the next stroke, rate change, buzzer change or housekeeping tick."""
@@ -214,14 +216,16 @@ class Device:
             at = hal.ticks_add(self.t_tick, dt * 100)
             if hal.ticks_diff(at, soonest) < 0:
                 soonest = at
-        if self.tone_at >= 0 and hal.ticks_diff(self.tone_at, soonest) < 0:
-            soonest = self.tone_at
+        tone = self.alarms.tone_at
+        if tone >= 0 and hal.ticks_diff(tone, soonest) < 0:
+            soonest = tone
         return soonest
 
     def service(self):
         """Run everything that is due: the steady-state stroke step allocates nothing."""
         th = self.therapy
         hal = self.hal
+        al = self.alarms  # its watch points (alarms/rules.py) and tones (alarms/tones.py)
         while True:
             dt = th.next_event()
             if dt < 0:
@@ -235,16 +239,16 @@ class Device:
             if th.events:
                 self._therapy_events()
         now = hal.ticks_ms()
-        if self.tone_at >= 0 and hal.ticks_diff(now, self.tone_at) >= 0:
-            self.tone_at = -1
+        if al.tone_at >= 0 and hal.ticks_diff(now, al.tone_at) >= 0:
+            al.tone_at = -1
             self.call_in("alarms", "tones", "step")
         if hal.ticks_diff(now, self.tick_at) >= 0:
             self.tick_at = hal.ticks_add(self.tick_at, TICK_MS)
             # device time now: engine time stands at the last event, ticks run on
             now_s = th.now_s() + hal.ticks_diff(now, self.t_tick) // 1000
-            if hal.battery_mv() <= self.battery_floor or 0 <= self.wake_s <= now_s:
+            if hal.battery_mv() <= al.battery_floor or 0 <= al.wake_s <= now_s:
                 self.call_in("alarms", "rules", "tick")
-        if self.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
+        if al.dates[2]:  # the therapy, the reservoir or a threshold changed: predict again
             self.call_in("therapy", "dates", "keep")
 
     def _stroke(self):
@@ -259,9 +263,9 @@ class Device:
         else:
             self.rotor_seen = rotor
             self.therapy.stroked()  # only a stroke the rotor confirmed is delivered
-        if self.therapy.reservoir_nl <= self.reservoir_floor:
+        if self.therapy.reservoir_nl <= self.alarms.reservoir_floor:
             self.call_in("alarms", "rules", "reservoir")
-        if self.therapy.reservoir_nl <= self.ckpt_floor:
+        if self.therapy.reservoir_nl <= self.storage.ckpt_floor:
             self.call_in("storage", "state", "checkpoint")
 
     def _therapy_events(self):
@@ -273,7 +277,7 @@ class Device:
         if ev & EV_BRIDGE_DONE:
             self.log("bridge_done", (self.therapy.conc,))
         if ev & (EV_PRIMED | EV_BRIDGE_DONE):
-            self.dates[2] = True
+            self.alarms.dates[2] = True
             self.call_in("storage", "state", "save")
 
     def sync(self):
@@ -304,7 +308,7 @@ class Device:
                 try:
                     out = self.change(module, cmd, args, True)
                 finally:
-                    self.expect = None
+                    self.session.expect = None
                 out["committed"] = cmd
             else:
                 # a resident module (status: the frequent read) is called straight, not through
@@ -312,7 +316,7 @@ class Device:
                 code = sys.modules.get(module) if module in self.resident else None  # None: gave way
                 out = getattr(code, cmd)(self, args) if code else self.call(module, cmd, args)
             if cmd not in _NO_SAVE and (args or cmd not in _READ_WHEN_EMPTY):
-                self.dates[2] = True  # predicted again by the next service()
+                self.alarms.dates[2] = True  # predicted again by the next service()
                 self.call_in("storage", "state", "save")  # a committed change survives any power cut from now
             return out
         finally:
@@ -471,7 +475,7 @@ class Device:
 
     # -- what stays resident for every request --------------------------------
     def identity(self):
-        return self.ident["serial"] if self.ident else None
+        return self.ident
 
     def summary(self):
         """What the prescription amounts to: the answer to every programming request."""
@@ -490,6 +494,7 @@ class Device:
         for i in range(_RECENT):
             self._recent[i] = (0, -1, b"")
         self._review = (0, -1, b"")
-        self.session = None
-        self.nonce = None
-        self.pending = None
+        s = self.session
+        s.auth = None
+        s.nonce = None
+        s.pending = None

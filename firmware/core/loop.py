@@ -16,5 +16,5 @@ def run(hal):
         # request changed (dates); anything that fell due meanwhile is the next deadline, and
         # wait() returns at once for it (~0.2 ms less a request on a Pico). Frames that ran no
         # request (retries, refusals) never skip it: a flood of them cannot hold back a stroke.
-        if not dev.poll_link() or dev.dates[2]:
+        if not dev.poll_link() or dev.alarms.dates[2]:
             dev.service()

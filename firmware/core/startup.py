@@ -19,7 +19,8 @@ from hal import RESET_POWER, RESET_WATCHDOG
 def run(dev):
     ok = link.crc16(b"123456789", 9) == 0x29B1
     try:
-        dev.ident, first = identity.load_or_provision(dev.hal)
+        ids, first = identity.load_or_provision(dev.hal)
+        dev.ident = ids.get("serial")  # what the device says of itself (the rest is ident.json's)
     except OSError:
         ok = False
         first = False
@@ -27,9 +28,9 @@ def run(dev):
         dev.fsm.fire("self_test_failed")
         dev.alarms.raise_alarm("memory_critical")
         return
-    dev.lim = limits.defaults()
+    dev.safety.lim = limits.defaults()
     rec, seq, bad = state.load(dev.hal)
-    dev.store_seq = max(seq, 0)
+    dev.storage.store_seq = max(seq, 0)
     # the log's place from the saved state onwards, before anything below logs (a full scan else)
     dev.call("storage.event_log", "resume", rec.get("logseq") if rec else None)
     if rec is None:
@@ -77,15 +78,15 @@ def _restore(dev, r):
     th.bridge_left = r["bleft"]
     th.offset_min = r["off"]
     th.prime_strokes = r["pstrokes"]
-    dev.eri_s = r["eri"]
-    dev.low_reservoir_nl = r["low"]
+    dev.alarms.eri_s = r["eri"]
+    dev.safety.low_reservoir_nl = r["low"]
     dev.alarms.active = r["alarms"]
-    dev.lim = r.get("lim") or dev.lim
-    dev.hist = r.get("hist", [])
-    dev.past = r.get("past") or _past_from_hist(dev.hist, r)
-    dev.ptm = r.get("ptm")
-    dev.ptm_used = r.get("ptmu", [])
-    dev.auth_fails, dev.auth_lock = r.get("auth", (0, 0))
+    dev.safety.lim = r.get("lim") or dev.safety.lim
+    dev.safety.hist = r.get("hist", [])
+    dev.safety.past = r.get("past") or _past_from_hist(dev.safety.hist, r)
+    dev.safety.ptm = r.get("ptm")
+    dev.safety.ptm_used = r.get("ptmu", [])
+    dev.session.auth_fails, dev.session.auth_lock = r.get("auth", (0, 0))
     _prescription(th, r)
     th.daily_x1440 = r["daily"]
     th.minimum = r["min"]

@@ -26,14 +26,14 @@ def alarms(dev, args):
                 dev.alarms.clear(code)
                 dev.log("alarm_clear", (), code + " acknowledged")
         dev.hal.buzzer(0)  # silenced now; a new alarm sounds again
-        dev.tone_step = 0
-        dev.tone_at = -1
+        dev.alarms.tone_step = 0
+        dev.alarms.tone_at = -1
     return {"alarms": alarm_list(dev.alarms, dev), "acknowledged": done,
             "utc_offset_min": dev.therapy.offset_min}  # for the host to show times in local time
 
 
 def alarm_test(dev, args):
-    dev.tone_step = _TEST_STEP
-    dev.tone_at = dev.hal.ticks_ms()  # the main loop plays it from now
+    dev.alarms.tone_step = _TEST_STEP
+    dev.alarms.tone_at = dev.hal.ticks_ms()  # the main loop plays it from now
     dev.log("alarm_test")
     return {"playing": ["critical", "non_critical"], "duration_ms": _TEST_MS}

@@ -15,7 +15,7 @@ def bolus(dev, args):
     """A clinician single bolus: within the bolus cap (limits), on top of running therapy."""
     mcg = need_int(args, "dose_mcg", 1, DOSE_FIELD_MAX_MCG, "mcg")
     over = need_int(args, "over_s", 1, MAX_BOLUS_S, "seconds")
-    cap = dev.lim["bolus_cap"]
+    cap = dev.safety.lim["bolus_cap"]
     if mcg > cap:
         raise CommandError(LIMIT, "bolus cap: %d mcg is above the clinician single-bolus cap %d mcg "
                            "(limits --bolus-cap)" % (mcg, cap), {"limit": "bolus_cap", "override": False})

@@ -36,15 +36,15 @@ def clock(dev, args):
 def _shift(dev, delta):
     """Setting the clock moves device time, not elapsed time: the 24 h dose history, the patient
     boluses and an auth lockout keep their age."""
-    h = dev.hist
+    h = dev.safety.hist
     for i in range(0, len(h), 3):
         h[i] += delta
-    u = dev.ptm_used
+    u = dev.safety.ptm_used
     for i in range(len(u)):
         u[i] += delta
-    if dev.auth_lock:
-        dev.auth_lock += delta
-    p = dev.past  # the scheduled doses of the last 24 h (therapy/schedule.py)
+    if dev.session.auth_lock:
+        dev.session.auth_lock += delta
+    p = dev.safety.past  # the scheduled doses of the last 24 h (therapy/schedule.py)
     p[0] += delta
     for i in range(0, len(p[1]), 2):
         p[1][i] += delta
@@ -54,7 +54,7 @@ def _shift(dev, delta):
         p[2][i + 2] += delta
     if p[3] is not None:
         p[3] += delta
-    dev.pending = None
+    dev.session.pending = None
 
 
 def _hhmm(minutes):

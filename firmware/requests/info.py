@@ -44,7 +44,7 @@ def diag(dev, args):
         dev.heap_peak = 0
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(), "ticks_ms": dev.hal.ticks_ms(),
-            "mem_peak": dev.heap_peak, "log_failures": dev.log_failures, "flash_writes": dev.hal.flash_writes}
+            "mem_peak": dev.heap_peak, "log_failures": dev.storage.log_failures, "flash_writes": dev.hal.flash_writes}
 
 
 def status(dev, args):
@@ -56,7 +56,7 @@ def status(dev, args):
     # when the level alarm fires, or fired: its time once raised, never "now"
     # predicted from the schedule when something changed (therapy/dates.py): kept, not walked here
     a = dev.alarms.active
-    d = dev.dates
+    d = dev.alarms.dates
     serial = dev.identity()
     if serial != _serial[0]:
         _serial[0], _serial[1] = serial, json.dumps(serial).encode()

@@ -23,12 +23,12 @@ def limits(dev, args):
     out = {"changed": [], "warnings": []}
     if args:
         _set(dev, args, out)
-    lim = dev.lim
-    lo, hi = window(dev.hist, dev.therapy.now_s())
+    lim = dev.safety.lim
+    lo, hi = window(dev.safety.hist, dev.therapy.now_s())
     r = PROFILES[lim["profile"]]
     out.update({"profile": lim["profile"], "titration_pct": lim["titration"], "titration_range": [r[0], r[1]],
                 "initial_cap_mcg": lim["initial"], "ceiling_mcg": lim["ceiling"], "hard_max_mcg": lim["hard_max"],
-                "bolus_cap_mcg": lim["bolus_cap"], "low_reservoir_nl": dev.low_reservoir_nl,
+                "bolus_cap_mcg": lim["bolus_cap"], "low_reservoir_nl": dev.safety.low_reservoir_nl,
                 "decrease_pct": DECREASE_PCT, "high_dose_mcg": HIGH_DOSE_MCG,
                 "reference": {"min_mcg": None if lo < 0 else (lo + 720) // 1440,
                               "max_mcg": None if hi < 0 else (hi + 720) // 1440}})
@@ -41,7 +41,7 @@ def _set(dev, args, out):
         raise CommandError(BAD_ARGUMENT, "unknown limit %s (known: %s)" % (", ".join(extra), ", ".join(_FIELDS)))
     if "hard_max_mcg" in args and len(args) > 1:
         raise CommandError(BAD_ARGUMENT, "hard_max_mcg is a factory limit (service key): set it on its own")
-    new = dict(dev.lim)
+    new = dict(dev.safety.lim)
     if "profile" in args:
         p = args["profile"]
         if p not in PROFILES:
@@ -60,14 +60,14 @@ def _set(dev, args, out):
             bottom = {"titration_pct": lo, "hard_max_mcg": max(_HARD_MAX_FLOOR_MCG, new["initial"])}.get(name, 1)
             unit = "%% per 24 h (%s profile)" % new["profile"] if name == "titration_pct" else "mcg"
             new[key] = need_int(args, name, bottom, top, unit)
-    low = dev.low_reservoir_nl
+    low = dev.safety.low_reservoir_nl
     if "low_reservoir_nl" in args:
         low = need_int(args, "low_reservoir_nl", LOW_MIN_NL, LOW_MAX_NL, "nL (spec §5: 1.0-5.0 mL)")
     _apply(dev, new, low, out)
 
 
 def _apply(dev, new, low, out):
-    old = dev.lim
+    old = dev.safety.lim
     for key in ("profile", "titration", "initial", "bolus_cap", "hard_max"):
         if new[key] != old[key]:
             out["changed"].append(key)
@@ -75,12 +75,12 @@ def _apply(dev, new, low, out):
                 dev.log("limits", (), "profile %s %s" % (old[key], new[key]))
             else:
                 dev.log("limits", (old[key], new[key]), key)
-    dev.lim = new
-    if low != dev.low_reservoir_nl:
+    dev.safety.lim = new
+    if low != dev.safety.low_reservoir_nl:
         out["changed"].append("low_reservoir")
-        dev.log("limits", (dev.low_reservoir_nl, low), "low_reservoir")
-        dev.low_reservoir_nl = low
+        dev.log("limits", (dev.safety.low_reservoir_nl, low), "low_reservoir")
+        dev.safety.low_reservoir_nl = low
         dev.call("alarms.rules", "reservoir", False)  # the level alarm rises or clears at the new threshold
-    if new["hard_max"] < dev.lim["ceiling"]:
+    if new["hard_max"] < dev.safety.lim["ceiling"]:
         out["warnings"].append("the hard maximum %d mcg/day is below the ceiling: it is the ceiling now"
                                % new["hard_max"])

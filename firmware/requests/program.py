@@ -59,9 +59,9 @@ def program(dev, args):
     need_drug(th)
     reason = override_reason(args, "override")
     x, how, prog = plan(th, args, concs_ahead(th), th.b_rate if th.b_end >= 0 else 0)
-    prog.append(ptm_x1440(dev.ptm) // 1440)  # the schedule (therapy/schedule.py) with the patient boluses
+    prog.append(ptm_x1440(dev.safety.ptm) // 1440)  # the schedule (therapy/schedule.py) with the patient boluses
     return {"cmd": "program", "summary": "%s %s mcg/day" % (mode, mcg_text(x)),
-            "new": x + ptm_x1440(dev.ptm), "reason": reason, "after": (mode, x * (1000000 // th.conc), None),
+            "new": x + ptm_x1440(dev.safety.ptm), "reason": reason, "after": (mode, x * (1000000 // th.conc), None),
             "x": x, "how": how, "prog": prog}
 
 

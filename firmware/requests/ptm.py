@@ -1,7 +1,7 @@
 """Patient bolus (PTM, spec §4, §7): the clinician's settings, and the patient's request.
 
-dev.ptm is None (off, the default) or [dose mcg, over s, max per 24 h, lockout s]; enabled, it
-adds dose x max per day to the daily dose the limits see. dev.ptm_used holds the device times of
+dev.safety.ptm is None (off, the default) or [dose mcg, over s, max per 24 h, lockout s]; enabled, it
+adds dose x max per day to the daily dose the limits see. dev.safety.ptm_used holds the device times of
 the patient boluses of the last 24 h: a bolus waits for the lockout after the previous one, and
 for the oldest of the last max-per-day to leave the 24 h window.
 """
@@ -37,9 +37,9 @@ def ptm(dev, args):
 
 
 def apply(dev, plan, rv):
-    old = dev.ptm
-    dev.ptm = plan["ptm"]
-    dev.log("ptm", tuple(old or (0, 0, 0, 0)) + tuple(dev.ptm or (0, 0, 0, 0)))
+    old = dev.safety.ptm
+    dev.safety.ptm = plan["ptm"]
+    dev.log("ptm", tuple(old or (0, 0, 0, 0)) + tuple(dev.safety.ptm or (0, 0, 0, 0)))
     return applied(dev, rv, plan["reason"], plan["new"])
 
 
@@ -72,7 +72,7 @@ def _as_dict(p):
 
 def _recent(dev, now):
     """The patient boluses of the last 24 h (older ones dropped)."""
-    used = dev.ptm_used
+    used = dev.safety.ptm_used
     while used and used[0] <= now - DAY_S:
         used.pop(0)
     return used
@@ -80,7 +80,7 @@ def _recent(dev, now):
 
 def wait_s(dev, now):
     """(seconds until a patient bolus is allowed, the limit that holds it) or (0, None)."""
-    p = dev.ptm
+    p = dev.safety.ptm
     used = _recent(dev, now)
     if used and now - used[-1] < p[3]:
         return used[-1] + p[3] - now, "ptm_lockout"
@@ -90,33 +90,33 @@ def wait_s(dev, now):
 
 
 def _view(dev):
-    out = _as_dict(dev.ptm)
+    out = _as_dict(dev.safety.ptm)
     now = dev.therapy.now_s()
-    out["used_24h"] = len(_recent(dev, now)) if dev.ptm else 0
-    out["next_allowed_s"] = (now + wait_s(dev, now)[0]) if dev.ptm else None
+    out["used_24h"] = len(_recent(dev, now)) if dev.safety.ptm else 0
+    out["next_allowed_s"] = (now + wait_s(dev, now)[0]) if dev.safety.ptm else None
     out["utc_offset_min"] = dev.therapy.offset_min  # for the host to show local time
     return out
 
 
 def patient_bolus(dev, args):
     """The patient's button: one bolus within the PTM limits, or the reason and the wait."""
-    p = dev.ptm
+    p = dev.safety.ptm
     if not p:
         raise CommandError(NOT_ALLOWED, "patient bolus is off: a clinician enables it (ptm --enable)")
     now = dev.therapy.now_s()
     wait, limit = wait_s(dev, now)
     if limit == "ptm_lockout":
         raise CommandError(LIMIT, "locked out: the last patient bolus was %d s ago, the lockout is %d s; next "
-                           "allowed in %d s" % (now - dev.ptm_used[-1], p[3], wait),
+                           "allowed in %d s" % (now - dev.safety.ptm_used[-1], p[3], wait),
                            {"limit": limit, "override": False, "retry_in_s": wait})
     if limit:
         raise CommandError(LIMIT, "daily maximum reached: %d patient boluses in the last 24 h (at most %d); next "
-                           "allowed in %d s" % (len(dev.ptm_used), p[2], wait),
+                           "allowed in %d s" % (len(dev.safety.ptm_used), p[2], wait),
                            {"limit": limit, "override": False, "retry_in_s": wait})
     check_bolus(dev, p[0], p[1])
     dev.therapy.start_bolus(p[0], p[1] * 10)
-    dev.ptm_used.append(now)
-    dev.log("ptm_bolus", (p[0], p[1], len(dev.ptm_used), p[2]))
+    dev.safety.ptm_used.append(now)
+    dev.log("ptm_bolus", (p[0], p[1], len(dev.safety.ptm_used), p[2]))
     out = dev.summary()
     out["bolus"] = {"dose_mcg": p[0], "over_s": p[1]}
     return out

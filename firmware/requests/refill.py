@@ -48,10 +48,10 @@ def apply(dev, plan, rv):
     old_conc = dev.therapy.conc
     dev.therapy.refill(added, plan["conc"])
     a = dev.alarms.active
-    if "low_reservoir" in a or "empty_reservoir" in a or added <= dev.low_reservoir_nl or getattr(dev, "stall_try", 0):
+    if "low_reservoir" in a or "empty_reservoir" in a or added <= dev.safety.low_reservoir_nl or getattr(dev.alarms, "stall_try", 0):
         dev.call("alarms.rules", "reservoir", False)  # level alarms clear (or rise); saved after the request
     else:
-        dev.reservoir_floor = dev.low_reservoir_nl  # nothing to raise or clear (heap: no load)
+        dev.alarms.reservoir_floor = dev.safety.low_reservoir_nl  # nothing to raise or clear (heap: no load)
     # one entry: the expectation (-1: a first fill) and the discrepancy warning (1) with the volumes
     dev.log("refill", (plan["removed"], plan["expected"], added, plan["conc"], old_conc, 1 if plan["discrepancy"] else 0))
     out = dev.summary()

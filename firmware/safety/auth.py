@@ -57,37 +57,37 @@ def auth(dev, args):
     if role not in ROLES:
         raise CommandError(BAD_ARGUMENT, "role must be one of %s, got %r" % (", ".join(ROLES), role))
     now = dev.therapy.now_s()
-    if dev.auth_lock > now:
+    if dev.session.auth_lock > now:
         raise CommandError(AUTH_FAILED, "authentication is locked for %d more s after %d failed attempts"
-                           % (dev.auth_lock - now, MAX_FAILS), {"retry_in_s": dev.auth_lock - now})
-    dev.session = None
-    dev.pending = None
+                           % (dev.session.auth_lock - now, MAX_FAILS), {"retry_in_s": dev.session.auth_lock - now})
+    dev.session.auth = None
+    dev.session.pending = None
     response = args.get("response")
     if response is None:
         nonce = hexlify(os.urandom(16)).decode()
-        dev.nonce = (role, nonce)
+        dev.session.nonce = (role, nonce)
         return {"role": role, "nonce": nonce, "serial": dev.identity()}
-    challenge = dev.nonce
-    dev.nonce = None  # one response per nonce
+    challenge = dev.session.nonce
+    dev.session.nonce = None  # one response per nonce
     if challenge is None or challenge[0] != role:
         raise CommandError(BAD_ARGUMENT, "no challenge for role %s: ask for a nonce first" % role)
     key = _key(role)
     want = hexlify(hmac_sha256(key, ("itbpump-auth|%s|%s|%s" % (dev.identity(), role, challenge[1])).encode()))
     if not isinstance(response, str) or not _same(want, response.encode()):
         _failed(dev, now, role)
-    if dev.auth_fails:  # saved, as the failures were: a restart must not bring the count back
-        dev.auth_fails = 0
+    if dev.session.auth_fails:  # saved, as the failures were: a restart must not bring the count back
+        dev.session.auth_fails = 0
         dev.call("storage.state", "save")
-    dev.session = [role, hmac_sha256(key, ("itbpump-session|" + challenge[1]).encode()), 0]
+    dev.session.auth = [role, hmac_sha256(key, ("itbpump-session|" + challenge[1]).encode()), 0]
     return {"role": role, "session": True}
 
 
 def _failed(dev, now, role):
-    dev.auth_fails += 1
-    dev.log("auth_fail", (dev.auth_fails,), "wrong_response " + role)
-    if dev.auth_fails >= MAX_FAILS:
-        dev.auth_fails = 0
-        dev.auth_lock = now + LOCK_S
+    dev.session.auth_fails += 1
+    dev.log("auth_fail", (dev.session.auth_fails,), "wrong_response " + role)
+    if dev.session.auth_fails >= MAX_FAILS:
+        dev.session.auth_fails = 0
+        dev.session.auth_lock = now + LOCK_S
         dev.log("auth_locked", (LOCK_S, MAX_FAILS))
     dev.call("storage.state", "save")  # a restart must not reset the count
     raise CommandError(AUTH_FAILED, "authentication failed: wrong response for role %s (a wrong key)" % role)
@@ -95,7 +95,7 @@ def _failed(dev, now, role):
 
 def verify(dev, body, req, cmd, need):
     """Refuse unless this session's role may run cmd and the body is signed by it, fresh."""
-    s = dev.session
+    s = dev.session.auth
     if s is None or s[0] not in MAY[need]:
         raise CommandError(UNAUTHORIZED, "%s needs the %s key; %s" % (
             cmd, need, "authenticate first (no session)" if s is None else "this session is %s" % s[0]))

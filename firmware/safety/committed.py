@@ -9,8 +9,8 @@ def applied(dev, rv, reason=None, new=None):
     """new: the worst-case daily dose x1440 now in effect (-1: stopped; None: unchanged)."""
     if new is not None:
         now = dev.therapy.now_s()
-        lo = window(dev.hist, now)[0]
-        record(dev.hist, now, new)
+        lo = window(dev.safety.hist, now)[0]
+        record(dev.safety.hist, now, new)
         if high_step(lo, new):
             dev.log("high_dose", (new, lo, HIGH_STEP_PCT, HIGH_DOSE_MCG))
     for o in rv["overrides"]:

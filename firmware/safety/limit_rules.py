@@ -16,15 +16,15 @@ def check(dev, new, override, stopping=False, windows=()):
     cannot pass. A refusal names it with the numbers and lists the others. windows: what the
     limits over rolling 24 h found (safety/window_rules.py, loaded apart: the two never share the heap).
     """
-    lim = dev.lim
+    lim = dev.safety.lim
     now = dev.therapy.now_s()
-    until = 0 if stopping else full_until(dev.hist, now)  # a stop is always possible
+    until = 0 if stopping else full_until(dev.safety.hist, now)  # a stop is always possible
     if until:
         raise CommandError(LIMIT, "dose history full: the pump keeps %d daily doses of the last 24 h and all are in "
                            "use; the next dose change is possible in %d s (a stop is always possible)"
                            % (MAX_HIST, until - now), {"limit": "history_full", "override": False,
                                                           "retry_in_s": until - now})
-    lo, hi = window(dev.hist, now)
+    lo, hi = window(dev.safety.hist, now)
     bad = []
     if stopping:
         if hi > 0:

@@ -6,7 +6,7 @@ as data (host_tools/pump_facts.py), tests/test_one_place.py checks the docs agai
 The rules that judge a new dose are safety/limit_rules.py (loaded only for a dose change). Doses here
 are mcg/day x 1440 (exact for flex and periodic schedules), times device seconds.
 
-dev.hist holds the daily doses in effect, oldest first, as a flat list [t, lo, hi, ...]: the
+dev.safety.hist holds the daily doses in effect, oldest first, as a flat list [t, lo, hi, ...]: the
 dose that began at t (lo = hi = its worst-case daily dose, -1 when stopped) lasts until the next
 entry's t. A dose counts for the window when it was in effect for some time after now - 24 h; a
 dose that ended exactly 24 h ago, or lasted no time at all, does not. The history holds at most

@@ -4,7 +4,7 @@ side by side, and the limits' verdict. Loaded on its own, between the request mo
 
 A prepare builds the review and changes nothing; the commit runs the same request again, which
 checks every limit again (a limit that binds now refuses it, code 11) and builds the review again:
-dev.expect then holds what the prepare showed, and a commit whose review would differ (the 24 h
+dev.session.expect then holds what the prepare showed, and a commit whose review would differ (the 24 h
 references moved, a warning came or went) is refused (code 9).
 """
 
@@ -15,7 +15,7 @@ from safety.limits import window, pct_tenths, ptm_x1440
 def current_x1440(dev):
     """The worst-case daily dose in effect now (x1440), -1 when stopped."""
     th = dev.therapy
-    return -1 if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(dev.ptm)
+    return -1 if th.mode == "stopped" else th.daily_x1440 + ptm_x1440(dev.safety.ptm)
 
 
 def build(dev, plan):
@@ -40,7 +40,7 @@ def build(dev, plan):
         warnings, used = check(dev, new, plan.get("reason"), stopping, windows)
     warnings = plan.get("warnings", []) + warnings
     after = plan.get("after")
-    lo, hi = window(dev.hist, th.now_s())
+    lo, hi = window(dev.safety.hist, th.now_s())
     cur = current_x1440(dev)
     if new is None:
         new = cur
@@ -57,10 +57,10 @@ def build(dev, plan):
     out["new"].update(plan.get("extra", {}))
     seen = "%s|%d|%s|%s|%s|%s" % (summary, new, warnings, [u[0] for u in used], out["reference"],
                                   out["change_tenths_pct"])
-    if dev.expect is not None and seen != dev.expect:
+    if dev.session.expect is not None and seen != dev.session.expect:
         raise CommandError(NOT_ALLOWED, "the pump's situation changed since the review (limits, alarms or "
                            "therapy moved on): nothing applied; prepare the change again")
-    dev.fp = seen
+    dev.session.fp = seen
     return out
 
 

@@ -15,14 +15,14 @@ def check(dev, new, prog):
     for limit_rules.check to weigh with the others."""
     bad = []
     now = dev.therapy.now_s()
-    lo, _ = window(dev.hist, now)
+    lo, _ = window(dev.safety.hist, now)
     if prog[0] == "ptm":  # the running prescription with other patient-bolus settings
         ptm = prog[1]
         prog = schedule.current(dev)
         if prog[0] == "s":
             return bad
         prog[-1] = ptm
-    lim = dev.lim
+    lim = dev.safety.lim
     pct = lim["titration"]
     top = schedule.max_window(prog, now)
     if top is not None and top[0] > new * 60 * top[1]:  # more than its daily dose in some 24 h

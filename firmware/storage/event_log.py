@@ -3,7 +3,7 @@
 Loaded for one call (Device.log, the `log` request) and dropped after: nothing is kept here.
 Only writing and the scan are here (Device.log loads this module in the middle of requests:
 it stays small); reading a page of entries is requests/log.py's.
-The newest sequence number lives in dev.log_seq (absent or None: not known yet; last_seq()
+The newest sequence number lives in dev.storage.log_seq (absent or None: not known yet; last_seq()
 finds it by one scan of the ring, the first time after boot).
 
 An entry is a record, not a sentence: the event code, integers in device units, codes (an alarm,
@@ -86,7 +86,7 @@ def append(dev, event, n=(), codes="", text=""):
         _write(dev, rec, seq + k)
     struct.pack_into(_FMT, rec, 0, seq, now, _fit(event, 12), body[:HEAD_TEXT])
     _write(dev, rec, seq)
-    dev.log_seq = seq + more
+    dev.storage.log_seq = seq + more
     return seq
 
 
@@ -142,13 +142,13 @@ def resume(dev, seq):
             break  # nothing written here since: the slots of an earlier lap, or none
         seq = newest
         c = (c + 1) % chunks
-    dev.log_seq = seq
+    dev.storage.log_seq = seq
     return seq
 
 
 def last_seq(dev):
     """Sequence number of the newest entry (-1: empty log); scans the ring once after boot."""
-    seq = getattr(dev, "log_seq", None)
+    seq = getattr(dev.storage, "log_seq", None)
     if seq is None:
         seq = -1
         buf = bytearray(CHUNK * REC)
@@ -164,5 +164,5 @@ def last_seq(dev):
             for i in range(CHUNK):
                 seq = max(seq, seq_at(buf, n, i))
             c += 1
-        dev.log_seq = seq
+        dev.storage.log_seq = seq
     return seq

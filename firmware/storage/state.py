@@ -7,7 +7,7 @@ least one complete copy. Loaded on demand (Device.call) for every save.
 The reservoir is recorded ahead of delivery, and the delivered strokes with it (one
 ledger: strokes x 250 nL + reservoir = the volume filled): a save stores the estimate
 minus the next checkpoint's volume (15 minutes at the current rate, at least
-one stroke; none while nothing is delivered) and sets dev.ckpt_floor there; the
+one stroke; none while nothing is delivered) and sets dev.storage.ckpt_floor there; the
 device saves again when the reservoir reaches it (when stopped: at the first
 stroke, should delivery ever start without a save). After a cut the restored estimate is therefore between
 the truth minus one checkpoint and the truth: the low-reservoir alarm can
@@ -38,13 +38,13 @@ def save(dev):
     # ahead while nothing is delivered (a stopped pump's estimate must not fall at every save)
     window = max(1, -(-th.d.rate // CKPT_DAY_FRACTION // STROKE_NL)) * STROKE_NL if th.d.rate else 0
     committed = max(0, th.reservoir_nl - window)
-    dev.store_seq += 1
+    dev.storage.store_seq += 1
     body = json.dumps(_record(dev, committed, th.strokes + (th.reservoir_nl - committed) // STROKE_NL)).encode()
-    head = MAGIC + struct.pack(">II", dev.store_seq, len(body))
+    head = MAGIC + struct.pack(">II", dev.storage.store_seq, len(body))
     crc = crc32(body, crc32(head))
     dev.hal.flash_write("state.tmp", head + body + struct.pack(">I", crc))
-    dev.hal.flash_rename("state.tmp", SLOTS[dev.store_seq % 2])
-    dev.ckpt_floor = committed
+    dev.hal.flash_rename("state.tmp", SLOTS[dev.storage.store_seq % 2])
+    dev.storage.ckpt_floor = committed
 
 
 def _record(dev, committed, strokes):
@@ -62,9 +62,9 @@ def _record(dev, committed, strokes):
         "bconc": th.bridge_conc, "bleft": th.bridge_left, "off": th.offset_min,
         "min": th.minimum, "halt": th.halted,
         "strokes": strokes, "pstrokes": th.prime_strokes, "fill": [th.filled_nl, th.fill_strokes],
-        "alarms": dev.alarms.active, "eri": dev.eri_s, "low": dev.low_reservoir_nl,
-        "lim": dev.lim, "hist": dev.hist, "past": dev.past, "ptm": dev.ptm, "ptmu": dev.ptm_used,
-        "auth": [dev.auth_fails, dev.auth_lock], "logseq": dev.log_seq,
+        "alarms": dev.alarms.active, "eri": dev.alarms.eri_s, "low": dev.safety.low_reservoir_nl,
+        "lim": dev.safety.lim, "hist": dev.safety.hist, "past": dev.safety.past, "ptm": dev.safety.ptm, "ptmu": dev.safety.ptm_used,
+        "auth": [dev.session.auth_fails, dev.session.auth_lock], "logseq": dev.storage.log_seq,
         "t": th.now_s(),
     }
 

@@ -12,7 +12,7 @@ week for day-specific flex, the interval of periodic boluses) and walks segment 
 the last: a few dozen steps, whatever the horizon. Integers only (exact rationals for boluses cut
 by a segment edge).
 
-Kept, not computed per status: dev.dates = [alarm_s, refill_s, due] is filled by keep() when
+Kept, not computed per status: dev.alarms.dates = [alarm_s, refill_s, due] is filled by keep() when
 Device.service finds it due, and whatever changes the therapy, the reservoir or a threshold marks
 it due (Device._on_demand after a change, Device._therapy_events, alarm_rules._apply). Between
 changes the pump follows its schedule, so the kept dates stay true: status reads two numbers.
@@ -26,9 +26,9 @@ DAY_S = 86400
 
 
 def keep(dev):
-    """The dates of the therapy as it runs now, into dev.dates (Device.service, after a change):
+    """The dates of the therapy as it runs now, into dev.alarms.dates (Device.service, after a change):
     in place, so nothing allocated here outlives the call (the heap does not fragment)."""
-    d = dev.dates
+    d = dev.alarms.dates
     try:
         d[0], d[1] = _both(dev, _running(dev))
     except Exception:  # noqa: BLE001 - a prediction must not take delivery down: no dates shown
@@ -39,13 +39,13 @@ def keep(dev):
 def sides(dev, plan, rv):
     """The review's dates (Device.change, after review.build): now's as kept, and once the plan
     is applied."""
-    now = dev.dates
+    now = dev.alarms.dates
     rv["current"]["alarm_date"], rv["current"]["refill_date"] = now[0], now[1]
     rv["new"]["alarm_date"], rv["new"]["refill_date"] = _both(dev, _planned(dev, plan))
 
 
 def _both(dev, sit):
-    return [_date(sit, dev.low_reservoir_nl), _date(sit, EMPTY_NL)]
+    return [_date(sit, dev.safety.low_reservoir_nl), _date(sit, EMPTY_NL)]
 
 
 # -- the situation the walk starts from ------------------------------------------------------------

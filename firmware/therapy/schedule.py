@@ -17,7 +17,7 @@ Amounts are exact rationals (num, den) in mcg x 86400 (mcg/day x seconds): a bol
 edge is a fraction of its dose. Times are device seconds. Only minimum rate, halts and missed
 boluses make the pump deliver less than its schedule, so the schedule bounds what was delivered.
 
-dev.past = [from_s, steps, trains, first_s]: the schedule of the last 24 h up to from_s, when the
+dev.safety.past = [from_s, steps, trains, first_s]: the schedule of the last 24 h up to from_s, when the
 running prescription started (or its record was last closed); first_s its first periodic bolus.
 Loaded only for a dose change (limit_rules) and by the requests that close the record.
 """
@@ -55,13 +55,13 @@ def mcg_tenths(x):
 def current(dev):
     """The running prescription as a schedule list (therapy, patient boluses, UTC offset)."""
     th = dev.therapy
-    ptm = dev.ptm[0] * dev.ptm[2] if dev.ptm else 0
+    ptm = dev.safety.ptm[0] * dev.safety.ptm[2] if dev.safety.ptm else 0
     if th.mode == "continuous":
         return ["c", th.dose, ptm]
     if th.mode == "flex":
         return ["f", th.flex, th.offset_min, ptm]
     if th.mode == "periodic":
-        return ["p", th.dose, th.p_dose, th.p_every // 10, th.p_over // 10, dev.past[3], ptm]
+        return ["p", th.dose, th.p_dose, th.p_every // 10, th.p_over // 10, dev.safety.past[3], ptm]
     return ["s"]
 
 
@@ -168,7 +168,7 @@ def edges(parts, lo, hi):
 def past_parts(dev, now):
     """The schedule up to now (from 24 h before it): the record, then the running prescription
     since from_s (now may lie ahead: the running one is taken to go on until then)."""
-    frm, steps, trains = dev.past[0], dev.past[1], dev.past[2]
+    frm, steps, trains = dev.safety.past[0], dev.safety.past[1], dev.safety.past[2]
     parts = [(steps, frm, trains)] if steps else []
     if frm < now:
         s, t = expand(current(dev), max(frm, now - DAY_S), now)
@@ -260,7 +260,7 @@ def close(dev, plan=None):
     """The running prescription's schedule up to now goes into the record, before a change of
     prescription or patient boluses (plan: the change's, with its "prog"), clock or UTC offset."""
     now = dev.therapy.now_s()
-    past = dev.past
+    past = dev.safety.past
     prog = plan["prog"] if plan else ["ptm"]
     first = prog[5] if prog[0] == "p" else past[3] if prog[0] == "ptm" else None
     frm = past[0]
