@@ -15,11 +15,11 @@ else:
 if maintenance_jumper():
     print("itbpump: maintenance jumper set: pump firmware not started (REPL open for itbpump flash)")
 else:
-    import app
+    from core import loop
 
     hal = Hal()
     try:
-        app.run(hal)
+        loop.run(hal)
     except Exception as e:  # noqa: BLE001 - last line of defence
         try:
             with open("crash.log", "a") as f:

@@ -16,7 +16,7 @@ from pathlib import Path
 from hil.schema import FAULT_KINDS, PINS
 from hil.vpico.control import SimControl, SimError
 
-# battery voltages the fixture drives for the battery faults (firmware/alarm_rules.py thresholds: ERI
+# battery voltages the fixture drives for the battery faults (firmware/alarms/rules.py thresholds: ERI
 # below 2700 mV, EOS below 2500 mV, fault below 2200 mV); NOMINAL clears them
 BATTERY_MV = {"battery_eri": 2650, "battery_eos": 2400, "battery_fault": 2000}
 NOMINAL_MV = 3000

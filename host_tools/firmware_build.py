@@ -12,6 +12,7 @@ modules; a build without one leaves them out and the firmware runs their bytecod
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -90,9 +91,22 @@ def _compile(source: Path, dest: Path, tool: str, arch: str | None) -> None:
     for py in sorted(dest.rglob("*.py")):
         if py.name == "main.py" and py.parent == dest:
             continue  # the board runs main.py itself from source
+        if py.name == "__init__.py" and only_a_docstring(py.read_text()):
+            py.unlink()  # the folder is a package without it; loaded, it would cost heap for nothing
+            continue
         subprocess.run([tool, *march, "-s", module_name(py, dest), "-o", str(py.with_suffix(".mpy")), str(py)],
                        check=True, capture_output=True, text=True)
         py.unlink()
+
+
+def only_a_docstring(text: str) -> bool:
+    """A package's __init__.py that says what the package holds and does nothing. MicroPython
+    imports a folder without __init__ as a package (a namespace package), and mpy-cross drops
+    docstrings, so the board is not given it: a loaded __init__ keeps its code object and
+    interned file names in the heap, about 500 bytes a package on the 64-bit virtual Pico."""
+    body = ast.parse(text).body
+    return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str)
 
 
 def _digest(source: Path) -> str:

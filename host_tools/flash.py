@@ -49,8 +49,13 @@ def ls(d):
         return sorted(os.listdir(d))
     except OSError:
         return []
+root = ls('/')
+dirs = {{}}
+for n in root:
+    if os.stat('/' + n)[0] & 0x4000:
+        dirs[n] = ls('/' + n)
 print({MARK!r} + json.dumps({{'uid': ''.join('%02X' % b for b in machine.unique_id()), 'ident': i,
-      'root': ls('/'), 'hal': ls('/hal'), 'jumper': machine.Pin({MAINT_PIN}, machine.Pin.IN,
+      'root': root, 'dirs': dirs, 'jumper': machine.Pin({MAINT_PIN}, machine.Pin.IN,
       machine.Pin.PULL_UP).value() == 0}}))
 """
 
@@ -107,7 +112,7 @@ class Board:
 
 def serial_of(probe: dict[str, Any]) -> str:
     """The serial the firmware reports: ident.json's once provisioned, else the one it will
-    provision at first boot from the chip id (the rule of firmware/ident.py)."""
+    provision at first boot from the chip id (the rule of firmware/storage/identity.py)."""
     ident = probe.get("ident")
     if isinstance(ident, dict) and isinstance(ident.get("serial"), str):
         return ident["serial"]
@@ -115,12 +120,15 @@ def serial_of(probe: dict[str, Any]) -> str:
 
 
 def stale_files(probe: dict[str, Any], build: Path) -> list[str]:
-    """Code on the board the new build does not have: a stale foo.py would shadow foo.mpy (the
-    import looks for .py first). Data (state, log, ident.json, keys.json) stays."""
+    """Code on the board the new build does not have, at the root and in its folders (the
+    packages): a stale foo.py would shadow foo.mpy (the import looks for .py first), and a module
+    of an older layout (device.mpy at the root) would outlive its move. Data (state, log,
+    ident.json, keys.json) stays."""
     code = (".py", ".mpy")
     new = {str(p.relative_to(build)) for p in build.rglob("*") if p.is_file()}
     old = [n for n in probe.get("root", []) if n.endswith(code)]
-    old += ["hal/" + n for n in probe.get("hal", []) if n.endswith(code)]
+    for folder, names in sorted(probe.get("dirs", {}).items()):
+        old += [folder + "/" + n for n in names if n.endswith(code)]
     return sorted(n for n in old if n not in new)
 
 

@@ -1,6 +1,6 @@
 """Host codec for the link framing in docs/protocol.md, written from the document.
 
-Independent of firmware/link.py on purpose: the tests run each against the
+Independent of firmware/core/link.py on purpose: the tests run each against the
 other, which checks the protocol document as much as the code.
 """
 

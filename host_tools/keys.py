@@ -37,7 +37,7 @@ def default_path() -> Path:
 
 
 def serial_of(uid: bytes) -> str:
-    """The serial a pump's keys are filed under, as firmware/ident.py derives it from the chip
+    """The serial a pump's keys are filed under, as firmware/storage/identity.py derives it from the chip
     id: "ITB-" + its last 8 hex digits."""
     return "ITB-" + uid.hex().upper()[-8:]
 

@@ -1,7 +1,7 @@
 """The event log in a clinician's words: one table from each event code the firmware logs to its
 sentence and to its fields for scripts.
 
-A record (firmware/evlog.py, docs/protocol.md `log`) is an event code, integers in device units
+A record (firmware/storage/event_log.py, docs/protocol.md `log`) is an event code, integers in device units
 (`n`), codes (`codes`: an alarm, limit, mode, state, role or request) and, for an override or a
 stop, the reason (`text`). EVENTS names each integer and its unit once: the sentence and the
 JSON fields are both built from those names.

@@ -14,7 +14,7 @@ import importlib.util
 import os
 import sys
 
-from device import Device
+from core.device import Device, drop
 from device_session import DeviceSession, provision
 from memhal import MemHal
 
@@ -27,10 +27,10 @@ def fast_call(dev, module, fn, *args):
         return getattr(importlib.import_module(module), fn)(dev, *args)
     finally:
         if fresh:
-            sys.modules.pop(module, None)
+            drop(module)
 
 
-FIRMWARE = os.path.dirname(importlib.util.find_spec("device").origin)
+FIRMWARE = os.path.dirname(os.path.dirname(importlib.util.find_spec("core.device").origin))
 
 
 class _CompiledOnce(importlib.machinery.SourceFileLoader):
@@ -50,12 +50,17 @@ class _CompiledOnce(importlib.machinery.SourceFileLoader):
 class FirmwareFinder:
     """Device.call imports a firmware module afresh for each call, as on the Pico; without .pyc
     files (PYTHONDONTWRITEBYTECODE) every import would search sys.path and compile again. First
-    on sys.meta_path, this finds top-level firmware modules in firmware/ and compiles each once."""
+    on sys.meta_path, this finds firmware modules and packages in firmware/ and compiles each once."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
-        file = os.path.join(FIRMWARE, name + ".py")
-        if path is not None or not os.path.isfile(file):
+        base = os.path.join(FIRMWARE, *name.split("."))
+        package = os.path.join(base, "__init__.py")
+        if os.path.isfile(package):
+            return importlib.util.spec_from_file_location(name, package, loader=_CompiledOnce(name, package),
+                                                          submodule_search_locations=[base])
+        file = base + ".py"
+        if not os.path.isfile(file):
             return None
         return importlib.util.spec_from_file_location(name, file, loader=_CompiledOnce(name, file))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from therapy import Therapy
+from therapy.engine import Therapy
 
 EPOCH_MON = 8 * 365 * 86400  # any device time will do; tests pass their own
 

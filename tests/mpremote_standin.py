@@ -35,10 +35,10 @@ def main(argv: list[str]) -> int:
             ident = json.loads((board / "ident.json").read_text())
         except FileNotFoundError:
             ident = None
-        listing = {d: sorted(p.name for p in (board / d).iterdir() if not p.name.startswith("."))
-                   if (board / d).is_dir() else [] for d in ("", "hal")}
+        root = sorted(p.name for p in board.iterdir() if not p.name.startswith("."))
+        dirs = {d: sorted(p.name for p in (board / d).iterdir()) for d in root if (board / d).is_dir()}
         print(MARK + json.dumps({"uid": (board / ".uid").read_text().strip(), "ident": ident,
-                                 "root": listing[""], "hal": listing["hal"], "jumper": (board / ".jumper").exists()}))
+                                 "root": root, "dirs": dirs, "jumper": (board / ".jumper").exists()}))
         return 0
     if args[:2] == ["fs", "rm"]:
         for remote in args[2:]:

@@ -6,10 +6,10 @@ its tick counter, so alarm times are virtual times. dev.log is wrapped to see wh
 
 from __future__ import annotations
 
-import alarm_rules
-import buzzer
+from alarms import rules as alarm_rules
+from alarms import tones as buzzer
 import pytest
-from device import TICK_MS, Device
+from core.device import TICK_MS, Device
 from device_harness import ClockHal, run_ms
 from device_session import session
 

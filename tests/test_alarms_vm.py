@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dose import STROKE_NL  # the firmware's stroke volume
+from therapy.units import STROKE_NL  # the firmware's stroke volume
 
 from host_tools.client import PumpClient
 from host_tools.log_events import sentence
@@ -221,7 +221,7 @@ def test_vm_incident_2011_pocket_fill_refill_warning(vpico, vpico_port):
 
 
 def test_vm_alarm_paths_run_in_the_small_heap(tmp_path):
-    """Every alarm path (nested loads: refill + alarm_rules + store + evlog) in the 72K budget heap."""
+    """Every alarm path (nested loads: refill + alarms.rules + storage.state + storage.event_log) in the 72K budget heap."""
     from hil.vpico.control import SimControl
 
     ctl = SimControl(tmp_path / "small")

@@ -17,10 +17,10 @@ import os
 import shutil
 import tempfile
 
-import auth
-import errors
+from safety import auth
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 from device_harness import Pump, advance, boot, change, events
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,

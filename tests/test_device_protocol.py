@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-import errors
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 from memhal import MemHal
 
 from host_tools import framing
@@ -30,11 +30,12 @@ def dev(tmp_path):
     cwd = os.getcwd()
     mods = tmp_path / "mods"
     mods.mkdir()
-    (mods / "testcmds.py").write_text(TEST_COMMANDS)
+    (mods / "testmods").mkdir()
+    (mods / "testmods" / "cmds.py").write_text(TEST_COMMANDS)
     sys.path.insert(0, str(mods))
     d = Device(MemHal(str(tmp_path / "flash")))
     d.boot()
-    d.commands = dict(d.commands, count="testcmds", boom="testcmds")  # (the firmware's table is shared)
+    d.commands = dict(d.commands, count="testmods.cmds", boom="testmods.cmds")  # a dotted name: not one of requests/ (the firmware's table is shared)
     yield d
     sys.path.remove(str(mods))
     os.chdir(cwd)
@@ -86,9 +87,9 @@ def test_status_fields(dev):
 
 def reference_status(dev: Device) -> dict:
     """What status says, from the device's state (the dict the template replaced)."""
-    import cmd_info
-    from alarm_view import alarm_list
-    from dose import STROKE_NL
+    import requests.info as cmd_info
+    from alarms.listing import alarm_list
+    from therapy.units import STROKE_NL
 
     th, a, d = dev.therapy, dev.alarms.active, dev.alarms.dates
     out = dev.summary()
@@ -104,7 +105,7 @@ def reference_status(dev: Device) -> dict:
 
 
 def test_status_answer_is_the_state_as_json(dev):
-    """status writes its answer from a template (cmd_info.py): the same JSON as the state says,
+    """status writes its answer from a template (requests/info.py): the same JSON as the state says,
     with nulls, negative numbers, alarms and the therapy's optional parts."""
     assert json.loads(ask(dev, "status").body) == reference_status(dev)
     th = dev.therapy
@@ -125,7 +126,7 @@ def test_status_answer_is_the_state_as_json(dev):
 def test_status_with_one_alarm_says_it_as_the_list_does(dev, acked):
     """One alarm (status writes it from its own template) or a stall (with its restarts), each
     acknowledged or not: the same JSON as alarm_list."""
-    from alarms import PRIORITY
+    from alarms.catalogue import PRIORITY
 
     for code in PRIORITY:
         dev.alarms.active.clear()
@@ -136,7 +137,7 @@ def test_status_with_one_alarm_says_it_as_the_list_does(dev, acked):
 
 def test_status_keys_begin_with_the_summary(dev):
     """The summary's fields (every programming answer's) are status's first five, by the same names."""
-    import cmd_info
+    import requests.info as cmd_info
 
     sample = bytes(cmd_info._STATUS).replace(b"\x01\x02", b"0").replace(b"\x01", b"0").replace(b"\x02", b"null")
     assert list(json.loads(sample))[:5] == list(dev.summary())
@@ -185,11 +186,28 @@ def test_retry_with_same_id_and_bytes_gets_the_cached_answer(dev):
 
 
 def test_request_modules_are_unloaded_after_the_request(dev):
-    sys.modules.pop("cmd_info", None)
+    sys.modules.pop("requests.info", None)
     ask(dev, "status")
-    assert "cmd_info" not in sys.modules and "testcmds" not in sys.modules
+    assert "requests.info" not in sys.modules and "testmods.cmds" not in sys.modules
     ask(dev, "count")
-    assert "testcmds" not in sys.modules
+    assert "testmods.cmds" not in sys.modules and "testmods" not in sys.modules
+
+
+def test_a_module_loaded_for_a_call_is_dropped_from_its_resident_package_too(dev):
+    """An import binds a submodule on its package: therapy (resident, the engine's package) would
+    keep therapy.schedule alive after the call if only sys.modules forgot it."""
+    import therapy
+
+    sys.modules.pop("therapy.schedule", None)  # as the device has it: not loaded (another test may have)
+    vars(therapy).pop("schedule", None)
+    assert dev.call("therapy.schedule", "current")[0] == "s"  # the stopped pump's prescription
+    assert "therapy.schedule" not in sys.modules and not hasattr(therapy, "schedule")
+    import requests  # the request modules' package (here a CPython package), kept loaded
+
+    sys.modules.pop("requests.info", None)
+    vars(requests).pop("info", None)
+    ask(dev, "status")
+    assert "requests.info" not in sys.modules and not hasattr(requests, "info")
 
 
 def test_a_crashing_command_is_an_internal_error_not_a_crash(dev):
@@ -207,61 +225,63 @@ def test_alarm_raise_sends_unsolicited_frame(dev):
 
 
 def test_frequent_reads_stay_loaded_when_the_heap_has_room(tmp_path, monkeypatch):
-    """A Pico's 240 KB heap keeps cmd_info (hello, status, diag) loaded from boot: no load from
+    """A Pico's 240 KB heap keeps requests.info (hello, status, diag) loaded from boot: no load from
     flash per request (bench/rp2040.py); a budget-size heap loads it per request (above)."""
     import gc
 
     monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
     monkeypatch.setattr(gc, "mem_alloc", lambda: 20_000, raising=False)
     cwd = os.getcwd()
-    sys.modules.pop("cmd_info", None)
+    sys.modules.pop("requests.info", None)
     try:
         d = Device(MemHal(str(tmp_path / "flash")))
         d.boot()
-        assert d.resident == ("cmd_info",) and "cmd_info" in sys.modules
-        loaded = sys.modules["cmd_info"]
+        assert d.resident == ("requests.info",) and "requests.info" in sys.modules
+        loaded = sys.modules["requests.info"]
         assert json.loads(ask(d, "status").body)["state"] == "stopped"
-        assert sys.modules.get("cmd_info") is loaded  # the same module: not loaded again
+        assert sys.modules.get("requests.info") is loaded  # the same module: not loaded again
     finally:
-        sys.modules.pop("cmd_info", None)
+        sys.modules.pop("requests.info", None)
         os.chdir(cwd)
 
 
 def test_resident_reads_give_way_to_a_load_that_leaves_too_little_of_the_heap_budget(tmp_path, monkeypatch):
-    """A Pico keeps cmd_info loaded (no load from flash per status), but a load that leaves its call
+    """A Pico keeps requests.info loaded (no load from flash per status), but a load that leaves its call
     less than _CALL_ROOM of the 64 KB budget (a programming request's) runs without it; the next
     read loads it again, once, and keeps it (docs/architecture.md, "Memory")."""
     import gc
 
-    import device
+    from core import device
 
     live = [20_000]  # the live heap the device sees once a module is loaded
     monkeypatch.setattr(gc, "mem_free", lambda: 200_000, raising=False)
     monkeypatch.setattr(gc, "mem_alloc", lambda: live[0], raising=False)
     seen = []
-    monkeypatch.setitem(sys.modules, "probe", type(sys)("probe"))
-    sys.modules["probe"].look = lambda dev, args: seen.append("cmd_info" in sys.modules) or {}  # type: ignore[attr-defined]
+    probe = type(sys)("probes.look")
+    probe.look = lambda dev, args: seen.append("requests.info" in sys.modules) or {}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "probes", type(sys)("probes"))
+    monkeypatch.setitem(sys.modules, "probes.look", probe)
     monkeypatch.chdir(os.getcwd())
-    for name in ("cmd_info", "alarm_view"):  # as after a power-up: what cmd_info brings comes with it
+    for name in ("requests.info", "alarms.listing"):  # as after a power-up: what it brings comes with it
         monkeypatch.delitem(sys.modules, name, raising=False)
     dev = Device(MemHal(str(tmp_path / "flash")))
-    dev.boot()  # a Pico-size heap: cmd_info resident
-    dev.commands["look"] = "probe"
-    first = sys.modules["cmd_info"]
+    dev.boot()  # a Pico-size heap: requests.info resident
+    dev.commands = dict(dev.commands, look="probes.look")  # (the firmware's table is shared)
+    first = sys.modules["requests.info"]
     ask(dev, "look")  # room for the largest load beside it: it stays
-    assert seen == [True] and sys.modules.get("cmd_info") is first
+    assert seen == [True] and sys.modules.get("requests.info") is first
     live[0] = device._HEAP_BUDGET - device._CALL_ROOM + 1
     ask(dev, "look", req_id=8)
-    assert seen == [True, False] and "cmd_info" not in sys.modules and "alarm_view" not in sys.modules
+    assert seen == [True, False] and "requests.info" not in sys.modules and "alarms.listing" not in sys.modules
     assert json.loads(ask(dev, "status").body)["state"] == "stopped"  # loaded again for the read
-    again = sys.modules["cmd_info"]
+    again = sys.modules["requests.info"]
     assert again is not first
     ask(dev, "hello")
-    assert sys.modules.get("cmd_info") is again  # and kept
+    assert sys.modules.get("requests.info") is again  # and kept
 
 
 def test_a_repeated_short_read_is_answered_without_parsing_it_again(dev, monkeypatch):
-    import device
+    from core import device
 
     from types import SimpleNamespace
 

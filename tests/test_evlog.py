@@ -1,4 +1,4 @@
-"""The event log (firmware/evlog.py, log_cmd.py) under CPython with the in-memory HAL."""
+"""The event log (firmware/storage/event_log.py, log_cmd.py) under CPython with the in-memory HAL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 import struct
 import zlib
 
-import evlog
+from storage import event_log as evlog
 import pytest
-from device import Device
+from core.device import Device
 from memhal import MemHal, PowerCut
 
 from host_tools import framing
@@ -33,7 +33,7 @@ def log_n(dev: Device, n: int, start: int = 0) -> None:
 
 
 def read(dev: Device, last: int, before: int = -1, room: int = 0):
-    return dev.call("log_cmd", "read", last, before, room)
+    return dev.call("requests.log", "read", last, before, room)
 
 
 def ask(dev: Device, req_id: int = 9, **args) -> tuple[int, dict]:
@@ -50,7 +50,7 @@ def test_entries_in_order_with_time_event_text(flash):
     t0 = d.therapy.now_s()
     log_n(d, 3)
     d.therapy.idle(100)  # 10 s
-    d.call("evlog", "append", "refill", (), "", "20 mL at 500 mcg/mL")
+    d.call("storage.event_log", "append", "refill", (), "", "20 mL at 500 mcg/mL")
     entries, bad, truncated = read(d, 50)
     assert (bad, truncated) == (0, False)
     assert [e["seq"] for e in entries] == [0, 1, 2, 3]
@@ -90,7 +90,7 @@ def test_1024_entries_with_the_longest_reasons_all_survive(flash):
     """Spec §6 (at least 1000 entries) whatever they hold: every entry an override of the limit with
     the longest name, with the longest reason the pump accepts (250 bytes, 200 characters), the
     ring wrapped: the newest 1024 are all there, each whole."""
-    from checks import REASON_BYTES
+    from safety.field_checks import REASON_BYTES
 
     d = new_device(flash)
     assert evlog.ENTRIES == 1024
@@ -123,7 +123,7 @@ def test_sequence_continues_after_reboot(flash):
     log_n(d, 1030)
     d2 = new_device(flash)  # a reboot: same flash, seq found again by a scan
     assert getattr(d2, "log_seq", None) is None
-    d2.call("evlog", "append", "reset", (), "", "after reboot")
+    d2.call("storage.event_log", "append", "reset", (), "", "after reboot")
     assert d2.storage.log_seq == 1030
     entries, bad, _ = read(d2, 3)
     assert [(e["seq"], e["event"]) for e in entries] == [(1028, "ev6"), (1029, "ev0"), (1030, "reset")]
@@ -133,18 +133,18 @@ def test_sequence_continues_after_reboot(flash):
 def test_a_long_text_is_whole_in_one_entry_and_the_event_code_is_cut(flash):
     d = new_device(flash)
     before = d.hal.flash_writes
-    d.call("evlog", "append", "a_very_long_event_code", (), "", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
+    d.call("storage.event_log", "append", "a_very_long_event_code", (), "", "x" * 100)  # 40 + 52 + 8 bytes: 3 slots
     assert d.hal.flash_writes - before == 3 and d.storage.log_seq == 2
-    d.call("evlog", "append", "program", (), "", "é" * 30)  # 60 bytes of UTF-8, split inside a character
-    d.call("evlog", "append", "override", (), "", "reason: " + "r" * 200)
-    d.call("evlog", "append", "huge", (), "", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes of record
+    d.call("storage.event_log", "append", "program", (), "", "é" * 30)  # 60 bytes of UTF-8, split inside a character
+    d.call("storage.event_log", "append", "override", (), "", "reason: " + "r" * 200)
+    d.call("storage.event_log", "append", "huge", (), "", "y" * 500)  # cut to 40 + 5 x 52 = 300 bytes of record
     entries, bad, _ = read(d, 4)
     assert bad == 0 and [e["seq"] for e in entries] == [0, 3, 5, 10]
     a, b, c, h = entries
     assert a["event"] == "a_very_long_" and a["text"] == "x" * 100
     assert b["text"] == "é" * 30 and c["text"] == "reason: " + "r" * 200
     assert h["text"] == "y" * 297 and d.storage.log_seq == 15  # 300 bytes less the record's 3
-    d.call("evlog", "append", "next", (), "", "one")
+    d.call("storage.event_log", "append", "next", (), "", "one")
     assert [e["seq"] for e in read(d, 2)[0]] == [10, 16]
 
 
@@ -153,11 +153,11 @@ def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
     log_n(d, 3)
     d.hal.cut_write = d.hal.flash_writes + 2  # its last continuation written, the next one torn
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "override", (), "", "z" * 150)  # slots 3..6: 6, 5 (torn), 4, then 3
+        d.call("storage.event_log", "append", "override", (), "", "z" * 150)  # slots 3..6: 6, 5 (torn), 4, then 3
     d2 = new_device(flash)
     entries, bad, _ = read(d2, 50)
     assert [e["seq"] for e in entries] == [0, 1, 2] and all("z" not in e["text"] for e in entries)
-    d2.call("evlog", "append", "reset", (), "", "power back")  # after the orphan slots
+    d2.call("storage.event_log", "append", "reset", (), "", "power back")  # after the orphan slots
     entries, _, _ = read(d2, 50)
     assert [e["text"] for e in entries][-1] == "power back" and entries[-1]["seq"] == 7
 
@@ -165,7 +165,7 @@ def test_a_power_cut_inside_a_long_entry_leaves_none_of_it(flash):
 def test_pages_split_between_long_entries_never_inside_one(flash):
     d = new_device(flash)
     for i in range(30):
-        d.call("evlog", "append", "ev", (), "", ("%02d" % i) * (10 + 20 * (i % 5)))
+        d.call("storage.event_log", "append", "ev", (), "", ("%02d" % i) * (10 + 20 * (i % 5)))
     seen, before = [], -1
     while True:
         entries, _, truncated = read(d, 1000, before, 800)
@@ -204,12 +204,12 @@ def test_a_record_torn_by_a_power_cut_is_skipped_and_the_rest_remain(flash):
     log_n(d, SLOTS + 76)
     d.hal.cut_write = d.hal.flash_writes + 1
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "program", (), "", "torn")  # seq SLOTS + 76: half written over seq 76
+        d.call("storage.event_log", "append", "program", (), "", "torn")  # seq SLOTS + 76: half written over seq 76
     d2 = new_device(flash)  # power back
     entries, bad, _ = read(d2, 10000)
     assert bad == 1  # the old entry 76, half overwritten
     assert [e["seq"] for e in entries] == [s for s in range(77, SLOTS + 76)]
-    d2.call("evlog", "append", "reset", (), "", "power back")  # seq SLOTS + 76 again, over the torn record
+    d2.call("storage.event_log", "append", "reset", (), "", "power back")  # seq SLOTS + 76 again, over the torn record
     entries, bad, _ = read(d2, 10000)
     assert bad == 0 and entries[-1]["seq"] == SLOTS + 76 and entries[-1]["text"] == "power back"
     assert entries[0]["seq"] == 77 and len(entries) == SLOTS
@@ -219,10 +219,10 @@ def test_a_torn_first_write_leaves_an_empty_log(flash):
     d = new_device(flash)
     d.hal.cut_write = d.hal.flash_writes + 1
     with pytest.raises(PowerCut):
-        d.call("evlog", "append", "program", (), "", "torn")
+        d.call("storage.event_log", "append", "program", (), "", "torn")
     d2 = new_device(flash)
     assert read(d2, 50) == ([], 0, False)
-    d2.call("evlog", "append", "x", (), "", "y")
+    d2.call("storage.event_log", "append", "x", (), "", "y")
     assert [e["seq"] for e in read(d2, 50)[0]] == [0]
 
 
@@ -348,7 +348,7 @@ def test_boot_resumes_from_the_saved_place_as_a_full_scan_would(flash, written):
     log_n(d, evlog.CAPACITY - 2)
     saved = d.storage.log_seq  # what the last saved state knew
     log_n(d, written, start=evlog.CAPACITY)
-    d.call("evlog", "append", "override", (1,), "decrease", "x" * 200)  # a long entry, over a chunk edge
+    d.call("storage.event_log", "append", "override", (1,), "decrease", "x" * 200)  # a long entry, over a chunk edge
     again = new_device(flash)
     assert evlog.resume(again, saved) == evlog.last_seq(new_device(flash)) == d.storage.log_seq
     assert evlog.resume(new_device(flash), None) == d.storage.log_seq  # no saved place: the whole ring

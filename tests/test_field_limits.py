@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 
 import device_harness
-import errors
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 
 REASON_MAX = 200  # the contract's limit for an override or stop reason
 CAP_NL = 20_000_000  # MemHal's 20 mL reservoir

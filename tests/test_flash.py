@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import cli, flash
+from host_tools import cli, firmware_build, flash
 from host_tools.keys import KeyStore, ROLES
 
 STANDIN = Path(__file__).with_name("mpremote_standin.py")
@@ -51,12 +51,15 @@ def test_a_new_board_gets_the_compiled_firmware_and_keys_the_host_holds(board, c
     assert out.startswith(f"Flashed {serial} on /dev/ttyACM7") and "new role keys" in out, out
     files = deployed(board)
     firmware = Path(cli.__file__).parents[1] / "firmware"
+    # a package's __init__ that only says what the package holds is not flashed (firmware_build)
     modules = {str(p.relative_to(firmware).with_suffix(".mpy")) for p in firmware.rglob("*.py")
-               if p.name != "main.py" and not p.name.startswith("sim")}
+               if p.name != "main.py" and not p.name.startswith("sim")
+               and not (p.name == "__init__.py" and firmware_build.only_a_docstring(p.read_text()))}
+    assert {"core/device.mpy", "requests/program.mpy", "hal/__init__.mpy"} <= modules
     modules |= {p.with_suffix(".mpy").name for p in (firmware.parent / "native").glob("*.py")}  # for its chip
     assert files == modules | {"main.py", "keys.json"}, files ^ (modules | {"main.py", "keys.json"})
     assert (board / "main.py").read_text() == (firmware / "main.py").read_text()
-    assert (board / "device.mpy").read_bytes()[:1] == b"M"  # an .mpy file, compiled by mpy-cross
+    assert (board / "core" / "device.mpy").read_bytes()[:1] == b"M"  # an .mpy file, compiled by mpy-cross
     board_keys = json.loads((board / "keys.json").read_text())
     assert sorted(board_keys) == sorted(ROLES)
     store = KeyStore()
@@ -71,15 +74,17 @@ def test_reflash_keeps_the_keys_removes_stale_code_and_keeps_data(board, capsys)
     keys = (board / "keys.json").read_text()
     (board / "ident.json").write_text(json.dumps({"serial": "ITB-0000CAFE", "board": "pico"}))
     (board / "old_module.py").write_text("x = 1")  # would shadow an .mpy of the same name
+    (board / "device.mpy").write_bytes(b"M")  # the flat layout before the packages: it would outlive its move
     (board / "hal" / "old.mpy").write_bytes(b"M")
     (board / "state.a").write_bytes(b"therapy")
     KeyStore().add("ITB-0000CAFE", json.loads(keys))  # the serial is ident.json's once provisioned
     capsys.readouterr()
     assert run("flash") == 0
     out = capsys.readouterr().out
-    assert "Flashed ITB-0000CAFE" in out and "kept" in out and "removed   hal/old.mpy, old_module.py" in out, out
+    assert "Flashed ITB-0000CAFE" in out and "kept" in out and "removed   device.mpy, hal/old.mpy, old_module.py" in out, out
     assert (board / "keys.json").read_text() == keys
     assert not (board / "old_module.py").exists() and not (board / "hal" / "old.mpy").exists()
+    assert not (board / "device.mpy").exists() and (board / "core" / "device.mpy").exists()
     assert (board / "state.a").read_bytes() == b"therapy" and (board / "ident.json").exists()
 
 

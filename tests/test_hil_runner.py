@@ -153,8 +153,8 @@ def test_a_broken_firmware_fails_the_matching_scenarios_and_only_those(tmp_path,
     """One limit (the decrease guard lets 25 % through) and one alarm (ERI only below 2600 mV)."""
     broken = tmp_path / "firmware"
     shutil.copytree(FIRMWARE_DIR, broken, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, old, new in (("limits.py", "DECREASE_PCT = 20", "DECREASE_PCT = 25"),
-                           ("alarm_rules.py", "ERI_MV = const(2700)", "ERI_MV = const(2600)")):
+    for name, old, new in (("safety/limits.py", "DECREASE_PCT = 20", "DECREASE_PCT = 25"),
+                           ("alarms/rules.py", "ERI_MV = const(2700)", "ERI_MV = const(2600)")):
         text = (broken / name).read_text()
         assert old in text
         (broken / name).write_text(text.replace(old, new))
@@ -163,3 +163,25 @@ def test_a_broken_firmware_fails_the_matching_scenarios_and_only_those(tmp_path,
     out = capsys.readouterr().out
     failed = sorted(line.split()[2] for line in out.splitlines() if line.startswith("[") and " pass " not in line)
     assert failed == ["battery_eri_noncritical_then_replaced", "limit_decrease_guard_20_percent_needs_override"]
+
+
+@pytest.mark.parametrize("lockstep,counted,passes", [(True, 6600, True), (True, 6599, False),
+                                                      (False, 6599, True), (False, 6601, True), (False, 6598, False)])
+def test_a_stroke_count_at_an_instant_has_one_stroke_of_slack_without_a_lockstep_clock(lockstep, counted, passes):
+    """On a fast-forward or real-time rig the requests before an instant take the pump's own time,
+    so a stroke falling due in it may or may not have come (seen on the emulated RP2040: 6599 of
+    6600 after two days of flex); a lockstep rig counts exactly."""
+    class Caps:
+        lockstep_clock = lockstep
+        clock = "lockstep" if lockstep else "fast-forward"
+
+    class R:
+        capabilities = Caps()
+
+    run = scenario.Run.__new__(scenario.Run)
+    run.rig, run.last_pins = R(), {"strokes": counted}
+    said = scenario.EXPECT["strokes"](run, (6600, 0))
+    assert (said is None) == passes
+    if not passes:
+        assert said.startswith(f"fixture counted {counted} strokes, expected 6600 ± 0")
+        assert ("fast-forward clock" in said) == (not lockstep)

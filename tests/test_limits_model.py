@@ -1,7 +1,7 @@
 """Safety limits (spec §4) against an independent model: the firmware accepts exactly what the
 model accepts, refuses with the limit the model names, and shows the model's numbers in review.
 
-The model (LimitsModel) is written from the spec text, not from firmware/limits.py or
+The model (LimitsModel) is written from the spec text, not from firmware/safety/limits.py or
 limit_rules.py: it keeps the whole history of daily doses as exact Fractions of mcg/day. The
 device runs in CPython on the in-memory HAL, whose RTC follows its tick counter, and time
 passes as the main loop lets it (sleep to the next deadline, service), so the 24 h window moves
@@ -22,13 +22,13 @@ import tempfile
 from fractions import Fraction
 
 import device_harness
-import errors
+from core import errors
 import pytest
 from device_harness import ClockHal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from limits import MAX_HIST, full_until, record, window
+from safety.limits import MAX_HIST, full_until, record, window
 
 DAY_S = 86_400
 HOUR_S = 3_600

@@ -9,7 +9,7 @@ would get 100 mcg of the old dose and 240 mcg of the new one.
 
 from __future__ import annotations
 
-import errors
+from core import errors
 import pytest
 from device_harness import ClockHal, Pump
 

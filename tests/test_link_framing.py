@@ -1,8 +1,8 @@
-"""Firmware framing (firmware/link.py) under CPython, and against the independent host codec."""
+"""Firmware framing (firmware/core/link.py) under CPython, and against the independent host codec."""
 
 from __future__ import annotations
 
-import link
+from core import link
 from hypothesis import given
 from hypothesis import strategies as st
 

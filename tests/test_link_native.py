@@ -1,5 +1,5 @@
 """The link's machine code (native/link_native.py, viper) and its bytecode twins
-(firmware/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
+(firmware/core/link_bytecode.py) give the same CRC-16 and answer template on the MicroPython VM (where
 both run), for any input; the CRC agrees with the host's independent framing (host_tools/framing.py)
 and the firmware's deframer on the VM receives the host's frames. The build compiles the machine
 code for its target chip.
@@ -25,7 +25,8 @@ ORACLE = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
-import link, link_native, link_bytecode
+from core import link, link_bytecode
+import link_native
 from binascii import unhexlify
 print("ready", link.NATIVE)
 while True:
@@ -191,7 +192,7 @@ def test_the_build_compiles_machine_code_for_its_target(tmp_path):
     assert head[0] == ord("M") and head[2] >> 2 == 4  # MP_NATIVE_ARCH_ARMV6M
     plain = tmp_path / "plain"
     firmware_build.build(plain, arch=None)
-    assert not (plain / "link_native.mpy").exists() and (plain / "link_bytecode.mpy").exists()
+    assert not (plain / "link_native.mpy").exists() and (plain / "core" / "link_bytecode.mpy").exists()
     assert firmware_build.arch_of(4870) == "armv6m" and firmware_build.arch_of(2822) == "x64"
 
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from alarms import PRIORITY
-from fsm_table import STATES
+from alarms.catalogue import PRIORITY
+from core.fsm_table import STATES
 from hal import RESET_POWER, RESET_SOFT, RESET_WATCHDOG
-from limits import defaults
+from safety.limits import defaults
 
 from host_tools import log_events
 from test_clinical_words import clean_json, clean_text

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import evlog
-import log_cmd
+from storage import event_log as evlog
+from requests import log as log_cmd
 import pytest
 from memhal import MemHal
 
@@ -117,7 +117,8 @@ def test_a_full_ring_pages_on_the_virtual_pico(tmp_path, heap):
 MPY_SCRIPT = """
 import sys, json
 sys.path.insert(0, sys.argv[1])
-import evlog, log_cmd
+from storage import event_log as evlog
+from requests import log as log_cmd
 
 from hal import flashfs
 

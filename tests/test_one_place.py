@@ -112,7 +112,7 @@ STROKE_IN_DOCS = (r"\bstroke\W{1,4}(?:=\s*)?\**(\d[\d ]*\d|\d) nL",  # 'one stro
 
 
 def test_k_stroke_is_computed_from_the_stroke_volume():
-    import dose
+    from therapy import units as dose
 
     assert dose.K_STROKE == dose.STROKE_NL * dose.DS_PER_DAY
     assert dose.K_STROKE + dose.MAX_RATE_NL < 2**30  # the accumulator stays a small int (docs/therapy.md)
@@ -276,8 +276,8 @@ def test_the_docs_rate_range_tubing_and_minimum_rate_are_the_firmware_s():
 
 
 def test_the_firmware_s_own_rate_message_says_its_range():
-    import checks
-    from errors import CommandError
+    from safety import field_checks as checks
+    from core.errors import CommandError
 
     with pytest.raises(CommandError) as e:
         checks.check_rate("dose", 1, (500,), "dose_mcg")
@@ -387,8 +387,8 @@ def test_the_rig_drives_each_battery_alarm_inside_its_band():
 
 
 def test_the_tones_the_docs_describe_are_the_buzzer_s():
-    import alarm_cmds
-    import buzzer
+    from requests import alarms as alarm_cmds
+    from alarms import tones as buzzer
 
     non, crit = buzzer.KIND_NON_CRITICAL, buzzer.KIND_CRITICAL
     m = found(r"non-critical = one (\d+) s tone every (\d+) min; critical = two tones alternating\s+for (\d+) s, "
@@ -404,8 +404,8 @@ def test_the_tones_the_docs_describe_are_the_buzzer_s():
 
 
 def test_firmware_literals_kept_for_heap_match_their_source():
-    import alarm_rules
-    import device
+    from alarms import rules as alarm_rules
+    from core import device
 
     assert alarm_rules.TICK_S * 1000 == device.TICK_MS
     assert alarm_words.EOS_AFTER_DAYS * 86400 == alarm_rules.EOS_AFTER_S
@@ -421,7 +421,7 @@ def test_the_answer_after_a_change_says_the_state_in_words():
 
 
 def test_the_docs_event_log_sizes_are_the_firmware_s():
-    import evlog
+    from storage import event_log as evlog
 
     from host_tools import client
 
@@ -494,14 +494,14 @@ def test_the_rp2_main_loop_wakes_often_enough_for_its_watchdog():
 
 def test_dose_fields_have_one_bound_which_the_protocol_states():
     """A dose field (continuous, flex step, periodic basal and bolus, clinician bolus) takes
-    1..DOSE_FIELD_MAX_MCG (firmware/checks.py): no request module writes the number again, and
+    1..DOSE_FIELD_MAX_MCG (firmware/safety/field_checks.py): no request module writes the number again, and
     every dose row of docs/protocol.md says it."""
     top = fact("DOSE_FIELD_MAX_MCG")
     for path in sorted((ROOT / "firmware").rglob("*.py")):
         if "hal" in path.parts:  # hardware (an I2C clock of 100000 Hz), no dose
             continue
         lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if re.search(rf"\b{top}\b", ln)]
-        assert len(lines) == (1 if path.name == "checks.py" else 0), (path, lines)
+        assert len(lines) == (1 if path.name == "field_checks.py" else 0), (path, lines)
     rows = found(r"`(?:dose_mcg|basal_mcg|bolus_mcg)`[^\n]*?1\.\.(\d+) mcg", doc("protocol.md"), at_least=4)
     assert {int(m[1]) for m in rows} == {top}
 

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from engine_harness import run_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from therapy import Therapy
-from dose import STROKE_NL  # the firmware's stroke volume
+from therapy.engine import Therapy
+from therapy.units import STROKE_NL  # the firmware's stroke volume
 
 from host_tools.client import PumpClient
 from host_tools.units import device_seconds

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from device import Device
+from core.device import Device
 from hal import RESET_POWER
 from memhal import MemHal
-from dose import STROKE_NL  # the firmware's stroke volume
+from therapy.units import STROKE_NL  # the firmware's stroke volume
 
 from hil.vpico.control import SimError
 from host_tools.client import PumpClient
@@ -37,10 +37,10 @@ def deliver(dev: Device, seconds: int) -> None:
 
 def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash):
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.call("store", "save")
-    dev.change("program_cmd", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}, "override": "test setup"}, True)
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.call("storage.state", "save")
+    dev.change("requests.program", "program", {"mode": "flex", "days": {"all": [[420, 400], [1320, 600]]}, "override": "test setup"}, True)
+    dev.call("storage.state", "save")
     deliver(dev, 7 * 3600 + 37 * 60)
     truth = dev.therapy.reservoir_nl
     again = boot(flash)  # power cut: a new Device on the same flash
@@ -53,10 +53,10 @@ def test_therapy_resumes_after_a_reset_with_the_reservoir_on_the_safe_side(flash
 
 def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.call("store", "save")
-    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.call("storage.state", "save")
+    dev.change("requests.program", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
+    dev.call("storage.state", "save")
     newest = "state.a" if dev.storage.store_seq % 2 == 0 else "state.b"
     with open(newest, "r+b") as f:
         f.seek(30)
@@ -69,8 +69,8 @@ def test_one_bad_copy_recovers_from_the_other_with_a_noncritical_alarm(flash):
 
 def test_no_valid_copy_is_a_critical_memory_alarm_and_a_stopped_pump(flash):
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.change("requests.program", "program", {"mode": "continuous", "dose_mcg": 300, "override": "test setup"}, True)
     for name in ("state.a", "state.b"):
         with open(name, "wb") as f:
             f.write(b"garbage")
@@ -83,9 +83,9 @@ def test_acknowledging_clears_the_event_alarms_and_leaves_the_others(flash):
     """reset_recovered and memory_noncritical stand for a past event: seen once acknowledged, they
     clear (logged); an alarm whose condition lasts stays listed, acknowledged."""
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.call("store", "save")
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.call("storage.state", "save")
+    dev.call("storage.state", "save")
     with open("state.a" if dev.storage.store_seq % 2 == 0 else "state.b", "r+b") as f:
         f.seek(30)
         f.write(b"\xff\xff")  # the newest copy bad: memory_noncritical
@@ -93,11 +93,11 @@ def test_acknowledging_clears_the_event_alarms_and_leaves_the_others(flash):
     again.alarms.raise_alarm("low_reservoir")  # a lasting condition, for contrast
     assert {"reset_recovered", "memory_noncritical", "low_reservoir"} <= set(again.alarms.active)
     seq = again.storage.log_seq
-    out = again.call("alarm_cmds", "alarms", {"ack": True})
+    out = again.call("requests.alarms", "alarms", {"ack": True})
     assert sorted(out["acknowledged"]) == ["low_reservoir", "memory_noncritical", "reset_recovered"]
     assert [a["code"] for a in out["alarms"]] == ["low_reservoir"] and out["alarms"][0]["acknowledged"]
     assert again.storage.log_seq == seq + 5  # 3 acknowledged + 2 cleared
-    again.call("store", "save")  # as after every request that changes something
+    again.call("storage.state", "save")  # as after every request that changes something
     third = boot(flash)  # the save replaced the bad copy: a restart brings only a new reset_recovered
     assert set(third.alarms.active) == {"low_reservoir", "reset_recovered"}
 
@@ -105,19 +105,19 @@ def test_acknowledging_clears_the_event_alarms_and_leaves_the_others(flash):
 def test_a_stopped_pump_keeps_its_reservoir_exact_across_resets(flash):
     """Nothing is delivered while stopped, so no save records anything ahead of delivery."""
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.call("storage.state", "save")
     for _ in range(3):
         dev = boot(flash)
-        dev.call("store", "save")
+        dev.call("storage.state", "save")
         assert dev.therapy.reservoir_nl == 20_000_000 and dev.fsm.state == "stopped"
     assert dev.storage.ckpt_floor == 20_000_000  # should a stroke ever come without a save, it saves
 
 
 def test_a_torn_write_leaves_the_previous_copy(flash):
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.call("storage.state", "save")
     with open("state.tmp", "wb") as f:  # power failed while the next copy was written
         f.write(b"ITB1\x00\x00")
     again = boot(flash)
@@ -126,9 +126,9 @@ def test_a_torn_write_leaves_the_previous_copy(flash):
 
 def test_checkpoints_are_about_every_15_minutes_of_delivery(flash):
     dev = boot(flash)
-    dev.change("refill_cmd", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
-    dev.change("program_cmd", "program", {"mode": "continuous", "dose_mcg": 500, "override": "test setup"}, True)
-    dev.call("store", "save")
+    dev.change("requests.refill", "refill", {"removed_nl": 0, "added_nl": 20_000_000, "concentration": 500}, True)
+    dev.change("requests.program", "program", {"mode": "continuous", "dose_mcg": 500, "override": "test setup"}, True)
+    dev.call("storage.state", "save")
     before = dev.hal.flash_writes
     deliver(dev, 86_400)
     saves = dev.hal.flash_writes - before

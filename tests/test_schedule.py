@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import schedule
+from therapy import schedule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

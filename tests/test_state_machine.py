@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fsm
-import fsm_table
+from core import fsm
+from core import fsm_table
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

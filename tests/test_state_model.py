@@ -37,7 +37,7 @@ SUCCESSORS = {state: machine_successors(state) for state in TABLE.STATES}
 def test_committed_doc_is_up_to_date():
     committed = state_model.DOC_PATH.read_text(encoding="utf-8") if state_model.DOC_PATH.exists() else ""
     assert committed == state_model.render_doc(), (
-        f"docs/state-machine.md is stale for firmware/fsm_table.py: run {state_model.REGENERATE}")
+        f"docs/state-machine.md is stale for firmware/core/fsm_table.py: run {state_model.REGENERATE}")
 
 
 def test_check_mode_agrees():

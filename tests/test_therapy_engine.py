@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import dose
-import program_cmd
+from therapy import units as dose
+from requests import program as program_cmd
 import pytest
 from engine_harness import run_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from therapy import EV_BOLUS_DONE, EV_BRIDGE_DONE, EV_PRIMED, Therapy
+from therapy.engine import EV_BOLUS_DONE, EV_BRIDGE_DONE, EV_PRIMED, Therapy
 
 DAY_DS = 864_000
 MONDAY_0000 = 9 * 86400 + 2 * 86400  # 2000-01-10 00:00 UTC was a Monday (2000-01-01 a Saturday)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-import errors
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 from memhal import MemHal
 from device_session import session
 

@@ -12,9 +12,9 @@ import copy
 import os
 
 import device_harness
-import errors
+from core import errors
 import pytest
-from device import Device
+from core.device import Device
 from device_session import DeviceSession
 
 CAP_NL = 20_000_000

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from engine_harness import run_for
-from therapy import Therapy
+from therapy.engine import Therapy
 
 from host_tools.client import PumpClient
 
@@ -147,3 +147,18 @@ def test_steady_state_stroke_step_allocates_nothing_on_the_vm():
     r = subprocess.run([str(exe), "-X", "heapsize=192K", str(ROOT / "tests" / "mpy" / "steady_step.py"),
                         str(ROOT / "firmware")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.split() == ["OK", "2000"], r.stdout + r.stderr
+
+
+def test_a_module_dropped_after_a_call_is_freed_on_the_vm(tmp_path):
+    """A request module is imported per call and dropped after it (Device.call): on the real VM,
+    with the mpy-cross build, dropping gives its heap back, and only because the module is also
+    taken off its (resident) package; a pop from sys.modules alone keeps it all."""
+    from host_tools.firmware_build import build
+
+    build(tmp_path / "build")
+    exe = Path(sys.executable).parent / "micropython"
+    r = subprocess.run([str(exe), "-X", "heapsize=192K", str(ROOT / "tests" / "mpy" / "unload.py"),
+                        str(tmp_path / "build")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[0] == "OK", r.stdout + r.stderr
+    loaded, kept_by_drop, kept_by_pop = map(int, r.stdout.split()[1:])
+    assert loaded > 2000 and kept_by_drop <= 128 and kept_by_pop > loaded - 256, r.stdout

@@ -83,7 +83,7 @@ _POLLIN = const(1)           # select.POLLIN
 
 class Hal:
     board = "rp2"
-    # Not in the hal/__init__.py contract but read by device.py (the sim HAL
+    # Not in the hal/__init__.py contract but read by core/device.py (the sim HAL
     # takes it from its config); a real board has a fixed reservoir.
     capacity_ml = 20
 

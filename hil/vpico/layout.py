@@ -52,7 +52,7 @@ class Paths:
         self.flash = self.root / "flash"
         self.hw = self.root / "hw"
         self.uid = self.hw / "uid"  # the chip's unique id: 8 bytes, read by firmware/hal/sim_boot.py
-        self.device_keys = self.flash / "keys.json"  # the pump's role keys, as firmware/auth.py reads them
+        self.device_keys = self.flash / "keys.json"  # the pump's role keys, as firmware/safety/auth.py reads them
         self.build = self.root / "build"
         self.supervisor_log = self.root / "supervisor.log"
         self.vm_log = self.root / "vm.log"

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 import micropython  # noqa: E402
-from device import Device  # noqa: E402
+from core.device import Device  # noqa: E402
 
 MASK = 0x3FFFFFFF
 HALF = 0x20000000

@@ -1,0 +1,1 @@
+"""Alarms: the catalogue and the active set (resident), the rules that raise and clear them, tones."""

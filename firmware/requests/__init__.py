@@ -1,0 +1,1 @@
+"""One module per request, imported for the request and dropped after it (core/device.py)."""
