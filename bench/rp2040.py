@@ -79,15 +79,18 @@ def fast_hour(board: Board) -> tuple[int, float]:
     return cycles, wall
 
 
-def main() -> int:
-    opts = options(__doc__)
+def on_a_flashed_board(name: str, takes: str, doc: str | None, measure) -> int:
+    """A bench's main: skips in --quick or without the RP2040 test equipment (one line each);
+    else measure(board, flash_s, opts) on a blank emulated board `itbpump flash`ed, with its own
+    keys (not the user's)."""
+    opts = options(doc)
     if opts.quick:
-        print("rp2040 bench skipped: not in --quick (it takes minutes)")
+        print(f"{name} skipped: not in --quick (it takes {takes})")
         return 0
     try:
         equipment()
     except BoardError as e:
-        print(f"rp2040 bench skipped: {e}")
+        print(f"{name} skipped: {e}")
         return 0
     with tempfile.TemporaryDirectory(prefix="itbpump-bench-rp2040-") as d:
         os.environ["XDG_CONFIG_HOME"] = str(Path(d) / "config")  # its keys only, not the user's
@@ -95,8 +98,11 @@ def main() -> int:
             time.sleep(2)
             t = time.monotonic()
             flash.flash(board.port, verify_s=180)
-            flash_s = time.monotonic() - t
-            return measure(board, flash_s, opts)
+            return measure(board, time.monotonic() - t, opts)
+
+
+def main() -> int:
+    return on_a_flashed_board("rp2040 bench", "minutes", __doc__, measure)
 
 
 def measure(board: Board, flash_s: float, opts) -> int:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import options, write_result
-from rp2040 import CONC, DOSE, answered
+from common import write_result
+from rp2040 import CONC, DOSE, answered, on_a_flashed_board
 
-from hil.rp2040.board import Board, BoardError, equipment
-from host_tools import flash
+from hil.rp2040.board import Board
 
 DAYS = 30
 HEAP_TARGET_B = 65536
@@ -49,23 +46,12 @@ def clinic_day(c, day: int) -> str:
 
 
 def main() -> int:
-    opts = options(__doc__)
-    if opts.quick:
-        print("rp2040 month bench skipped: not in --quick (it takes an hour)")
-        return 0
-    try:
-        equipment()
-    except BoardError as e:
-        print(f"rp2040 month bench skipped: {e}")
-        return 0
-    days = int(os.environ.get("ITBPUMP_BENCH_DAYS", DAYS))
-    with tempfile.TemporaryDirectory(prefix="itbpump-bench-rp2040-month-") as d:
-        os.environ["XDG_CONFIG_HOME"] = str(Path(d) / "config")  # its keys only, not the user's
-        with Board(Path(d) / "dut") as board:
-            time.sleep(2)
-            flash.flash(board.port, verify_s=180)
-            board.power_cut()
-            return run(board, days, opts)
+    return on_a_flashed_board("rp2040 month bench", "an hour", __doc__, month)
+
+
+def month(board: Board, flash_s: float, opts) -> int:
+    board.power_cut()
+    return run(board, int(os.environ.get("ITBPUMP_BENCH_DAYS", DAYS)), opts)
 
 
 def run(board: Board, days: int, opts) -> int:
