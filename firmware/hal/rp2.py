@@ -50,6 +50,7 @@ STEP_HIGH_US = const(5)      # >= 1.9 us (DRV8825) / 1 us (A4988)
 STEP_LOW_MS = const(1)       # sets the step rate (~1 kHz): keep below the motor's pull-in rate;
                              # sleep_ms waits in WFE, sleep_us would spin the CPU (7 ms a stroke)
 DIR_FORWARD = const(1)
+ROTOR_SETTLE_MS = const(5)   # the most stroke() waits after the last step for the rotor's pulse
 
 # -- buzzer ----------------------------------------------------------------------
 _BUZZER_MIN_HZ = const(20)     # rp2 PWM rejects very low frequencies; out of range is clamped
@@ -291,12 +292,20 @@ class Hal:
         # Pulses go out even with the driver disabled: the rotor then does
         # not turn, and the missing feedback pulse shows as a stall.
         step = self._step
+        rotor = self._rotor
         n = STEPS_PER_STROKE
         while n:
             step.value(1)
             time.sleep_us(STEP_HIGH_US)
             step.value(0)
             time.sleep_ms(STEP_LOW_MS)
+            n -= 1
+        # the rotor sensor's pulse lags the last step (the rotor moves after it, the sensor's
+        # board answers in its own time): wait a few ms for it before the caller looks, or a
+        # healthy stroke whose pulse came 1 ms late would read as a stall
+        n = ROTOR_SETTLE_MS
+        while n and self._rotor == rotor:
+            time.sleep_ms(1)
             n -= 1
 
     def rotor_count(self) -> int:
