@@ -8,6 +8,8 @@ firmware/ runs as it is, copied to any board. Modules of machine code (@micropyt
 for one chip, so they live apart, in native/: a build for a target architecture (mpy-cross -march:
 armv6m for a Pico's Cortex-M0+, the VM's own for the virtual Pico) adds them beside the firmware's
 modules; a build without one leaves them out and the firmware runs their bytecode twins (link.py).
+A build for a Cortex-M chip takes native/thumb/'s hand-written assembler (@micropython.asm_thumb) in
+place of the viper module of the same name (native_modules).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 FIRMWARE_DIR = Path(os.environ.get("ITBPUMP_FIRMWARE_DIR") or Path(__file__).resolve().parents[1] / "firmware")
 NATIVE_DIR = Path(__file__).resolve().parents[1] / "native"  # machine code for the target chip only
 PICO_ARCH = "armv6m"  # the RP2040's Cortex-M0+
+THUMB_ARCHS = ("armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp")  # Cortex-M: @asm_thumb runs there
 # sys.implementation._mpy >> 10 (MicroPython's MP_NATIVE_ARCH_*) -> mpy-cross -march
 _ARCH_OF_MPY = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em", 7: "armv7emsp",
                 8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
@@ -60,7 +63,7 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_cache_dir()))
         _compile(source, tmp / "fw", tool, arch)
         if native:
-            for py in sorted(native.glob("*.py")):
+            for py in native_modules(native, arch):
                 subprocess.run([tool, f"-march={arch}", "-s", py.stem, "-o", str(tmp / "fw" / py.with_suffix(".mpy").name),
                                 str(py)], check=True, capture_output=True, text=True)
         try:
@@ -70,6 +73,16 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(cached, dest)
     return True
+
+
+def native_modules(native: Path, arch: str) -> list[Path]:
+    """The machine-code modules of a build for arch: native/'s, each replaced by its hand-written
+    assembler twin of the same name in native/thumb/ when the chip runs Thumb code (@asm_thumb:
+    MicroPython's inline assembler, for the Cortex-M cores)."""
+    modules = {py.name: py for py in sorted(native.glob("*.py"))}
+    if arch in THUMB_ARCHS:
+        modules.update({py.name: py for py in sorted((native / "thumb").glob("*.py"))})
+    return [modules[name] for name in sorted(modules)]
 
 
 # what a build holds beyond its sources and arch (part of the cache's key): "n" = each module's

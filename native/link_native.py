@@ -1,5 +1,6 @@
-"""Three byte loops of the link as machine code (viper): CRC-16, fill (status's JSON template
-writer) and read_ready (hal/rp2.py's link_read).
+"""Two byte loops of the link as machine code (viper): fill (status's JSON template writer) and
+read_ready (hal/rp2.py's link_read). The CRC-16 has a module of its own, link_crc.py, which a
+build for a Thumb chip takes in assembler (native/thumb/link_crc.py).
 
 Outside firmware/ because machine code compiles only for a target chip (mpy-cross -march):
 firmware/ runs copied as is on any board; a build for a chip adds this module beside it.
@@ -7,8 +8,8 @@ firmware/ runs copied as is on any board; a build for a chip adds this module be
 In bytecode, with json.dumps, these were most of a status request's CPU on a Pico (a 500-byte
 answer's CRC-16 alone ~6.7 ms at 125 MHz; docs/rp2040.md). Each function's machine code costs
 heap on a Pico (this module 2.5 KB with two more, which went: the deframer copies with C's
-bytes.find and slices instead), so only these are here. crc16 and fill have the same
-signatures and results as their bytecode twins in link_bytecode.py (read_ready's is the loop in
+bytes.find and slices instead), so only these are here. fill has the same
+signature and results as its bytecode twin in link_bytecode.py (read_ready's is the loop in
 hal/rp2.py), which run where there is
 no native code (CPython tests, a VM without an emitter, a build for another chip);
 tests/test_link_native.py holds the two to the same results on the VM.
@@ -19,21 +20,6 @@ Nothing here allocates.
 """
 
 import micropython
-
-
-@micropython.viper
-def crc16(c: int, n: int, data) -> int:
-    """The CRC-16/CCITT-FALSE register c carried over data[:n] (start with 0xFFFF). A byte at a
-    time by shifts, no table: nothing to load from memory but the byte, and the register is the
-    first local, which viper from mpy-cross keeps in a register (one, with three arguments)."""
-    d = ptr8(data)
-    i = 0
-    while i < n:
-        x = ((c >> 8) ^ d[i]) & 0xFF
-        x ^= x >> 4
-        c = ((c << 8) ^ (x << 12) ^ (x << 5) ^ x) & 0xFFFF
-        i += 1
-    return c
 
 
 _NULL = None  # viper compares objects by identity with a name, not the None literal

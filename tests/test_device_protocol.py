@@ -135,6 +135,24 @@ def test_status_with_one_alarm_says_it_as_the_list_does(dev, acked):
         assert s["alarms"] == reference_status(dev)["alarms"] and len(s["alarms"]) == 1, code
 
 
+def test_status_lists_a_standing_alarm_as_it_changes(dev):
+    """status keeps the last single alarm's text (alarms/listing.py) for the polls while it stands:
+    an acknowledgement, a new time or another alarm each gives the new text, never the kept one."""
+    steps = [("low_reservoir", 812_000_000, False), ("low_reservoir", 812_000_000, False),
+             ("low_reservoir", 812_000_000, True), ("low_reservoir", 812_000_600, True),
+             ("empty_reservoir", 812_000_600, True), ("low_reservoir", 812_000_000, False)]
+    entry = None
+    for code, since, acked in steps:
+        if entry is not None and code in dev.alarms.active:
+            entry[0], entry[1] = since, acked  # changed in place, as catalogue.py acknowledges
+        else:
+            dev.alarms.active.clear()
+            entry = dev.alarms.active[code] = [since, acked]
+        s = json.loads(ask(dev, "status").body)
+        assert s["alarms"] == [{"code": code, "priority": s["alarms"][0]["priority"], "since": since,
+                                "acknowledged": acked}] == reference_status(dev)["alarms"], (code, since, acked)
+
+
 def test_status_keys_begin_with_the_summary(dev):
     """The summary's fields (every programming answer's) are status's first five, by the same names."""
     import requests.info as cmd_info

@@ -115,3 +115,33 @@ def test_oversized_frame_is_refused_and_the_next_one_received():
 
 def test_empty_frames_are_idle():
     assert feed_all(link.Deframer(), b"\x00\x00\x00") == []
+
+
+@given(st.binary(max_size=1200), ids, st.binary(min_size=0, max_size=link.MAX_PAYLOAD))
+def test_an_answer_written_in_the_frame_buffer_encodes_to_the_frame_of_a_copy(body, req_id, request):
+    """A read's answer written into the deframer's buffer (answer_room: status, no allocation of its
+    size) encodes there, over the request it came in, to the same frame as from a copy: encode's
+    frame stays below it. An answer with no such room gets None (status then allocates)."""
+    text = body.replace(b"\0", b"x")  # JSON text: no 0x00
+    d = link.Deframer()
+    d.payload[:len(request)] = request  # whatever the request left there
+    room = d.answer_room(len(text))
+    top = len(d.payload) - len(text)
+    assert (room is not None) == (link.frame_size(len(text)) <= top)  # the frame never reaches the answer
+    if room is None:
+        return
+    room[:] = text
+    assert len(room) == len(text) and d.payload[top:] == text  # the buffer's top
+    frame = bytes(link.encode(link.KIND_RESPONSE, req_id, room, d.payload, True))
+    assert frame == bytes(link.encode(link.KIND_RESPONSE, req_id, text))
+    assert framing.decode(frame[:-1]).body == text
+
+
+def test_the_answer_room_ends_where_a_frame_would_reach_it():
+    """Up to the largest answer whose frame stays below it (about half the buffer: status's is
+    ~500 bytes), and not a byte more."""
+    d = link.Deframer()
+    sizes = [n for n in range(len(d.payload)) if d.answer_room(n) is not None]
+    largest = max(sizes)
+    assert sizes == list(range(largest + 1)) and 1000 < largest < len(d.payload) // 2
+    assert link.frame_size(largest) <= len(d.payload) - largest < link.frame_size(largest + 1)

@@ -26,6 +26,7 @@ _LINK_BUDGET = const(4352)  # link bytes served per main-loop pass: two of the l
 _REVIEW = const(2)  # keep this answer as the newest review (see _handle_frame)
 _LAST_MAX = const(32)  # the longest request body _execute keeps parsed (heap: never a long one)
 TICK_MS = 600000  # the 10-minute housekeeping tick (battery, alarm repeats, stall restarts)
+SUMMARY = ("state", "mode", "daily_dose_mcg", "rate_nl_per_day", "concentration_mcg_per_ml")  # summary()'s keys
 _READS = ("hello", "status", "diag", "log")  # repeating these changes nothing: no answer kept
 # Kept loaded from boot when the heap has room: hello, status and diag are the frequent reads, and
 # loading a module from a Pico's flash costs ~20 ms of CPU per request (bench/rp2040.py,
@@ -471,7 +472,7 @@ class Device:
             return link.KIND_ERROR, keep, self._error_body(e.code, e.text, e.detail)
         except Exception as e:  # a firmware bug must not take the link down
             return link.KIND_ERROR, keep, self._error_body(errors.INTERNAL, "internal error: " + repr(e))
-        if isinstance(result, bytearray):  # JSON text already (status: requests/info.py)
+        if isinstance(result, memoryview):  # JSON text already (status: requests/info.py)
             return link.KIND_RESPONSE, keep, result
         return link.KIND_RESPONSE, keep, json.dumps(result, separators=separators).encode()
 
@@ -500,14 +501,12 @@ class Device:
 
     def summary(self):
         """What the prescription amounts to: the answer to every programming request."""
+        return dict(zip(SUMMARY, self.summary_values()))
+
+    def summary_values(self):
+        """summary()'s values in SUMMARY's order, without the dict (status writes them itself)."""
         th = self.therapy
-        return {
-            "state": self.fsm.state,
-            "mode": th.mode,
-            "daily_dose_mcg": (th.daily_x1440 + 720) // 1440,
-            "rate_nl_per_day": th.d.rate,
-            "concentration_mcg_per_ml": th.conc or None,
-        }
+        return self.fsm.state, th.mode, (th.daily_x1440 + 720) // 1440, th.d.rate, th.conc or None
 
     def new_session(self):
         """Forget answers kept for retries, the authenticated role and a prepared change:

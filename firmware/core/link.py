@@ -28,13 +28,15 @@ TOO_SHORT = const(-4)
 
 
 # The CRC-16 and status's template writer as machine code where the build has it for this chip
-# (native/link_native.py, added by a build for a target chip beside the firmware's packages): on a
-# Pico they were most of a status request's CPU. Elsewhere (firmware/ copied as is, CPython tests,
-# a VM without an emitter) their bytecode twins (core/link_bytecode.py), loaded only then: heap.
+# (native/link_crc.py, in Thumb assembler on a Pico, and native/link_native.py, added by a build for
+# a target chip beside the firmware's packages): on a Pico they were most of a status request's
+# CPU. Elsewhere (firmware/ copied as is, CPython tests, a VM without an emitter) their bytecode
+# twins (core/link_bytecode.py), loaded only then: heap.
 NATIVE = False
 if sys.implementation.name == "micropython":
     try:
-        from link_native import crc16 as _crc16, fill
+        from link_crc import crc16 as _crc16
+        from link_native import fill
         NATIVE = True
     except (ImportError, ValueError):  # no native build for this chip (ValueError: built for another)
         pass
@@ -45,6 +47,13 @@ if not NATIVE:
 def crc16(data, n):
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of data[:n]."""
     return _crc16(0xFFFF, n, data)
+
+
+def frame_size(n):
+    """The most bytes encode writes for a body of n bytes: COBS adds a byte a 254 at most, and the
+    delimiter."""
+    size = n + HEADER_LEN + 2
+    return size + size // 254 + 2
 
 
 def encode(kind, req_id, body, out=None, text=False):
@@ -64,8 +73,7 @@ def encode(kind, req_id, body, out=None, text=False):
     hi = (req_id >> 8) & 0xFF
     lo = req_id & 0xFF
     c = _crc16(_crc16(0xFFFF, HEADER_LEN, bytes((1, kind, hi, lo))), n, body)
-    size = n + HEADER_LEN + 2
-    size += size // 254 + 2  # COBS adds a byte a 254 at most, and the delimiter
+    size = frame_size(n)
     if out is None:
         out = bytearray(size)
     dest = memoryview(out)[:size]
@@ -133,6 +141,17 @@ class Deframer:
         self._view = memoryview(self._raw)
         self.length = 0
         self.used = 0
+
+    def answer_room(self, room):
+        """A view of the frame buffer's last room bytes for a read's answer to be written in, or
+        None when the frame encode makes of it would reach them. The buffer is free once a request
+        is taken (it is encode's out), and encode, reading the answer there, writes the frame from
+        the buffer's start without reaching it. So status's ~500 bytes need no allocation: on a
+        Pico finding them free in a filled heap took up to ~0.2 ms (docs/rp2040.md)."""
+        top = len(self._raw) - room
+        if frame_size(room) > top:
+            return None
+        return self._view[top:]
 
     def feed_from(self, buf, start, end):
         """Take buf[start:end] up to and including the first frame delimiter (0x00); self.used is

@@ -13,7 +13,7 @@ _EPOCH_WEEKDAY = 5  # 2000-01-01 was a Saturday; Monday is day 0
 # the keys are written once here, not encoded again per request by json.dumps, which with the
 # dicts it needs was ~2.7 ms of a status's CPU on a Pico (docs/rp2040.md). Compact, as all the
 # device's JSON (device.separators): every byte costs again in the CRC, COBS and USB. The first
-# five keys are dev.summary()'s, in its order (test_device_protocol holds them to it).
+# five keys are dev.summary()'s (device.SUMMARY), in its order (test_device_protocol holds them to it).
 _STATUS = (b'{"state":"\x02","mode":"\x02","daily_dose_mcg":\x01,"rate_nl_per_day":\x01,'
            b'"concentration_mcg_per_ml":\x01,"reservoir_nl":\x01,"reservoir_capacity_nl":\x01,'
            b'"alarms":\x02,"alarm_date":\x01,"refill_date":\x01,"clock":\x01,"utc_offset_min":\x01,'
@@ -48,10 +48,9 @@ def diag(dev, args):
 
 
 def status(dev, args):
-    """The pump's state as JSON text (a bytearray: device._execute sends it as it is)."""
+    """The pump's state as JSON text (a memoryview: device._execute sends it as it is)."""
     th = dev.therapy
-    sm = dev.summary()
-    state, mode = sm["state"], sm["mode"]
+    state, mode, daily, rate, conc = dev.summary_values()
     alarms = alarm_json(dev.alarms, dev)
     # when the level alarm fires, or fired: its time once raised, never "now"
     # predicted from the schedule when something changed (therapy/dates.py): kept, not walked here
@@ -63,16 +62,17 @@ def status(dev, args):
     extra = _detail(th)
     texts = (state, mode, alarms, _VERSION, _serial[1],
              b"," + json.dumps(extra, separators=separators).encode()[1:-1] if extra else b"")
-    ints = (sm["daily_dose_mcg"], sm["rate_nl_per_day"], sm["concentration_mcg_per_ml"], th.reservoir_nl, dev.hal.capacity_ml * 1000000,
+    ints = (daily, rate, conc, th.reservoir_nl, dev.hal.capacity_ml * 1000000,
             a["low_reservoir"][0] if "low_reservoir" in a else d[0],
             a["empty_reservoir"][0] if "empty_reservoir" in a else d[1],
             th.now_s(), th.offset_min,
             # the ledger: strokes the rotor confirmed; since the last refill they + the reservoir = the fill
             th.strokes, (th.strokes - th.prime_strokes) * STROKE_NL, th.prime_strokes * STROKE_NL, th.filled_nl,
             (th.strokes - th.fill_strokes) * STROKE_NL)
-    out = bytearray(_STATUS_ROOM + len(state) + len(mode) + len(alarms) + len(texts[4]) + len(texts[5]))
-    out[link.fill(_STATUS, ints, texts, out):] = b""  # trimmed in place: no copy
-    return out
+    room = _STATUS_ROOM + len(state) + len(mode) + len(alarms) + len(texts[4]) + len(texts[5])
+    # written into the link's frame buffer, which the answer's frame is then encoded into below it
+    out = dev.deframer.answer_room(room) or memoryview(bytearray(room))
+    return out[:link.fill(_STATUS, ints, texts, out)]
 
 
 def flex_step_index(th):
