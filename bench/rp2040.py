@@ -125,6 +125,9 @@ def measure(board: Board, flash_s: float, opts) -> int:
                 requests.setdefault("auth (2 requests)", []).append(cpu_ms(board, lambda: c.authenticate("clinician")))
                 for name, fn in signed.items():
                     requests.setdefault(name, []).append(cpu_ms(board, fn))
+            # a programmer polling the pump: status after status (the loop above asks each read
+            # after another request, so its status never finds what the last one parsed and kept)
+            requests["status, polled"] = [cpu_ms(board, c.status) for _ in range(REPEAT)]
         diag = c.diag()
         # the live heap after every module call, from here on (it costs a collection per call)
         c.send("diag", {"heap_watch": True})
