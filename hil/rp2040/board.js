@@ -22,6 +22,7 @@ const path = require('path');
 const { RP2040, USBCDC, BasePeripheral, ConsoleLogger, LogLevel, GPIOPinState, I2CMode } = require('rp2040js');
 const { SpiNorFlash } = require('./spinor.js');
 const { DS3231 } = require('./ds3231.js');
+const { reply, timeCommand, serve } = require('./control.js');
 
 const NS_PER_CYCLE = 8; // 125 MHz
 const FLASH_SIZE = 2 * 1024 * 1024; // W25Q16JV on the Pico
@@ -448,18 +449,14 @@ class Board {
   }
 
   // -- control channel -----------------------------------------------------------------------------
-  emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
-  reply(obj) { this.emit(obj); }
+  emit(obj) { reply(obj); }
+  reply(obj) { reply(obj); }
 
   control(msg) {
     const { id, cmd } = msg;
     const ok = (extra) => this.reply(Object.assign({ id, ok: true, now_ms: this.nowMs() }, extra || {}));
+    if (timeCommand(this, msg, ok)) return;
     switch (cmd) {
-      case 'advance':
-        this.advance = { id, untilNs: this.nowNs() + msg.s * 1e9 };
-        return;
-      case 'pace':
-        this.mode = msg.mode; this.paceFrom(); return ok();
       case 'peek': {
         const m = this.mcu; const words = [];
         for (let k = 0; k < (msg.n || 16); k++) words.push(m.readUint32(msg.addr + 4 * k) >>> 0);
@@ -521,28 +518,8 @@ class Board {
 function main() {
   const opt = args(process.argv.slice(2));
   const board = new Board(opt);
-  let buf = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim()) board.control(JSON.parse(line));
-    }
-  });
-  process.stdin.on('end', () => { board.saveFlash(); process.exit(0); });
-  let saved = Date.now();
-  const tick = () => {
-    board.pollHost();
-    const idle = board.slice();
-    if (Date.now() - saved > 500) { board.saveFlash(); saved = Date.now(); }
-    if (idle) setTimeout(tick, 2); // caught up with the wall clock: let the machine breathe
-    else setImmediate(tick);
-  };
   board.emit({ event: 'boot', uid: opt.uid, flash: path.resolve(opt.flash) });
-  setImmediate(tick);
+  serve(board, () => { board.pollHost(); return board.slice(); }, () => board.saveFlash());
 }
 
 module.exports = { Board, NS_PER_CYCLE };  // hil/rp2040/pair.js runs two of them on one clock

@@ -19,6 +19,7 @@
  */
 
 const { Board, NS_PER_CYCLE } = require('./board.js');
+const { reply, timeCommand, serve } = require('./control.js');
 
 const QUANTUM_NS = 20000; // the most one chip's time runs ahead of the other's (a STEP period is 1 ms)
 const RC_TAU_NS = 10e6; // 10 kOhm x 1 uF
@@ -255,17 +256,13 @@ class Pair {
   }
 
   // -- control channel -----------------------------------------------------------------------------
-  reply(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
+  reply(obj) { reply(obj); }
 
   control(msg) {
     const { id, cmd } = msg;
     const ok = (extra) => this.reply(Object.assign({ id, ok: true, now_ms: this.nowMs() }, extra || {}));
+    if (timeCommand(this, msg, ok)) return;
     switch (cmd) {
-      case 'advance':
-        this.advance = { id, untilNs: this.nowNs() + msg.s * 1e9 };
-        return;
-      case 'pace':
-        this.mode = msg.mode; this.paceFrom(); return ok();
       case 'state':
         return ok({
           dut: Object.assign(this.dut.state(), { on: this.dutOn }), fixture: this.fixture.state(),
@@ -294,29 +291,12 @@ function adc12(mv) {
 
 function main() {
   const pair = new Pair(args(process.argv.slice(2)));
-  let buf = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim()) pair.control(JSON.parse(line));
-    }
-  });
-  process.stdin.on('end', () => { pair.dut.saveFlash(); pair.fixture.saveFlash(); process.exit(0); });
-  let saved = Date.now();
-  const tick = () => {
+  pair.reply({ event: 'boot', dut_uid: pair.dut.opt.uid, fixture_uid: pair.fixture.opt.uid });
+  serve(pair, () => {
     pair.dut.pollHost();
     pair.fixture.pollHost();
-    const caughtUp = pair.slice();
-    if (Date.now() - saved > 500) { pair.dut.saveFlash(); pair.fixture.saveFlash(); saved = Date.now(); }
-    if (caughtUp && !pair.advance) setTimeout(tick, 2);
-    else setImmediate(tick);
-  };
-  pair.reply({ event: 'boot', dut_uid: pair.dut.opt.uid, fixture_uid: pair.fixture.opt.uid });
-  setImmediate(tick);
+    return pair.slice() && !pair.advance;
+  }, () => { pair.dut.saveFlash(); pair.fixture.saveFlash(); });
 }
 
 main();
