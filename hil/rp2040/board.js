@@ -22,7 +22,7 @@ const path = require('path');
 const { RP2040, USBCDC, BasePeripheral, ConsoleLogger, LogLevel, GPIOPinState, I2CMode } = require('rp2040js');
 const { SpiNorFlash } = require('./spinor.js');
 const { DS3231 } = require('./ds3231.js');
-const { reply, timeCommand, serve } = require('./control.js');
+const { args, reply, timeCommand, serve } = require('./control.js');
 
 const NS_PER_CYCLE = 8; // 125 MHz
 const FLASH_SIZE = 2 * 1024 * 1024; // W25Q16JV on the Pico
@@ -39,12 +39,6 @@ const TONE_LOG_MAX = 10000; // buzzer changes kept until the rig reads them
 const ADC_VSYS = 3;
 const STEPS_PER_STROKE = 8;
 const ROTOR_PULSE_NS = 1e6;
-
-function args(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
-  return out;
-}
 
 function loadUF2(file, flash) {
   const data = fs.readFileSync(file);

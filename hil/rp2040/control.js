@@ -1,7 +1,14 @@
 'use strict';
-// The runners' control channel (board.js: one board; pair.js: a pump board and a fixture board on
+// The runners' command line and control channel (board.js: one board; pair.js: a pump board and a fixture board on
 // one clock), shared so the two speak it alike: one JSON object a line on stdin from the rig
 // (hil/rp2040/board.py, pair.py), one a line on stdout back (replies, and events such as boot).
+
+// --name value pairs (the rig's command line) as {name: value}
+function args(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
+  return out;
+}
 
 function reply(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 
@@ -45,4 +52,4 @@ function serve(runner, turn, save) {
   setImmediate(tick);
 }
 
-module.exports = { reply, timeCommand, serve };
+module.exports = { args, reply, timeCommand, serve };

@@ -19,7 +19,7 @@
  */
 
 const { Board, NS_PER_CYCLE } = require('./board.js');
-const { reply, timeCommand, serve } = require('./control.js');
+const { args, reply, timeCommand, serve } = require('./control.js');
 
 const QUANTUM_NS = 20000; // the most one chip's time runs ahead of the other's (a STEP period is 1 ms)
 const RC_TAU_NS = 10e6; // 10 kOhm x 1 uF
@@ -46,12 +46,6 @@ const FX_VSET = 16; // PWM 0A -> RC -> VSYS supply set-point
 const DUT_MAINT = 22;
 const DUT_ADC_VSYS = 3;
 const FX_ADC_VSYS = 0;
-
-function args(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) out[argv[i].replace(/^--/, '')] = argv[i + 1];
-  return out;
-}
 
 class Pair {
   constructor(opt) {
