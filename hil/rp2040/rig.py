@@ -31,8 +31,10 @@ CAPACITY_ML = 20  # firmware/hal/rp2.py: a real board's reservoir is fixed
 
 
 def firmware_digest() -> str:
+    """What the template board was flashed with: firmware/ and the machine code a Pico's build adds
+    (native/, its Thumb assembler in native/thumb/), so a change to either makes a new template."""
     h = hashlib.sha256()
-    for p in sorted((ROOT / "firmware").rglob("*.py")):
+    for p in sorted([*(ROOT / "firmware").rglob("*.py"), *(ROOT / "native").rglob("*.py")]):
         h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:16]
 
