@@ -36,11 +36,12 @@ def blank(tmp_path_factory):
     run = [MPREMOTE, "connect", b.port]
     subprocess.run([*run, "cp", str(build / "link_crc.mpy"), ":link_crc.mpy"], check=True, capture_output=True,
                    timeout=120)
-    yield run
+    yield run, b
     b.stop()
 
 
-def crc_on_the_board(run: list[str], cases: list[tuple[int, bytes, str]]) -> list[int]:
+def crc_on_the_board(blank, cases: list[tuple[int, bytes, str]]) -> list[int]:
+    run = blank[0]
     lines = ["import link_crc"]
     for start, data, kind in cases:
         if kind == "bytes":
@@ -84,3 +85,13 @@ def test_the_check_value_and_the_host_crc_on_the_rp2040(blank):
                           st.sampled_from(["bytes", "bytearray", "view"])), min_size=20, max_size=20))
 def test_the_assembler_crc_equals_the_host_for_any_bytes_and_register(blank, cases):
     assert crc_on_the_board(blank, cases) == [host_crc(start, data) for start, data, _ in cases]
+
+
+def test_a_board_that_never_answers_is_reported_with_what_it_was_doing(blank):
+    """The rig's wait for a pump to answer (a blank board here: MicroPython's REPL, no firmware)
+    gives up naming the board's state, so a hang says whether the chip ran, booted or sent bytes."""
+    from hil.rig import RigError
+    from hil.rp2040.rig import wait_answer
+
+    with pytest.raises(RigError, match=r"did not answer within 1 s; the board: .*'boots': \d+.*'cycles': \d+"):
+        wait_answer(blank[1], within_s=1)

@@ -53,8 +53,18 @@ def wait_answer(board: Board, within_s: float = BOOT_S) -> dict:
                 return c.identity
         except PumpError:
             if time.monotonic() > end:
-                raise RigError(f"the emulated board on {board.port} did not answer within {within_s:.0f} s") from None
+                raise RigError(f"the emulated board on {board.port} did not answer within {within_s:.0f} s; "
+                               f"the board: {_state(board)}") from None
             time.sleep(0.5)
+
+
+def _state(board: Board) -> str:
+    """What the board was doing (its cycles, boots, bytes sent, program counter, waiting or not):
+    a board that never answers is told apart from one that is slow, or one without the firmware."""
+    try:
+        return str(board.state())
+    except Exception as e:  # noqa: BLE001 - the runner itself may be gone
+        return f"no state ({e})"
 
 
 def template_name() -> str:
