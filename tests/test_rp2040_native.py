@@ -3,7 +3,8 @@ on the real rp2 MicroPython of an emulated RP2040: no type checker reads assembl
 virtual Pico (x64) cannot run it, so this is where it is held to the host's CRC-16, for any bytes,
 any starting register, and each kind of buffer the link hands it (bytes, bytearray, a memoryview
 into a larger buffer, as encode and answer_room do). Every framed answer of the other RP2040
-tests goes through it too. Skipped with one line without the RP2040 test equipment."""
+tests goes through it too. The same blank board (no firmware) shows how the rig reports a board
+that never answers. Skipped with one line without the RP2040 test equipment."""
 
 from __future__ import annotations
 
