@@ -75,7 +75,7 @@ def build(dest: Path, source: Path = FIRMWARE_DIR, arch: str | None = PICO_ARCH,
     return True
 
 
-def native_modules(native: Path, arch: str) -> list[Path]:
+def native_modules(native: Path, arch: str | None) -> list[Path]:
     """The machine-code modules of a build for arch: native/'s, each replaced by its hand-written
     assembler twin of the same name in native/thumb/ when the chip runs Thumb code (@asm_thumb:
     MicroPython's inline assembler, for the Cortex-M cores)."""
@@ -120,6 +120,12 @@ def only_a_docstring(text: str) -> bool:
     body = ast.parse(text).body
     return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
         and isinstance(body[0].value.value, str)
+
+
+def sources_digest() -> str:
+    """The sources of a Pico's build, firmware/ and native/ (its machine code, native/thumb/ too), as
+    one short hash: what a board flashed with this build holds (the RP2040 rig's template board)."""
+    return hashlib.sha256((_digest(FIRMWARE_DIR) + _digest(NATIVE_DIR)).encode()).hexdigest()[:16]
 
 
 def _digest(source: Path) -> str:

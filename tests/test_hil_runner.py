@@ -190,16 +190,17 @@ def test_a_stroke_count_at_an_instant_has_one_stroke_of_slack_without_a_lockstep
 def test_the_rp2040_template_is_made_again_when_the_machine_code_changes(tmp_path, monkeypatch):
     """The emulated RP2040's template board (hil/rp2040/rig.py) holds a whole Pico build, native/'s
     machine code too: a change there alone must not start scenarios from the old image."""
-    from hil.rp2040 import rig as rp2040_rig
+    from host_tools import firmware_build
 
     (tmp_path / "firmware").mkdir()
     (tmp_path / "firmware" / "main.py").write_text("import core.loop\n")
     asm = tmp_path / "native" / "thumb" / "link_crc.py"
     asm.parent.mkdir(parents=True)
     asm.write_text("# one\n")
-    monkeypatch.setattr(rp2040_rig, "ROOT", tmp_path)
-    before = rp2040_rig.firmware_digest()
+    monkeypatch.setattr(firmware_build, "FIRMWARE_DIR", tmp_path / "firmware")
+    monkeypatch.setattr(firmware_build, "NATIVE_DIR", tmp_path / "native")
+    before = firmware_build.sources_digest()
     asm.write_text("# two\n")
-    assert rp2040_rig.firmware_digest() != before
+    assert firmware_build.sources_digest() != before
     (tmp_path / "firmware" / "main.py").write_text("import core.loop  # changed\n")
-    assert len({before, rp2040_rig.firmware_digest()}) == 2
+    assert len({before, firmware_build.sources_digest()}) == 2

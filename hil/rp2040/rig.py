@@ -10,7 +10,6 @@ it: a new pump's first boot.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -20,28 +19,18 @@ from pathlib import Path
 
 from hil.rig import BATTERY_MV, NOMINAL_MV, Capabilities, PowerLost, Rig, RigError, Unavailable
 from hil.rp2040.board import Board, BoardError, equipment, uid_of
-from host_tools import flash, keys as keylib
+from host_tools import firmware_build, flash, keys as keylib
 from host_tools.client import PumpClient
 from host_tools.errors import PumpError
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT_S = 10.0  # per request: the emulated core runs at about half a Pico's speed
 BOOT_S = 300.0  # a new pump's first boot is ~8 s of RP2040 CPU: 1-2 min of wall time on a busy host
 CAPACITY_ML = 20  # firmware/hal/rp2.py: a real board's reservoir is fixed
 
 
-def firmware_digest() -> str:
-    """What the template board was flashed with: firmware/ and the machine code a Pico's build adds
-    (native/, its Thumb assembler in native/thumb/), so a change to either makes a new template."""
-    h = hashlib.sha256()
-    for p in sorted([*(ROOT / "firmware").rglob("*.py"), *(ROOT / "native").rglob("*.py")]):
-        h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "itbpump" / "rp2040" / firmware_digest()
+    return base / "itbpump" / "rp2040" / firmware_build.sources_digest()
 
 
 def wait_answer(board: Board, within_s: float = BOOT_S) -> dict:
@@ -70,7 +59,7 @@ def _state(board: Board) -> str:
 def template_name() -> str:
     """The template board's name, hence its unique id and serial: its own per firmware build, so
     two builds' templates (two checkouts on one machine) never hold different keys for one serial."""
-    return f"dut-{firmware_digest()}"
+    return f"dut-{firmware_build.sources_digest()}"
 
 
 def template(name: str = "") -> Path:
